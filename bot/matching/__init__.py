@@ -1,8 +1,8 @@
 """The signal query language: parse → AST → compiled matcher, with explanations.
 
-    parse_query(text) -> Node            raises QueryError(message, column, expected)
-    Matcher.compile([(signal_id, query_text), ...]) -> Matcher
-    matcher.match(title, summary) -> list[Match]      (bot.model.Match, explained)
+parse_query(text) -> Node            raises QueryError(message, column, expected)
+Matcher.compile([(signal_id, query_text), ...]) -> Matcher
+matcher.match(title, summary) -> list[Match]      (bot.model.Match, explained)
 """
 
 from bot.matching.matcher import Matcher

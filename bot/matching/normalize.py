@@ -1,0 +1,177 @@
+"""Text normalisation shared by queries and news text, so both sides meet in one form.
+
+A text becomes a list of `Token`s, each a normalised word with the character span it came
+from (for explanations). The same function normalises query terms, so the rules below hold
+for both sides by construction:
+
+- case and accents are folded (`Panamá` → `panama`, `Österreich` → `osterreich`);
+- hyphens and other punctuation split words (`cease-fire` → `cease fire`); the matcher adds
+  joined and split variants of query words, so `ceasefire`, `cease-fire` and `cease fire` meet;
+- dotted acronyms close up (`U.S.` → `us`), possessives drop (`NATO's` → `nato`);
+- percentages become one token: `5%`, `5 %`, `5 percent`, `5 per cent`, `5pc`, `five per cent`,
+  `5.0%` are all `5%` (`3.5 per cent` is `3.5%`); thousands separators drop (`1,000` → `1000`);
+  `bn`/`mn`/`tn` become `billion`/`million`/`trillion`;
+- plurals fold with a light, predictable "S-stemmer" (`pacts` → `pact`, `allies` → `ally`,
+  `matches` → `match`); other inflections are the query's business: write `deploy*`.
+  We chose this over a full stemmer because a Porter/Snowball stem conflates words that news
+  must keep apart (`accord`/`according`, `general`/`generous` → `gener`).
+
+Pure: no I/O, no global state but a bounded memo of word → normal form.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = ["Token", "fold_text", "fold_word", "tokenize"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A normalised token and the [start, end) character span of its source text."""
+
+    text: str
+    start: int
+    end: int
+
+
+# One alternation, tried left to right at each position:
+#   num:  digits with inner separators ("3.5", "1,000", "2025")
+#   acro: dotted acronyms of two or more letters ("U.S.", "U.N.")
+#   word: letters/digits, with inner apostrophes ("NATO's", "d'Ivoire")
+#   pct:  a bare percent sign (attached to the number before it)
+_CHUNK = re.compile(
+    r"(?P<num>\d+(?:[.,]\d+)*)"
+    r"|(?P<acro>(?:[^\W\d_]\.){2,})"
+    r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*)"
+    r"|(?P<pct>%)"
+)
+
+_PERCENT_WORDS = frozenset({"percent", "pct", "pc", "percentage"})
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+    "thirteen": "13", "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17",
+    "eighteen": "18", "nineteen": "19", "twenty": "20", "thirty": "30", "forty": "40",
+    "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+    "hundred": "100",
+}  # fmt: skip
+_UNIT_WORDS = {"bn": "billion", "mn": "million", "tn": "trillion", "trn": "trillion"}
+# Words that end in s but are not plurals, and are common enough in news to matter.
+_NOT_PLURAL = frozenset({"news", "series", "species", "always", "perhaps", "whereas", "thus"})
+# Letters NFKD does not decompose but readers treat as their base letter.
+_EXTRA_FOLDS = str.maketrans(
+    {"ø": "o", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "æ": "ae", "œ": "oe", "ı": "i"}
+)
+
+_WORD_MEMO: dict[tuple[str, bool], str] = {}
+_WORD_MEMO_LIMIT = 200_000
+
+
+def fold_text(text: str) -> str:
+    """Case- and accent-fold a string, keeping its length where the input is ASCII."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return stripped.translate(_EXTRA_FOLDS)
+
+
+def _fold_plural(word: str) -> str:
+    """Fold an English plural to its singular with a few suffix rules (an S-stemmer)."""
+    n = len(word)
+    if n <= 3 or word[-1] != "s" or word in _NOT_PLURAL or not word[-2].isalpha():
+        return word
+    if word.endswith("ies") and n > 4 and word[-4] not in "ae":
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zzes")):
+        return word[:-2]
+    if word.endswith(("ss", "us", "is")):
+        return word
+    return word[:-1]
+
+
+def fold_word(raw: str, *, plural: bool = True) -> str:
+    """Normalise one word: fold case/accents, drop possessive and apostrophes, fold plural."""
+    key = (raw, plural)
+    cached = _WORD_MEMO.get(key)
+    if cached is not None:
+        return cached
+    word = fold_text(raw).replace("’", "'")
+    if word.endswith("'s"):
+        word = word[:-2]
+    word = word.replace("'", "")
+    word = _UNIT_WORDS.get(word, word)
+    if plural:
+        word = _fold_plural(word)
+    if len(_WORD_MEMO) >= _WORD_MEMO_LIMIT:
+        _WORD_MEMO.clear()
+    _WORD_MEMO[key] = word
+    return word
+
+
+def _canonical_number(raw: str) -> str:
+    """`1,000` → `1000`, `3,5` → `3.5` (decimal comma), `5.0` → `5`, `3.50` → `3.5`."""
+    parts = re.split(r"[.,]", raw)
+    seps = re.findall(r"[.,]", raw)
+    if len(parts) == 1:
+        return raw
+    # Every separator followed by exactly three digits is a thousands separator, except a
+    # lone "." which is a decimal point in English ("1.500" is rare next to "1.5").
+    if all(len(p) == 3 for p in parts[1:]) and not (len(seps) == 1 and seps[0] == "."):
+        return "".join(parts)
+    whole, frac = "".join(parts[:-1]), parts[-1]
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac}" if frac else whole
+
+
+def tokenize(text: str, *, plural: bool = True) -> list[Token]:
+    """Split `text` into normalised tokens with their source spans."""
+    tokens: list[Token] = []
+    append = tokens.append
+    for m in _CHUNK.finditer(text):
+        kind = m.lastgroup
+        start, end = m.span()
+        if kind == "word":
+            word = fold_word(m.group(), plural=plural)
+            # "5 percent", "5pc", "five per cent": fold into the number before.
+            if (
+                tokens
+                and word in _PERCENT_WORDS
+                and _is_number(tokens[-1].text)
+                and start - tokens[-1].end <= 1
+            ):
+                _merge_percent(tokens, tokens[-1], end)
+                continue
+            if (
+                word == "cent"
+                and len(tokens) >= 2
+                and tokens[-1].text == "per"
+                and _is_number(tokens[-2].text)
+            ):
+                tokens.pop()
+                _merge_percent(tokens, tokens[-1], end)
+                continue
+            append(Token(word, start, end))
+        elif kind == "num":
+            append(Token(_canonical_number(m.group()), start, end))
+        elif kind == "acro":
+            append(Token(fold_text(m.group().replace(".", "")), start, end))
+        elif tokens and _is_number(tokens[-1].text) and start - tokens[-1].end <= 1:
+            _merge_percent(tokens, tokens[-1], end)  # a "%" right after a number
+    return tokens
+
+
+def _merge_percent(tokens: list[Token], number: Token, end: int) -> None:
+    """Replace the last token (a number or number word) by its percentage token."""
+    tokens[-1] = Token(_NUMBER_WORDS.get(number.text, number.text) + "%", number.start, end)
+
+
+def _is_number(token: str) -> bool:
+    """True for a canonical number token or a number word ("5", "3.5", "five")."""
+    if token in _NUMBER_WORDS:
+        return True
+    head, _, tail = token.partition(".")
+    return head.isdigit() and (not tail or tail.isdigit())
