@@ -87,3 +87,21 @@ def test_tokenize_never_raises_and_spans_are_ordered(text: str) -> None:
         assert 0 <= last <= t.start < t.end <= len(text)
         assert t.text and " " not in t.text
         last = t.end
+
+
+@given(st.text())
+def test_fast_normal_form_agrees_with_tokenize(text: str) -> None:
+    """The scan's fast normal form is exactly the tokens `tokenize` gives, joined."""
+    from bot.matching.normalize import normal_form
+
+    assert normal_form(text) == " ".join(t.text for t in tokenize(text))
+
+
+@given(st.lists(st.sampled_from(
+    ["5", "five", "3.5", "%", "per", "cent", "percent", "pc", "NATO's", "U.S.", "1,000", "x"]
+)).map(" ".join))  # fmt: skip
+def test_fast_normal_form_agrees_on_number_soup(text: str) -> None:
+    """Agreement holds on dense mixes of numbers and percent words too."""
+    from bot.matching.normalize import normal_form
+
+    assert normal_form(text) == " ".join(t.text for t in tokenize(text))

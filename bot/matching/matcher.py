@@ -21,7 +21,7 @@ from typing import Any
 import ahocorasick
 
 from bot.errors import QueryError
-from bot.matching.normalize import Token, tokenize
+from bot.matching.normalize import Token, normal_form, tokenize
 from bot.matching.query import And, Near, Node, Not, Or, Regex, Term, parse_query
 from bot.matching.snippet import make_snippet
 from bot.model import Hit, Match
@@ -38,23 +38,31 @@ Span = tuple[int, int]  # first and last token index (inclusive) in the joined s
 
 
 class _Item:
-    """One item being matched: its tokens per field, joined, and the hits found."""
+    """One item being matched: its fields in normal form, joined, and the hits found.
 
-    __slots__ = ("fields", "hits", "regex_cache", "split", "texts", "tokens")
+    Scanning needs only the joined normal form (cheap); word spans in the source text are
+    computed lazily, for the few items that match, by `tokenize`, which yields the same words.
+    """
+
+    __slots__ = ("_tokens", "hits", "joined", "regex_cache", "split", "texts")
 
     def __init__(self, title: str, summary: str):
         self.texts = (title, summary)
-        self.tokens = (tokenize(title), tokenize(summary))
-        self.split = len(self.tokens[0])  # index of the separator token
+        norm_title, norm_summary = normal_form(title), normal_form(summary)
+        self.split = norm_title.count(" ") + 1 if norm_title else 0  # the separator's index
+        # " title words \0 summary words ": every token, the separator included, sits
+        # between single spaces, so a word's index is the count of spaces before it.
+        self.joined = " " + " ".join(filter(None, (norm_title, _SEPARATOR, norm_summary))) + " "
         self.hits: dict[int, list[Span]] = {}
         self.regex_cache: dict[int, list[Span] | None] = {}
+        self._tokens: tuple[list[Token], list[Token]] | None = None
 
-    def joined(self) -> str:
-        """Both fields as one space-delimited string of normal forms."""
-        title, summary = self.tokens
-        return (
-            " " + " ".join([t.text for t in title] + [_SEPARATOR] + [t.text for t in summary]) + " "
-        )
+    @property
+    def tokens(self) -> tuple[list[Token], list[Token]]:
+        """Each field's tokens with source spans (computed on first use)."""
+        if self._tokens is None:
+            self._tokens = (tokenize(self.texts[0]), tokenize(self.texts[1]))
+        return self._tokens
 
     def field_of(self, index: int) -> int:
         """0 for a title token, 1 for a summary token."""
@@ -216,20 +224,41 @@ def _variants(words: tuple[str, ...], prefix: bool) -> list[tuple[str, ...]]:
     return out
 
 
-def _needs_literal(node: Node) -> bool:
-    """True when the node can only hold if some literal term occurs (so hits can gate it)."""
+def _gate(node: Node) -> frozenset[tuple[tuple[str, ...], bool]] | None:
+    """A set of literal terms at least one of which must occur for `node` to hold.
+
+    None when no such set exists (a regex-only or NOT-only branch). For AND and NEAR any one
+    child's gate will do, so we keep the cheapest: fewest terms, then longest words (short
+    words are common words). Signals are only evaluated when their gate fires, so a query
+    like `tariff* NEAR exempt* AND US` is not woken by every item that says "US".
+    """
     match node:
-        case Term():
-            return True
+        case Term(words, prefix):
+            return frozenset({(words, prefix)})
         case Regex() | Not():
-            return False
-        case And(children):
-            return any(_needs_literal(c) for c in children)
+            return None
         case Or(children):
-            return all(_needs_literal(c) for c in children)
+            gates = [_gate(c) for c in children]
+            if any(g is None for g in gates):
+                return None
+            return frozenset().union(*(g for g in gates if g is not None))
+        case And(children):
+            options = [g for g in (_gate(c) for c in children) if g is not None]
+            return min(options, key=_gate_cost) if options else None
         case Near(left, right):
-            return _needs_literal(left) or _needs_literal(right)
+            options = [g for g in (_gate(left), _gate(right)) if g is not None]
+            return min(options, key=_gate_cost) if options else None
     raise AssertionError(node)  # pragma: no cover
+
+
+def _gate_cost(gate: frozenset[tuple[tuple[str, ...], bool]]) -> float:
+    """Rough odds that a gate fires: more terms and shorter words fire more often."""
+    cost = 0.0
+    for words, prefix in gate:
+        longest = max(len(w) for w in words)
+        cost += (3.0 if longest <= 3 else 1.0) * (0.5 if len(words) > 1 else 1.0)
+        cost += 0.5 if prefix else 0.0
+    return cost
 
 
 class Matcher:
@@ -255,11 +284,14 @@ class Matcher:
                     f"signal '{signal_id}': {exc.message}", exc.column, exc.expected
                 ) from None
             index = len(matcher._signals)
-            program = matcher._build(node, index)
-            gated = _needs_literal(node)
-            matcher._signals.append(_Signal(signal_id, program, gated))
-            if not gated:
+            program = matcher._build(node)
+            gate = _gate(node)
+            matcher._signals.append(_Signal(signal_id, program, gate is not None))
+            if gate is None:
                 matcher._always.append(index)
+            else:
+                for key in gate:
+                    matcher._term_signals[matcher._term_ids[key]].add(index)
         matcher._automaton = matcher._make_automaton()
         return matcher
 
@@ -268,7 +300,7 @@ class Matcher:
         """The compiled signals' ids, in compile order."""
         return [s.id for s in self._signals]
 
-    def _build(self, node: Node, signal: int) -> _Eval:
+    def _build(self, node: Node) -> _Eval:
         match node:
             case Term(words, prefix, field):
                 key = (words, prefix)
@@ -276,7 +308,6 @@ class Matcher:
                 if tid is None:
                     tid = self._term_ids[key] = len(self._term_signals)
                     self._term_signals.append(set())
-                self._term_signals[tid].add(signal)
                 return _TermEval(tid, field)
             case Regex(pattern, field, column):
                 from bot.matching.regex import compile_regex
@@ -284,25 +315,28 @@ class Matcher:
                 self._regex_count += 1
                 return _RegexEval(self._regex_count, compile_regex(pattern, column), field)
             case And(children):
-                return _AndEval([self._build(c, signal) for c in children])
+                return _AndEval([self._build(c) for c in children])
             case Or(children):
-                return _OrEval([self._build(c, signal) for c in children])
+                return _OrEval([self._build(c) for c in children])
             case Not(child):
-                return _NotEval(self._build(child, signal))
+                return _NotEval(self._build(child))
             case Near(left, right, distance):
-                return _NearEval(self._build(left, signal), self._build(right, signal), distance)
+                return _NearEval(self._build(left), self._build(right), distance)
         raise AssertionError(node)  # pragma: no cover
 
     def _make_automaton(self) -> Any:
-        # Each pattern carries (term id, words in this variant, pattern length in chars).
-        patterns: dict[str, list[tuple[int, int, int]]] = {}
+        # One key per distinct pattern; its value: (signals it gates, term ids it stands for,
+        # words in the pattern, pattern length in chars). Terms sharing a key share a length.
+        patterns: dict[str, tuple[set[int], list[int], int]] = {}
         for (words, prefix), tid in self._term_ids.items():
             for variant in _variants(words, prefix):
                 key = " " + " ".join(variant) + ("" if prefix else " ")
-                patterns.setdefault(key, []).append((tid, len(variant), len(key)))
+                gate, tids, _ = patterns.setdefault(key, (set(), [], len(variant)))
+                gate.update(self._term_signals[tid])
+                tids.append(tid)
         automaton = ahocorasick.Automaton()
-        for key, value in patterns.items():
-            automaton.add_word(key, tuple(value))
+        for key, (gate, tids, length) in patterns.items():
+            automaton.add_word(key, (frozenset(gate), tuple(tids), length, len(key)))
         if patterns:
             automaton.make_automaton()
         return automaton
@@ -312,17 +346,20 @@ class Matcher:
         candidates = set(self._always)
         if not self._term_ids:
             return candidates
-        joined = item.joined()
+        joined = item.joined
         hits = item.hits
-        term_signals = self._term_signals
-        for end, values in self._automaton.iter(joined):
-            for tid, length, key_length in values:
-                # The pattern's first char is the space before its first word; the number
-                # of spaces up to and including it is that word's index + 1.
-                start_char = end - key_length + 1
-                first = joined.count(" ", 0, start_char + 1) - 1
-                hits.setdefault(tid, []).append((first, first + length - 1))
-                candidates.update(term_signals[tid])
+        for end, (gate, tids, length, key_length) in self._automaton.iter(joined):
+            if gate:
+                candidates |= gate
+            # The pattern's first char is the space before its first word; the number of
+            # spaces up to and including it is that word's index + 1.
+            first = joined.count(" ", 0, end - key_length + 2) - 1
+            span = (first, first + length - 1)
+            for tid in tids:
+                if tid in hits:
+                    hits[tid].append(span)
+                else:
+                    hits[tid] = [span]
         return candidates
 
     def match(self, title: str, summary: str = "") -> list[Match]:

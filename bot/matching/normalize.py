@@ -25,7 +25,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Token", "fold_text", "fold_word", "tokenize"]
+__all__ = ["Token", "fold_text", "fold_word", "normal_form", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +37,14 @@ class Token:
     end: int
 
 
-# One alternation, tried left to right at each position:
-#   num:  digits with inner separators ("3.5", "1,000", "2025")
-#   acro: dotted acronyms of two or more letters ("U.S.", "U.N.")
-#   word: letters/digits, with inner apostrophes ("NATO's", "d'Ivoire")
-#   pct:  a bare percent sign (attached to the number before it)
+# One alternation, tried left to right at each position (no groups: findall gives strings).
 _CHUNK = re.compile(
-    r"(?P<num>\d+(?:[.,]\d+)*)"
-    r"|(?P<acro>(?:[^\W\d_]\.){2,})"
-    r"|(?P<word>[^\W_]+(?:['’][^\W_]+)*)"
-    r"|(?P<pct>%)"
+    r"\d+(?:[.,]\d+)*"  # numbers with inner separators: "3.5", "1,000", "2025"
+    r"|(?:[^\W\d_]\.){2,}"  # dotted acronyms of two or more letters: "U.S.", "U.N."
+    r"|[^\W_]+(?:['’][^\W_]+)*"  # words, with inner apostrophes: "NATO's", "d'Ivoire"
+    r"|%"  # a percent sign, merged into the number before it
 )
 
-_PERCENT_WORDS = frozenset({"percent", "pct", "pc", "percentage"})
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -127,40 +122,90 @@ def _canonical_number(raw: str) -> str:
     return f"{whole}.{frac}" if frac else whole
 
 
+_CHUNK_MEMO: dict[tuple[str, bool], str] = {}
+
+
+def _normal_chunk(chunk: str, plural: bool = True) -> str:
+    """The normal form of one chunk of `_CHUNK` (memoised): number, acronym or word."""
+    key = (chunk, plural)
+    cached = _CHUNK_MEMO.get(key)
+    if cached is not None:
+        return cached
+    if chunk[0].isdigit() and _NUMBER.fullmatch(chunk):
+        out = _canonical_number(chunk)
+    elif chunk[-1] == "." and len(chunk) > 2:
+        out = fold_text(chunk.replace(".", ""))
+    elif chunk == "%":
+        out = "%"
+    else:
+        out = fold_word(chunk, plural=plural)
+    out = out.replace(" ", "")  # NFKD can introduce spaces; a token never holds one
+    if len(_CHUNK_MEMO) >= _WORD_MEMO_LIMIT:
+        _CHUNK_MEMO.clear()
+    _CHUNK_MEMO[key] = out
+    return out
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_PERCENT_AFTER = ("%", "percentage", "percent", "pct", "pc", "per cent")
+# The same merge as `tokenize` applies, written over the space-joined normal form.
+_PERCENT_MERGE = re.compile(
+    r"(?<![^ ])(\d+(?:\.\d+)?|"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r") (?:"
+    + "|".join(_PERCENT_AFTER)
+    + r")(?![^ ])"
+)
+
+
+def _percent_replacement(m: re.Match[str]) -> str:
+    return _NUMBER_WORDS.get(m.group(1), m.group(1)) + "%"
+
+
+def normal_form(text: str) -> str:
+    """The space-joined normal forms of `text`'s tokens: `" ".join(t.text for t in tokenize)`.
+
+    The fast path of matching: no spans, no per-token objects. `tokenize` gives the same
+    words with their spans, for explanations (a property test holds the two together).
+    """
+    memo = _CHUNK_MEMO
+    words = []
+    for chunk in _CHUNK.findall(text):
+        word = memo.get((chunk, True))
+        if word is None:
+            word = _normal_chunk(chunk)
+        if word:
+            words.append(word)
+    joined = " ".join(words)
+    if "%" in joined or "per" in joined or "pc" in joined:
+        joined = _PERCENT_MERGE.sub(_percent_replacement, joined)
+    return joined
+
+
 def tokenize(text: str, *, plural: bool = True) -> list[Token]:
     """Split `text` into normalised tokens with their source spans."""
     tokens: list[Token] = []
     append = tokens.append
     for m in _CHUNK.finditer(text):
-        kind = m.lastgroup
+        word = _normal_chunk(m.group(), plural)
+        if not word:
+            continue
         start, end = m.span()
-        if kind == "word":
-            word = fold_word(m.group(), plural=plural)
-            # "5 percent", "5pc", "five per cent": fold into the number before.
-            if (
-                tokens
-                and word in _PERCENT_WORDS
-                and _is_number(tokens[-1].text)
-                and start - tokens[-1].end <= 1
-            ):
-                _merge_percent(tokens, tokens[-1], end)
-                continue
-            if (
-                word == "cent"
-                and len(tokens) >= 2
-                and tokens[-1].text == "per"
-                and _is_number(tokens[-2].text)
-            ):
-                tokens.pop()
-                _merge_percent(tokens, tokens[-1], end)
-                continue
-            append(Token(word, start, end))
-        elif kind == "num":
-            append(Token(_canonical_number(m.group()), start, end))
-        elif kind == "acro":
-            append(Token(fold_text(m.group().replace(".", "")), start, end))
-        elif tokens and _is_number(tokens[-1].text) and start - tokens[-1].end <= 1:
-            _merge_percent(tokens, tokens[-1], end)  # a "%" right after a number
+        # A number followed by a percent word ("5 percent", "5pc", "5 %", "five per cent")
+        # becomes one token; the same rule as _PERCENT_MERGE.
+        if tokens and _is_number(tokens[-1].text) and word in _PERCENT_AFTER:
+            _merge_percent(tokens, tokens[-1], end)
+            continue
+        if (
+            word == "cent"
+            and len(tokens) >= 2
+            and tokens[-1].text == "per"
+            and _is_number(tokens[-2].text)
+        ):
+            tokens.pop()
+            _merge_percent(tokens, tokens[-1], end)
+            continue
+        append(Token(word, start, end))
     return tokens
 
 

@@ -1,0 +1,169 @@
+"""Matcher throughput against two baselines measured in the same run.
+
+For 10, 100, 1,000 and 5,000 signals over the same news items (the labelled set's headlines
+and ledes), items/s of:
+  ours   the compiled watchlist (normalise, one Aho-Corasick pass, candidate checks, explain)
+  (a)    a loop over one compiled `re` per signal (what a simple bot does)
+  (b)    a raw Aho-Corasick scan of the same literals over lower-cased text (the floor)
+Signals are generated from the corpus vocabulary with a fixed seed, in the shapes real
+watchlists use (AND of OR-groups, NEAR, phrases, prefixes, NOT).
+
+    python -m bench.bench_match [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import ahocorasick
+
+from bot.matching import Matcher
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = sorted((ROOT / "tests" / "data" / "labelled").glob("*.jsonl"))
+SIZES = (10, 100, 1000, 5000)
+STOP = frozenset(
+    {
+        "the", "and", "for", "with", "that", "this", "from", "have", "has", "was", "were",
+        "will", "would", "said", "says", "into", "over", "after", "about", "their", "there",
+        "they", "been", "more", "than", "also", "which", "when", "what", "while", "where",
+        "some", "such",
+    }
+)  # fmt: skip
+
+
+def load_items() -> list[tuple[str, str]]:
+    """(title, summary) of every labelled item."""
+    items = []
+    for path in CORPUS:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                d = json.loads(line)
+                items.append((d["title"], d.get("summary") or ""))
+    return items
+
+
+def vocabulary(items: list[tuple[str, str]]) -> list[str]:
+    """Distinct lower-case words of 4+ letters in the corpus, minus stop words."""
+    words = set()
+    for title, summary in items:
+        words.update(w for w in re.findall(r"[a-z]{4,}", (title + " " + summary).lower()))
+    return sorted(words - STOP)
+
+
+def make_signals(n: int, vocab: list[str], seed: int = 7) -> list[tuple[str, str, list[str]]]:
+    """n (id, query, literals) triples in the shapes real watchlists use."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        w = rng.sample(vocab, 5)
+        shape = i % 4
+        if shape == 0:
+            query, lits = f"{w[0]} AND ({w[1]} OR {w[2]})", w[:3]
+        elif shape == 1:
+            query, lits = f"({w[0]} OR {w[1]}) NEAR/8 ({w[2]} OR {w[3]})", w[:4]
+        elif shape == 2:
+            query, lits = f'"{w[0]} {w[1]}" OR ({w[2]} AND {w[3]} NOT {w[4]})', w[:5]
+        else:
+            query, lits = f"{w[0][:5]}* AND {w[1]}", [w[0][:5], w[1]]
+        out.append((f"s{i}", query, lits))
+    return out
+
+
+def rate(fn: Callable[[str, str], object], items: list[tuple[str, str]], repeat: int) -> float:
+    """Items per second, best of `repeat` passes over all items."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for title, summary in items:
+            fn(title, summary)
+        best = min(best, time.perf_counter() - start)
+    return len(items) / best
+
+
+def naive_regex(signals: list[tuple[str, str, list[str]]]) -> Callable[[str, str], object]:
+    """Baseline (a): one compiled `re` per signal, searched in turn."""
+    patterns = [
+        re.compile(r"\b(?:" + "|".join(map(re.escape, lits)) + r")", re.IGNORECASE)
+        for _, _, lits in signals
+    ]
+
+    def run(title: str, summary: str) -> object:
+        text = title + "\n" + summary
+        return [p for p in patterns if p.search(text)]
+
+    return run
+
+
+def raw_scan(signals: list[tuple[str, str, list[str]]]) -> Callable[[str, str], object]:
+    """Baseline (b): one Aho-Corasick pass of the same literals over lower-cased text."""
+    automaton = ahocorasick.Automaton()
+    for _, _, lits in signals:
+        for lit in lits:
+            automaton.add_word(lit, lit)
+    automaton.make_automaton()
+
+    def run(title: str, summary: str) -> object:
+        return list(automaton.iter((title + "\n" + summary).lower()))
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, float]]:
+    """Run the benchmark and print the table; return its rows."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    args = parser.parse_args(argv)
+    repeat = 1 if args.quick else 3
+    items = load_items()
+    vocab = vocabulary(items)
+    print(f"matcher: {len(items)} items (labelled set), vocabulary {len(vocab)} words")
+    header = (
+        f"{'signals':>7} {'ours it/s':>10} {'(a) re it/s':>11} {'(b) scan it/s':>13} "
+        f"{'ours/(b) cost':>13} {'(a)/ours cost':>13} {'vs 10 sig':>9} {'cands/item':>10}"
+    )
+    print(header)
+    rows = []
+    base = None
+    for n in SIZES:
+        signals = make_signals(n, vocab)
+        matcher = Matcher.compile((sid, q) for sid, q, _ in signals)
+        ours = rate(matcher.match, items, repeat)
+        naive = rate(naive_regex(signals), items, 1 if n >= 1000 else repeat)
+        floor = rate(raw_scan(signals), items, repeat)
+        base = base or ours
+        cands = sum(len(matcher._scan(_probe(matcher, t, s))) for t, s in items) / len(items)
+        row = {
+            "signals": n,
+            "ours": ours,
+            "naive": naive,
+            "floor": floor,
+            "ours_vs_floor": floor / ours,
+            "naive_vs_ours": ours / naive,
+            "vs_10": base / ours,
+        }
+        rows.append(row)
+        print(
+            f"{n:>7} {ours:>10.0f} {naive:>11.0f} {floor:>13.0f} {floor / ours:>12.2f}x "
+            f"{ours / naive:>12.1f}x {base / ours:>8.2f}x {cands:>10.1f}"
+        )
+    print(
+        "aims: at 1,000 signals ours/(b) ≤ 3x, (a)/ours ≥ 20x, and cost ≤ 2x that of 10 signals"
+    )
+    return rows
+
+
+def _probe(matcher: Matcher, title: str, summary: str) -> object:
+    from bot.matching.matcher import _Item
+
+    return _Item(title, summary)
+
+
+if __name__ == "__main__":
+    main()
