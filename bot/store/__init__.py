@@ -1,0 +1,66 @@
+"""Durable state: sources and their polling state, seen entries, matched articles, the outbox.
+
+    open_store(url) -> Store        sqlite:///file.db (default) | postgresql://... (planned)
+
+`Store` (in `bot.store.base`) is the one contract; `tests/store_contract.py` is its test suite.
+Backends are imported only when opened, so importing the types pulls in no database driver.
+"""
+
+from __future__ import annotations
+
+from bot.errors import StoreError
+from bot.store.base import (
+    ArticleMatch,
+    ArticleRecord,
+    EntryIdentity,
+    Identify,
+    OutboxStatus,
+    PendingAlert,
+    SignalStats,
+    SourceConfig,
+    SourceState,
+    Store,
+)
+
+DEFAULT_URL = "sqlite:///signalwatch.db"
+
+__all__ = [
+    "DEFAULT_URL",
+    "ArticleMatch",
+    "ArticleRecord",
+    "EntryIdentity",
+    "Identify",
+    "OutboxStatus",
+    "PendingAlert",
+    "SignalStats",
+    "SourceConfig",
+    "SourceState",
+    "Store",
+    "open_store",
+]
+
+
+def open_store(url: str = DEFAULT_URL, *, migrate: bool = True) -> Store:
+    """Open the store the URL names, migrated to the current schema unless `migrate=False`.
+
+    `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite:///:memory:` or a plain file
+    path choose SQLite; `postgresql://` is reserved for the scale-out backend.
+    """
+    scheme, sep, _ = url.partition(":")
+    scheme = scheme.lower() if sep else ""
+    store: Store
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        raise StoreError("PostgreSQL backend not available yet")
+    if scheme == "sqlite" or "://" not in url:
+        from bot.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(url)
+    else:
+        raise StoreError(f"unsupported store URL {url!r}: use sqlite:///path.db")
+    if migrate:
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+    return store

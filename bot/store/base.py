@@ -1,0 +1,318 @@
+"""The store's contract: everything the pipeline and the bot may ask of durable state.
+
+    sources   configured feeds and their polling bookkeeping (lease, ETag, failures, health)
+    seen      what each source already gave us, by key, canonical link and normalised title
+    articles  matched articles, kept for /recent, /search and signal stats
+    outbox    alerts waiting for delivery; enqueued in the same transaction that marks
+              their entries seen, and left only once a sink accepted them
+
+Every backend passes the one contract suite in `tests/store_contract.py`. All times are
+timezone-aware UTC and passed in as `now`: a store never reads the clock. Methods are
+synchronous; async callers wrap them in `asyncio.to_thread`. Failures of the database itself
+raise `StoreError`; a naive datetime or an impossible argument raises `ValueError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Literal, NamedTuple, Protocol, Self
+
+from bot.model import Alert, Entry, Match
+
+OutboxStatus = Literal["pending", "delivered", "failed"]
+OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """A source as the watchlist configures it; `sync_sources` makes the store agree."""
+
+    id: str
+    url: str
+    type: str  # "rss", "gdelt", "newsapi", ... — chooses the adapter
+    interval_s: int
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("source id must not be empty")
+        if not self.url:
+            raise ValueError(f"source {self.id!r}: url must not be empty")
+        if self.interval_s <= 0:
+            raise ValueError(f"source {self.id!r}: interval_s must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A source's polling state and health, as the store keeps it."""
+
+    id: str
+    url: str
+    type: str
+    interval_s: int
+    configured: bool  # false once the watchlist no longer lists it (kept for its history)
+    enabled: bool  # the admin/operator switch
+    disabled_reason: str | None  # set when auto-disabled after repeated failures
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: datetime
+    lease_until: datetime | None
+    consecutive_failures: int
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_status: int | None
+    entries_seen: int
+    first_fetch_done: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIdentity:
+    """What makes an entry "the same" as one seen before, computed by the caller.
+
+    An entry was seen when any one of these equals a seen record of the same source: `key`,
+    `link` (canonical), or `title_norm` (the normalised title). An empty or None link or
+    title never matches anything. `published` is kept for inspection only.
+    """
+
+    key: str
+    link: str | None
+    title_norm: str | None
+    published: datetime | None = None
+
+
+Identify = Callable[[Entry], EntryIdentity]
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleMatch:
+    """One signal that matched an article: the words that hit and the snippet shown."""
+
+    signal_id: str
+    terms: tuple[str, ...]
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    """A matched article kept for lookups, with every signal that matched it."""
+
+    source_id: str
+    key: str
+    title: str
+    summary: str
+    link: str | None
+    published: datetime | None
+    publisher: str | None
+    matches: tuple[ArticleMatch, ...]
+    matched_at: datetime
+
+    @property
+    def signal_ids(self) -> tuple[str, ...]:
+        """The ids of the signals that matched, in match order."""
+        return tuple(m.signal_id for m in self.matches)
+
+    @classmethod
+    def from_matches(
+        cls, entry: Entry, matches: Sequence[Match], matched_at: datetime
+    ) -> ArticleRecord:
+        """Build the record for an entry and the signals that matched it."""
+        return cls(
+            source_id=entry.source_id,
+            key=entry.key,
+            title=entry.title,
+            summary=entry.summary,
+            link=entry.link,
+            published=entry.published,
+            publisher=entry.publisher,
+            matches=tuple(ArticleMatch(m.signal_id, tuple(m.terms), m.snippet) for m in matches),
+            matched_at=matched_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlert:
+    """An alert in the outbox with its delivery bookkeeping."""
+
+    alert: Alert
+    status: OutboxStatus
+    attempts: int  # claims so far, including the one that returned this value
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+
+
+class SignalStats(NamedTuple):
+    """When a signal last matched an article, and how many it matched in the last 7 days."""
+
+    last_hit: datetime | None
+    hits_7d: int
+
+
+class Store(Protocol):
+    """Durable state of signalwatch; one contract, several backends."""
+
+    def migrate(self) -> int:
+        """Apply the schema migrations not applied yet; return how many ran (0 when current)."""
+        ...
+
+    def sync_sources(self, sources: Sequence[SourceConfig], now: datetime) -> None:
+        """Make the stored sources match the configured ones.
+
+        New sources are due at `now`; a changed URL forgets the ETag, Last-Modified, failures
+        and first fetch and makes the source due at `now`; sources no longer configured are
+        kept (with their history) but marked unconfigured and never claimed.
+        """
+        ...
+
+    def claim_due_sources(self, now: datetime, limit: int, lease: timedelta) -> list[SourceState]:
+        """Lease up to `limit` due sources (oldest `next_poll_at` first) until `now + lease`.
+
+        Due: configured, enabled, not auto-disabled, `next_poll_at <= now`, and not leased
+        (no lease or one that ended before `now`). Two claimers never get the same source.
+        """
+        ...
+
+    def record_fetch_ok(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        status: int,
+        etag: str | None,
+        last_modified: str | None,
+        next_poll_at: datetime,
+        entries_seen_delta: int,
+    ) -> None:
+        """Record a successful fetch: new validators, failures reset, lease released."""
+        ...
+
+    def record_not_modified(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+        """Record a 304 Not Modified: a success that keeps the validators; lease released."""
+        ...
+
+    def record_fetch_failed(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        error: str,
+        status: int | None,
+        next_poll_at: datetime,
+        disable_reason: str | None,
+    ) -> None:
+        """Record a failed fetch: one more consecutive failure, lease released.
+
+        A `disable_reason` auto-disables the source until an admin re-enables it.
+        """
+        ...
+
+    def set_source_enabled(self, source_id: str, enabled: bool, now: datetime) -> None:
+        """Switch a source on or off; switching on also clears auto-disable and makes it due."""
+        ...
+
+    def sources(self) -> list[SourceState]:
+        """Every stored source, configured or not, by id (the health table)."""
+        ...
+
+    def source(self, source_id: str) -> SourceState | None:
+        """One source's state, or None when the store has no such source."""
+        ...
+
+    def unseen(self, source_id: str, entries: Sequence[Entry], identify: Identify) -> list[Entry]:
+        """The entries this source has not given us before, in their order.
+
+        Also drops an entry that repeats (by key, link or title) an earlier one in the batch.
+        Read-only: entries become seen only through `commit_poll`.
+        """
+        ...
+
+    def commit_poll(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        seen: Sequence[EntryIdentity],
+        articles: Sequence[ArticleRecord],
+        alerts: Sequence[Alert],
+    ) -> int:
+        """In one transaction: mark entries seen, keep matched articles, enqueue alerts.
+
+        Also marks the source's first fetch done. An alert whose id is already in the outbox
+        is not enqueued again. Returns the number of alerts newly enqueued. If anything
+        fails, nothing is written.
+        """
+        ...
+
+    def claim_alerts(self, now: datetime, limit: int, lease: timedelta) -> list[PendingAlert]:
+        """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt."""
+        ...
+
+    def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:
+        """Record that a sink accepted the alert (`receipt`: e.g. the message id); terminal."""
+        ...
+
+    def mark_failed(
+        self,
+        alert_id: str,
+        now: datetime,
+        *,
+        error: str,
+        next_attempt_at: datetime,
+        permanent: bool,
+    ) -> None:
+        """Record a failed delivery: retry at `next_attempt_at`, or keep as 'failed' if permanent.
+
+        Does nothing to an alert already delivered.
+        """
+        ...
+
+    def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
+        """How many alerts for this signal were enqueued at or after `since`, any status."""
+        ...
+
+    def outbox_counts(self) -> dict[str, int]:
+        """The number of alerts per outbox status: pending, delivered, failed."""
+        ...
+
+    def recent_articles(self, limit: int, signal_id: str | None = None) -> list[ArticleRecord]:
+        """The most recently matched articles, newest first, optionally for one signal."""
+        ...
+
+    def search_articles(self, words: str, limit: int) -> list[ArticleRecord]:
+        """Matched articles whose title or summary holds every word (prefixes), newest first."""
+        ...
+
+    def signal_stats(self, signal_id: str, now: datetime) -> SignalStats:
+        """When the signal last matched, and how many articles it matched in the 7 days to now."""
+        ...
+
+    def prune(
+        self, now: datetime, *, seen_older_than: timedelta, delivered_older_than: timedelta
+    ) -> int:
+        """Delete seen records first seen, and delivered alerts delivered, before the cutoffs.
+
+        Never deletes pending or failed alerts, sources or articles. Returns rows deleted.
+        Keep `seen_older_than` longer than any feed keeps an item, or the item alerts again.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the database connection; further calls raise StoreError. Idempotent."""
+        ...
+
+    def __enter__(self) -> Self:
+        """Use the store as a context manager that closes it."""
+        ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the store."""
+        ...

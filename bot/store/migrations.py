@@ -1,0 +1,179 @@
+"""The SQLite schema, as an ordered list of migrations.
+
+Each migration runs once, in order, inside the same transaction that records its version in
+`schema_version`; a database is never left half-migrated. Append new migrations at the end
+and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store.codec`).
+
+Full-text search needs SQLite's FTS5 extension, which some builds lack: a migration may give
+a `without_fts5` script to run instead, and search then falls back to LIKE.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: `sql` is a script of `;`-terminated statements."""
+
+    version: int
+    name: str
+    sql: str
+    without_fts5: str | None = None  # run instead of `sql` where FTS5 is unavailable
+
+
+SCHEMA_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL,
+    variant TEXT NOT NULL  -- 'standard' or 'without fts5'
+)
+"""
+
+CORE = """
+CREATE TABLE sources (
+    id                   TEXT PRIMARY KEY,
+    url                  TEXT NOT NULL,
+    type                 TEXT NOT NULL,
+    interval_s           INTEGER NOT NULL,
+    configured           INTEGER NOT NULL DEFAULT 1,
+    enabled              INTEGER NOT NULL DEFAULT 1,
+    disabled_reason      TEXT,
+    etag                 TEXT,
+    last_modified        TEXT,
+    next_poll_at         TEXT NOT NULL,
+    lease_until          TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at      TEXT,
+    last_success_at      TEXT,
+    last_error           TEXT,
+    last_status          INTEGER,
+    entries_seen         INTEGER NOT NULL DEFAULT 0,
+    first_fetch_done     INTEGER NOT NULL DEFAULT 0,
+    created_at           TEXT NOT NULL
+);
+-- the scheduler's question, "which sources are due?", reads only claimable rows
+CREATE INDEX sources_due ON sources (next_poll_at)
+    WHERE configured = 1 AND enabled = 1 AND disabled_reason IS NULL;
+
+-- an entry is seen if its key, canonical link or normalised title was seen for its source
+CREATE TABLE seen (
+    source_id     TEXT NOT NULL REFERENCES sources (id),
+    key           TEXT NOT NULL,
+    link          TEXT,
+    title_norm    TEXT,
+    published     TEXT,
+    first_seen_at TEXT NOT NULL,
+    PRIMARY KEY (source_id, key)
+);
+CREATE INDEX seen_by_link ON seen (source_id, link) WHERE link IS NOT NULL;
+CREATE INDEX seen_by_title ON seen (source_id, title_norm) WHERE title_norm IS NOT NULL;
+CREATE INDEX seen_by_age ON seen (first_seen_at);
+
+CREATE TABLE articles (
+    id         INTEGER PRIMARY KEY,
+    source_id  TEXT NOT NULL REFERENCES sources (id),
+    key        TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    link       TEXT,
+    published  TEXT,
+    publisher  TEXT,
+    matched_at TEXT NOT NULL,
+    UNIQUE (source_id, key)
+);
+CREATE INDEX articles_by_time ON articles (matched_at);
+
+CREATE TABLE article_signals (
+    article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    signal_id  TEXT NOT NULL,
+    position   INTEGER NOT NULL,  -- keeps the matches in the order the matcher gave them
+    terms      TEXT NOT NULL,     -- JSON list of the matched words
+    snippet    TEXT NOT NULL,
+    matched_at TEXT NOT NULL,
+    PRIMARY KEY (article_id, signal_id)
+);
+CREATE INDEX article_signals_by_signal ON article_signals (signal_id, matched_at);
+
+-- the outbox: an alert leaves 'pending' only when a sink accepted it or refused it for good
+CREATE TABLE outbox (
+    alert_id        TEXT PRIMARY KEY,
+    signal_id       TEXT NOT NULL,
+    destination     TEXT NOT NULL,
+    source_id       TEXT NOT NULL,
+    payload         TEXT NOT NULL,  -- the Alert as JSON (bot.store.codec)
+    status          TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    lease_until     TEXT,
+    last_error      TEXT,
+    receipt         TEXT,
+    created_at      TEXT NOT NULL,
+    delivered_at    TEXT
+);
+CREATE INDEX outbox_due ON outbox (created_at, alert_id) WHERE status = 'pending';
+CREATE INDEX outbox_by_signal ON outbox (signal_id, created_at);
+CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE status = 'delivered';
+"""
+
+# External-content FTS5 index over articles, kept in step by triggers. `remove_diacritics 2`
+# folds accents, so "defence" style lookups behave like the matcher's normalisation.
+ARTICLE_SEARCH = """
+CREATE VIRTUAL TABLE articles_fts USING fts5 (
+    title, summary,
+    content = 'articles', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, summary)
+        VALUES ('delete', old.id, old.title, old.summary);
+END;
+CREATE TRIGGER articles_fts_update AFTER UPDATE OF title, summary ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, summary)
+        VALUES ('delete', old.id, old.title, old.summary);
+    INSERT INTO articles_fts (rowid, title, summary) VALUES (new.id, new.title, new.summary);
+END;
+-- index the articles stored before this migration
+INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core schema: sources, seen, articles, outbox", CORE),
+    Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
+)
+
+# Probing with the exact tokenizer options the migration uses also catches builds too old
+# for `remove_diacritics 2` (SQLite < 3.27).
+FTS5_PROBE = (
+    "CREATE VIRTUAL TABLE temp.fts5_probe"
+    " USING fts5 (x, tokenize = 'unicode61 remove_diacritics 2')"
+)
+
+
+def statements(script: str) -> list[str]:
+    """Split a script into statements; `;` inside strings and trigger bodies stays put."""
+    result: list[str] = []
+    *pieces, tail = script.split(";")
+    pending = ""
+    for piece in pieces:
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if _has_code(pending):
+                result.append(pending.strip())
+            pending = ""
+    pending += tail
+    if _has_code(pending):
+        raise ValueError(f"incomplete SQL statement at end of script: {pending.strip()!r}")
+    return result
+
+
+def _has_code(sql: str) -> bool:
+    """Whether the text holds anything but whitespace, `--` comments and semicolons."""
+    code = "".join(line.split("--", 1)[0] for line in sql.splitlines())
+    return bool(code.replace(";", "").strip())

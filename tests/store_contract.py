@@ -1,0 +1,742 @@
+"""The contract every `Store` backend passes.
+
+A backend's test module subclasses `StoreContract` and provides two things:
+
+    connect          fixture: a callable that opens another, unmigrated Store on this test's
+                     own empty database (each call a new connection to the same database)
+    shared_database  class attribute: False when connections cannot share a database
+                     (SQLite :memory:); the tests that need two connections then skip
+
+    class TestSQLiteFile(StoreContract):
+        @pytest.fixture
+        def connect(self, tmp_path): ...
+
+Nothing here sleeps or reads the clock: every time is an offset from `T0`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from bot.errors import StoreError
+from bot.model import Alert, Entry
+from bot.store.base import (
+    ArticleMatch,
+    ArticleRecord,
+    EntryIdentity,
+    PendingAlert,
+    SignalStats,
+    SourceConfig,
+    Store,
+)
+
+T0 = datetime(2025, 6, 24, 9, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=5)
+Connect = Callable[[], Store]
+
+
+def at(minutes: float) -> datetime:
+    """T0 plus some minutes."""
+    return T0 + timedelta(minutes=minutes)
+
+
+def cfg(source_id: str, url: str | None = None, interval_s: int = 600) -> SourceConfig:
+    """A configured RSS source."""
+    return SourceConfig(source_id, url or f"https://{source_id}.example/feed", "rss", interval_s)
+
+
+def entry(key: str, title: str | None = None, link: str | None = None, source: str = "a") -> Entry:
+    """An entry with a distinct title unless one is given."""
+    return Entry(source_id=source, key=key, title=title or f"Title of {key}", link=link)
+
+
+def identify(e: Entry) -> EntryIdentity:
+    """A simple identity: key, link, and the title case-folded with whitespace collapsed."""
+    return EntryIdentity(e.key, e.link, " ".join(e.title.casefold().split()), e.published)
+
+
+def alert(alert_id: str, signal_id: str = "nato", source_id: str = "a", **changes: object) -> Alert:
+    """An alert for the console with plausible content."""
+    fields: dict[str, object] = {
+        "alert_id": alert_id,
+        "signal_id": signal_id,
+        "destination": "console",
+        "title": f"NATO allies agree to 5% ({alert_id})",
+        "link": f"https://a.example/{alert_id}",
+        "source_id": source_id,
+        "published": T0 - timedelta(hours=1),
+        "terms": ("NATO", "5%"),
+        "snippet": "**NATO** allies agree to **5%**",
+    }
+    fields.update(changes)
+    return Alert(**fields)  # type: ignore[arg-type]
+
+
+def article(
+    key: str,
+    title: str,
+    summary: str = "",
+    signals: tuple[str, ...] = ("nato",),
+    matched_at: datetime = T0,
+    source: str = "a",
+) -> ArticleRecord:
+    """A matched article with one match per signal."""
+    return ArticleRecord(
+        source_id=source,
+        key=key,
+        title=title,
+        summary=summary,
+        link=f"https://{source}.example/{key}",
+        published=matched_at - timedelta(minutes=30),
+        publisher="Reuters",
+        matches=tuple(ArticleMatch(s, ("NATO",), f"**NATO** for {s}") for s in signals),
+        matched_at=matched_at,
+    )
+
+
+def fetched(
+    store: Store,
+    source_id: str,
+    now: datetime,
+    next_poll_at: datetime,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    new: int = 0,
+) -> None:
+    """record_fetch_ok with status 200, for tests that care about only some fields."""
+    store.record_fetch_ok(
+        source_id,
+        now,
+        status=200,
+        etag=etag,
+        last_modified=last_modified,
+        next_poll_at=next_poll_at,
+        entries_seen_delta=new,
+    )
+
+
+def failed(
+    store: Store,
+    source_id: str,
+    now: datetime,
+    next_poll_at: datetime,
+    *,
+    error: str = "timeout",
+    status: int | None = None,
+    disable: str | None = None,
+) -> None:
+    """record_fetch_failed with defaults, for tests that care about only some fields."""
+    store.record_fetch_failed(
+        source_id,
+        now,
+        error=error,
+        status=status,
+        next_poll_at=next_poll_at,
+        disable_reason=disable,
+    )
+
+
+def commit(
+    store: Store,
+    now: datetime,
+    *,
+    entries: Sequence[Entry] = (),
+    articles: Sequence[ArticleRecord] = (),
+    alerts: Sequence[Alert] = (),
+    source: str = "a",
+) -> int:
+    """commit_poll for source 'a', the entries identified with `identify`."""
+    seen = [identify(e) for e in entries]
+    return store.commit_poll(source, now, seen=seen, articles=articles, alerts=alerts)
+
+
+def ids(items: list[PendingAlert]) -> list[str]:
+    """The alert ids of claimed alerts, in order."""
+    return [p.alert.alert_id for p in items]
+
+
+class StoreContract:
+    """Behaviour every Store backend must show; subclass and provide `connect`."""
+
+    shared_database = True
+
+    @pytest.fixture
+    def store(self, connect: Connect) -> Iterator[Store]:
+        """A migrated, empty store."""
+        with connect() as store:
+            assert store.migrate() > 0
+            yield store
+
+    @pytest.fixture
+    def polled(self, store: Store) -> Store:
+        """A store with sources 'a' and 'b' configured at T0."""
+        store.sync_sources([cfg("a"), cfg("b")], T0)
+        return store
+
+    # -- migrations ------------------------------------------------------------------------
+
+    def test_migrate_again_applies_nothing_and_keeps_data(self, polled: Store) -> None:
+        """A second migrate() is a no-op that keeps what is stored."""
+        assert polled.migrate() == 0
+        assert [s.id for s in polled.sources()] == ["a", "b"]
+
+    def test_second_connection_sees_migrated_schema(self, polled: Store, connect: Connect) -> None:
+        """Another connection to a migrated database has nothing to apply."""
+        if not self.shared_database:
+            pytest.skip("connections of this backend do not share a database")
+        with connect() as other:
+            assert other.migrate() == 0
+            assert [s.id for s in other.sources()] == ["a", "b"]
+
+    # -- sources -----------------------------------------------------------------------------
+
+    def test_new_sources_are_due_now_with_clean_state(self, store: Store) -> None:
+        """A newly configured source is due at once, enabled, with no history."""
+        store.sync_sources([cfg("a", interval_s=300)], T0)
+        state = store.source("a")
+        assert state is not None
+        assert (state.url, state.type, state.interval_s) == ("https://a.example/feed", "rss", 300)
+        assert state.configured and state.enabled and state.disabled_reason is None
+        assert state.next_poll_at == T0 and state.created_at == T0
+        assert state.lease_until is None and state.etag is None and state.last_modified is None
+        assert state.consecutive_failures == 0 and state.entries_seen == 0
+        assert not state.first_fetch_done
+        assert state.last_attempt_at is None and state.last_success_at is None
+        assert state.last_error is None and state.last_status is None
+
+    def test_unknown_source_is_none(self, store: Store) -> None:
+        """source() answers None for an id the store does not have."""
+        assert store.source("nope") is None
+
+    def test_changed_url_resets_validators_and_baseline(self, polled: Store) -> None:
+        """A new URL is a new feed: ETag, Last-Modified, failures and first fetch are forgotten."""
+        polled.claim_due_sources(T0, 10, LEASE)
+        commit(polled, at(1))
+        failed(polled, "a", at(1), at(2), error="boom", status=500, disable="too many")
+        fetched(polled, "b", at(1), at(10), etag='"b1"', last_modified="x", new=3)
+        polled.sync_sources([cfg("a", url="https://a.example/new"), cfg("b", interval_s=60)], at(5))
+
+        a = polled.source("a")
+        assert a is not None
+        assert a.url == "https://a.example/new"
+        assert a.etag is None and a.last_modified is None and not a.first_fetch_done
+        assert a.disabled_reason is None and a.consecutive_failures == 0
+        assert a.next_poll_at == at(5)
+        b = polled.source("b")
+        assert b is not None
+        assert b.interval_s == 60
+        assert (b.etag, b.last_modified, b.next_poll_at) == ('"b1"', "x", at(10))
+
+    def test_removed_source_is_kept_unconfigured_and_never_claimed(self, polled: Store) -> None:
+        """A source dropped from the config stays, marked unconfigured, and is not claimed."""
+        polled.sync_sources([cfg("b")], T0)
+        a = polled.source("a")
+        assert a is not None and not a.configured
+        assert [s.id for s in polled.sources()] == ["a", "b"]
+        assert [s.id for s in polled.claim_due_sources(at(60), 10, LEASE)] == ["b"]
+
+        polled.sync_sources([cfg("a"), cfg("b")], at(61))
+        a = polled.source("a")
+        assert a is not None and a.configured
+
+    def test_sync_rejects_duplicate_ids(self, store: Store) -> None:
+        """The same id twice in one config is a caller error."""
+        with pytest.raises(ValueError, match="twice"):
+            store.sync_sources([cfg("a"), cfg("a")], T0)
+
+    def test_claim_takes_due_sources_oldest_first_up_to_limit(self, store: Store) -> None:
+        """Claims only due sources, by next_poll_at, at most `limit`, and sets the lease."""
+        store.sync_sources([cfg("late")], at(3))
+        store.sync_sources([cfg("late"), cfg("early")], at(1))
+        store.sync_sources([cfg("late"), cfg("early"), cfg("future")], at(20))
+
+        claimed = store.claim_due_sources(at(10), 1, LEASE)
+        assert [s.id for s in claimed] == ["early"]
+        assert claimed[0].lease_until == at(10) + LEASE
+        assert [s.id for s in store.claim_due_sources(at(10), 10, LEASE)] == ["late"]
+        assert store.claim_due_sources(at(10), 10, LEASE) == []
+        assert store.claim_due_sources(at(30), 0, LEASE) == []
+
+    def test_lease_blocks_claims_until_it_ends(self, polled: Store) -> None:
+        """A leased source is not claimed again until its lease is over (a crashed worker)."""
+        assert len(polled.claim_due_sources(T0, 10, LEASE)) == 2
+        assert polled.claim_due_sources(T0 + LEASE, 10, LEASE) == []
+        again = polled.claim_due_sources(T0 + LEASE + timedelta(seconds=1), 10, LEASE)
+        assert sorted(s.id for s in again) == ["a", "b"]
+
+    def test_disabled_sources_are_not_claimed(self, polled: Store) -> None:
+        """Neither an admin-disabled nor an auto-disabled source is claimed."""
+        polled.set_source_enabled("a", False, T0)
+        polled.claim_due_sources(T0, 10, LEASE)
+        failed(polled, "b", T0, at(1), error="gone", status=410, disable="HTTP 410 Gone")
+        assert polled.claim_due_sources(at(60), 10, LEASE) == []
+        a, b = polled.sources()
+        assert not a.enabled and a.disabled_reason is None
+        assert b.enabled and b.disabled_reason == "HTTP 410 Gone"
+
+    def test_reenabling_clears_auto_disable_and_makes_due(self, polled: Store) -> None:
+        """Switching a source on clears its disable reason and failures and makes it due now."""
+        polled.claim_due_sources(T0, 10, LEASE)
+        failed(polled, "a", at(1), at(500))
+        failed(polled, "a", at(2), at(500), disable="2 failures")
+        polled.set_source_enabled("a", True, at(3))
+        a = polled.source("a")
+        assert a is not None
+        assert a.enabled and a.disabled_reason is None and a.consecutive_failures == 0
+        assert a.next_poll_at == at(3)
+        assert [s.id for s in polled.claim_due_sources(at(3), 10, LEASE)] == ["a"]
+
+    def test_set_enabled_on_unknown_source_raises(self, store: Store) -> None:
+        """Switching an unknown source names it in a StoreError."""
+        with pytest.raises(StoreError, match="no source 'x'"):
+            store.set_source_enabled("x", True, T0)
+
+    def test_concurrent_claimers_never_share_a_source(self, store: Store, connect: Connect) -> None:
+        """Two stores on one database, claiming in two threads, split the sources disjointly."""
+        if not self.shared_database:
+            pytest.skip("connections of this backend do not share a database")
+        names = [f"s{i:03}" for i in range(80)]
+        store.sync_sources([cfg(n) for n in names], T0)
+        start = threading.Barrier(2)
+
+        def claimer() -> list[str]:
+            got: list[str] = []
+            with connect() as own:
+                start.wait()
+                while batch := own.claim_due_sources(T0, 2, LEASE):
+                    got.extend(s.id for s in batch)
+            return got
+
+        with ThreadPoolExecutor(2) as pool:
+            first, second = (f.result() for f in [pool.submit(claimer), pool.submit(claimer)])
+        assert not set(first) & set(second)
+        assert sorted(first + second) == names
+
+    # -- fetch bookkeeping ----------------------------------------------------------------------
+
+    def test_fetch_ok_records_validators_and_releases_lease(self, polled: Store) -> None:
+        """A good fetch stores validators and status, resets failures, adds to entries_seen."""
+        polled.claim_due_sources(T0, 10, LEASE)
+        failed(polled, "a", T0, at(1))
+        polled.claim_due_sources(at(1), 10, LEASE)
+        fetched(polled, "a", at(2), at(12), etag='"v2"', last_modified="Mon, 23 Jun", new=5)
+        polled.record_fetch_ok(
+            "a",
+            at(12),
+            status=200,
+            etag='"v12"',
+            last_modified="Tue, 24 Jun",
+            next_poll_at=at(22),
+            entries_seen_delta=2,
+        )
+        a = polled.source("a")
+        assert a is not None
+        assert (a.etag, a.last_modified, a.last_status) == ('"v12"', "Tue, 24 Jun", 200)
+        assert a.entries_seen == 7 and a.consecutive_failures == 0 and a.last_error is None
+        assert a.last_attempt_at == at(12) and a.last_success_at == at(12)
+        assert a.next_poll_at == at(22) and a.lease_until is None
+        assert "a" in [s.id for s in polled.claim_due_sources(at(22), 10, LEASE)]
+
+    def test_not_modified_keeps_validators_and_releases_lease(self, polled: Store) -> None:
+        """A 304 is a success: validators kept, status 304, failures reset, lease released."""
+        polled.claim_due_sources(T0, 10, LEASE)
+        fetched(polled, "a", T0, at(10), etag='"e"', last_modified="lm", new=1)
+        polled.claim_due_sources(at(10), 10, LEASE)
+        failed(polled, "a", at(10), at(11), error="503", status=503)
+        polled.record_not_modified("a", at(11), next_poll_at=at(21))
+        a = polled.source("a")
+        assert a is not None
+        assert (a.etag, a.last_modified, a.last_status) == ('"e"', "lm", 304)
+        assert a.consecutive_failures == 0 and a.last_error is None
+        assert a.last_success_at == at(11) and a.next_poll_at == at(21) and a.lease_until is None
+        assert a.entries_seen == 1
+
+    def test_fetch_failed_counts_failures_and_keeps_validators(self, polled: Store) -> None:
+        """Failures add up, keep the validators, and a later None reason keeps a set one."""
+        fetched(polled, "a", T0, T0, etag='"e"')
+        polled.claim_due_sources(T0, 10, LEASE)
+        polled.record_fetch_failed(
+            "a", at(1), error="HTTP 500", status=500, next_poll_at=at(3), disable_reason=None
+        )
+        a = polled.source("a")
+        assert a is not None
+        assert a.consecutive_failures == 1 and a.last_error == "HTTP 500" and a.last_status == 500
+        assert a.etag == '"e"' and a.last_attempt_at == at(1) and a.last_success_at == T0
+        assert a.lease_until is None and a.next_poll_at == at(3)
+
+        failed(polled, "a", at(3), at(7), error="HTTP 500", status=500, disable="5 fails")
+        failed(polled, "a", at(7), at(15))
+        a = polled.source("a")
+        assert a is not None
+        assert a.consecutive_failures == 3 and a.disabled_reason == "5 fails"
+        assert a.last_status is None and a.last_error == "timeout"
+
+    def test_bookkeeping_on_unknown_source_raises(self, store: Store) -> None:
+        """Recording a fetch for an unknown source is a StoreError, not a silent no-op."""
+        with pytest.raises(StoreError, match="no source 'x'"):
+            store.record_not_modified("x", T0, next_poll_at=T0)
+        with pytest.raises(StoreError, match="no source 'x'"):
+            fetched(store, "x", T0, T0)
+        with pytest.raises(StoreError, match="no source 'x'"):
+            failed(store, "x", T0, T0)
+
+    # -- seen -----------------------------------------------------------------------------------
+
+    def test_unseen_drops_seen_key_link_and_title(self, polled: Store) -> None:
+        """An entry is seen if its key, its link or its normalised title was seen before."""
+        old = [entry("k1"), entry("k2", link="https://a.example/2"), entry("k3", "NATO Agrees")]
+        commit(polled, T0, entries=old)
+        batch = [
+            entry("k1", title="retitled"),  # same key
+            entry("k2b", link="https://a.example/2"),  # same link, new GUID
+            entry("k3b", title="  nato   agrees "),  # same title after normalisation
+            entry("k4", link="https://a.example/4"),  # new
+        ]
+        assert [e.key for e in polled.unseen("a", batch, identify)] == ["k4"]
+
+    def test_unseen_is_per_source(self, polled: Store) -> None:
+        """What one source gave us says nothing about another source."""
+        commit(polled, T0, entries=[entry("k1")])
+        assert [e.key for e in polled.unseen("b", [entry("k1", source="b")], identify)] == ["k1"]
+
+    def test_unseen_dedupes_within_batch_keeping_order(self, polled: Store) -> None:
+        """Repeats inside one batch are dropped; the first of each survives, order kept."""
+        batch = [
+            entry("k1", link="https://x/1"),
+            entry("k2", title="Same Story"),
+            entry("k1"),
+            entry("k3", link="https://x/1"),
+            entry("k4", title="same story"),
+            entry("k5"),
+        ]
+        assert [e.key for e in polled.unseen("a", batch, identify)] == ["k1", "k2", "k5"]
+
+    def test_empty_link_and_title_never_match(self, polled: Store) -> None:
+        """Entries without link or title are told apart by key alone."""
+
+        def bare(e: Entry) -> EntryIdentity:
+            return EntryIdentity(e.key, None, "")
+
+        polled.commit_poll("a", T0, seen=[bare(entry("k1"))], articles=[], alerts=[])
+        batch = [entry("k1"), entry("k2"), entry("k3")]
+        assert [e.key for e in polled.unseen("a", batch, bare)] == ["k2", "k3"]
+
+    def test_unseen_handles_large_batches(self, polled: Store) -> None:
+        """A batch larger than a statement's parameter limit is looked up in chunks."""
+        many = [entry(f"k{i}", link=f"https://x/{i}") for i in range(1500)]
+        commit(polled, T0, entries=many[::2])
+        assert [e.key for e in polled.unseen("a", many, identify)] == [e.key for e in many[1::2]]
+
+    # -- commit_poll -------------------------------------------------------------------------------
+
+    def test_commit_poll_marks_seen_stores_and_enqueues(self, polled: Store) -> None:
+        """One commit marks entries seen, keeps articles, queues alerts and ends the first fetch."""
+        entries = [entry("k1"), entry("k2")]
+        n = polled.commit_poll(
+            "a",
+            T0,
+            seen=[identify(e) for e in entries],
+            articles=[article("k1", "NATO deal")],
+            alerts=[alert("x1"), alert("x2", destination="channel:1")],
+        )
+        assert n == 2
+        assert polled.unseen("a", entries, identify) == []
+        assert [r.key for r in polled.recent_articles(10)] == ["k1"]
+        assert polled.outbox_counts() == {"pending": 2, "delivered": 0, "failed": 0}
+        a = polled.source("a")
+        assert a is not None and a.first_fetch_done
+
+    def test_replayed_poll_enqueues_nothing_twice(self, polled: Store) -> None:
+        """The same alert id committed again (a replayed poll) is not queued again."""
+        seen = [identify(entry("k1"))]
+        arts = [article("k1", "NATO deal")]
+        assert polled.commit_poll("a", T0, seen=seen, articles=arts, alerts=[alert("x1")]) == 1
+        assert polled.commit_poll("a", at(1), seen=seen, articles=arts, alerts=[alert("x1")]) == 0
+        both = [alert("x2"), alert("x2")]
+        assert commit(polled, at(2), alerts=both) == 1
+        assert polled.outbox_counts()["pending"] == 2
+        assert len(polled.recent_articles(10)) == 1
+        assert polled.alerts_for_signal_since("nato", T0) == 2
+
+    def test_commit_poll_failure_writes_nothing(self, polled: Store) -> None:
+        """A failure in the middle of commit_poll rolls back the entries, articles and alerts."""
+        entries = [entry("k1"), entry("k2")]
+        # A NULL signal id violates NOT NULL in the database itself, after the seen rows, the
+        # article and alert x1 were already written in the same transaction.
+        broken = alert("x2", signal_id=None)  # type: ignore[arg-type]
+        with pytest.raises(StoreError):
+            commit(
+                polled,
+                T0,
+                entries=entries,
+                articles=[article("k1", "NATO")],
+                alerts=[alert("x1"), broken],
+            )
+        assert polled.unseen("a", entries, identify) == entries
+        assert polled.recent_articles(10) == []
+        assert polled.search_articles("NATO", 10) == []
+        assert polled.outbox_counts() == {"pending": 0, "delivered": 0, "failed": 0}
+        a = polled.source("a")
+        assert a is not None and not a.first_fetch_done
+        # and the store still works afterwards
+        assert commit(polled, T0, alerts=[alert("x1")]) == 1
+
+    def test_unstorable_alert_rolls_back(self, polled: Store) -> None:
+        """An alert whose `extra` cannot be stored fails the commit and leaves nothing behind."""
+        with pytest.raises(ValueError, match="x2"):
+            unstorable = alert("x2", extra={"obj": object()})
+            commit(polled, T0, entries=[entry("k1")], alerts=[alert("x1"), unstorable])
+        assert len(polled.unseen("a", [entry("k1")], identify)) == 1
+        assert polled.outbox_counts()["pending"] == 0
+
+    def test_commit_poll_for_unknown_source_raises(self, store: Store) -> None:
+        """Committing a poll of a source the store does not have is a StoreError."""
+        with pytest.raises(StoreError, match="no source 'x'"):
+            store.commit_poll("x", T0, seen=[], articles=[], alerts=[alert("x1")])
+        assert store.outbox_counts()["pending"] == 0
+
+    # -- outbox -------------------------------------------------------------------------------------
+
+    def test_alert_round_trips_through_outbox(self, polled: Store) -> None:
+        """A claimed alert equals the one enqueued, datetimes tz-aware, extra intact."""
+        original = alert(
+            "x1",
+            published=datetime(2025, 6, 24, 11, 0, tzinfo=timezone(timedelta(hours=2))),
+            publisher="Reuters",
+            severity="high",
+            extra={"story_size": 3, "outlets": ["AP", "BBC"], "first_seen": T0, "n": None},
+        )
+        commit(polled, T0, alerts=[original])
+        [pending] = polled.claim_alerts(T0, 10, LEASE)
+        got = pending.alert
+        assert got == original
+        assert got.extra == original.extra
+        assert got.published is not None and got.published.utcoffset() == timedelta(0)
+        assert got.published == datetime(2025, 6, 24, 9, 0, tzinfo=UTC)
+        assert isinstance(got.terms, tuple)
+        assert pending.status == "pending" and pending.created_at == T0
+        assert pending.next_attempt_at == T0 and pending.last_error is None
+
+    def test_claim_alerts_oldest_first_with_lease_and_attempts(self, polled: Store) -> None:
+        """Claims go oldest first (then by id), lease the alerts, and count attempts."""
+        commit(polled, at(1), alerts=[alert("c"), alert("b")])
+        commit(polled, T0, alerts=[alert("z")])
+        first = polled.claim_alerts(at(2), 2, LEASE)
+        assert ids(first) == ["z", "b"] and [p.attempts for p in first] == [1, 1]
+        assert ids(polled.claim_alerts(at(2), 10, LEASE)) == ["c"]
+        assert polled.claim_alerts(at(2), 10, LEASE) == []
+        # a deliverer that died: the lease runs out and the alerts come back, one attempt more
+        later = at(2) + LEASE + timedelta(seconds=1)
+        again = polled.claim_alerts(later, 10, LEASE)
+        assert [(p.alert.alert_id, p.attempts) for p in again] == [("z", 2), ("b", 2), ("c", 2)]
+
+    def test_delivered_alerts_leave_the_queue(self, polled: Store) -> None:
+        """mark_delivered is terminal: not claimed again, and a late failure changes nothing."""
+        commit(polled, T0, alerts=[alert("x1"), alert("x2")])
+        polled.claim_alerts(T0, 10, LEASE)
+        polled.mark_delivered("x1", at(1), "message:42")
+        polled.mark_delivered("x1", at(2), None)  # a repeat is harmless
+        polled.mark_failed("x1", at(2), error="late", next_attempt_at=at(3), permanent=False)
+        assert polled.outbox_counts() == {"pending": 1, "delivered": 1, "failed": 0}
+        assert ids(polled.claim_alerts(at(60), 10, LEASE)) == ["x2"]
+
+    def test_transient_failure_retries_at_next_attempt(self, polled: Store) -> None:
+        """A transient failure keeps the alert pending until next_attempt_at, with its error."""
+        commit(polled, T0, alerts=[alert("x1")])
+        polled.claim_alerts(T0, 10, LEASE)
+        polled.mark_failed(
+            "x1", at(1), error="429 slow down", next_attempt_at=at(3), permanent=False
+        )
+        assert polled.claim_alerts(at(2), 10, LEASE) == []
+        [again] = polled.claim_alerts(at(3), 10, LEASE)
+        assert again.attempts == 2 and again.last_error == "429 slow down"
+        assert again.next_attempt_at == at(3)
+        assert polled.outbox_counts() == {"pending": 1, "delivered": 0, "failed": 0}
+
+    def test_permanent_failure_is_kept_but_never_claimed(self, polled: Store) -> None:
+        """A permanent failure moves the alert to 'failed', kept for inspection, not retried."""
+        commit(polled, T0, alerts=[alert("x1")])
+        polled.claim_alerts(T0, 10, LEASE)
+        polled.mark_failed(
+            "x1", at(1), error="403 forbidden", next_attempt_at=at(2), permanent=True
+        )
+        assert polled.claim_alerts(at(60), 10, LEASE) == []
+        assert polled.outbox_counts() == {"pending": 0, "delivered": 0, "failed": 1}
+        # a replay of the same alert must not resurrect it either
+        assert commit(polled, at(61), alerts=[alert("x1")]) == 0
+
+    def test_marking_unknown_alert_raises(self, store: Store) -> None:
+        """Marking an alert the outbox never had is a StoreError."""
+        with pytest.raises(StoreError, match="no alert 'nope'"):
+            store.mark_delivered("nope", T0, None)
+        with pytest.raises(StoreError, match="no alert 'nope'"):
+            store.mark_failed("nope", T0, error="e", next_attempt_at=T0, permanent=False)
+
+    def test_concurrent_alert_claimers_never_share(self, polled: Store, connect: Connect) -> None:
+        """Two deliverers on one database never claim the same alert."""
+        if not self.shared_database:
+            pytest.skip("connections of this backend do not share a database")
+        names = [f"x{i:03}" for i in range(80)]
+        commit(polled, T0, alerts=[alert(n) for n in names])
+        start = threading.Barrier(2)
+
+        def deliverer() -> list[str]:
+            got: list[str] = []
+            with connect() as own:
+                start.wait()
+                while batch := own.claim_alerts(T0, 2, LEASE):
+                    got.extend(ids(batch))
+            return got
+
+        with ThreadPoolExecutor(2) as pool:
+            first, second = (f.result() for f in [pool.submit(deliverer), pool.submit(deliverer)])
+        assert not set(first) & set(second)
+        assert sorted(first + second) == names
+
+    def test_flood_count_per_signal_any_status(self, polled: Store) -> None:
+        """alerts_for_signal_since counts a signal's alerts enqueued since a time, any status."""
+        commit(polled, T0, alerts=[alert("x1"), alert("o1", "eu")])
+        commit(polled, at(10), alerts=[alert("x2"), alert("x3")])
+        polled.claim_alerts(at(10), 10, LEASE)
+        polled.mark_delivered("x2", at(11), None)
+        polled.mark_failed("x3", at(11), error="gone", next_attempt_at=at(11), permanent=True)
+        assert polled.alerts_for_signal_since("nato", T0) == 3
+        assert polled.alerts_for_signal_since("nato", at(10)) == 2
+        assert polled.alerts_for_signal_since("nato", at(11)) == 0
+        assert polled.alerts_for_signal_since("eu", T0) == 1
+        assert polled.alerts_for_signal_since("none", T0) == 0
+
+    # -- articles -------------------------------------------------------------------------------------
+
+    def test_recent_articles_newest_first_and_by_signal(self, polled: Store) -> None:
+        """Recent articles come newest first, limited, optionally for one signal."""
+        arts = [
+            article("k1", "NATO one", signals=("nato",), matched_at=at(1)),
+            article("k2", "Tariff two", signals=("tariffs",), matched_at=at(3)),
+            article("k3", "Both three", signals=("nato", "tariffs"), matched_at=at(2)),
+        ]
+        commit(polled, at(3), articles=arts)
+        assert [r.key for r in polled.recent_articles(10)] == ["k2", "k3", "k1"]
+        assert [r.key for r in polled.recent_articles(2)] == ["k2", "k3"]
+        assert [r.key for r in polled.recent_articles(10, "nato")] == ["k3", "k1"]
+        assert polled.recent_articles(10, "unknown") == []
+        assert polled.recent_articles(0) == []
+
+    def test_article_round_trips(self, polled: Store) -> None:
+        """A stored article comes back equal, matches in order, datetimes tz-aware UTC."""
+        original = article("k1", "NATO deal", "Allies agree.", signals=("nato", "eu", "budget"))
+        commit(polled, T0, articles=[original])
+        [got] = polled.recent_articles(1)
+        assert got == original
+        assert got.signal_ids == ("nato", "eu", "budget")
+        assert got.published is not None and got.published.utcoffset() == timedelta(0)
+
+    def test_a_later_signal_adds_to_the_same_article(self, polled: Store) -> None:
+        """Committing an article again with another signal adds the match; the text stays."""
+        commit(polled, T0, articles=[article("k1", "NATO deal")])
+        again = article("k1", "NATO deal (edited)", signals=("nato", "eu"), matched_at=at(5))
+        commit(polled, at(5), articles=[again])
+        [got] = polled.recent_articles(10)
+        assert got.title == "NATO deal" and got.signal_ids == ("nato", "eu")
+        assert polled.signal_stats("eu", at(5)) == SignalStats(at(5), 1)
+
+    def test_search_finds_words_in_title_or_summary(self, polled: Store) -> None:
+        """Search needs every word, in title or summary, any case, prefixes allowed."""
+        arts = [
+            article("k1", "NATO allies agree 5% spending", matched_at=at(1)),
+            article("k2", "Chip pact sealed", "Seoul and Tokyo sign", matched_at=at(2)),
+            article("k3", "Tariff waivers granted", "for chips", matched_at=at(3)),
+        ]
+        commit(polled, T0, articles=arts)
+        assert [r.key for r in polled.search_articles("nato", 10)] == ["k1"]
+        assert [r.key for r in polled.search_articles("TOKYO", 10)] == ["k2"]
+        assert [r.key for r in polled.search_articles("chip", 10)] == ["k3", "k2"]
+        assert [r.key for r in polled.search_articles("chip tariff", 10)] == ["k3"]
+        assert [r.key for r in polled.search_articles("chip", 1)] == ["k3"]
+        assert polled.search_articles("ukraine", 10) == []
+        assert polled.search_articles("   ", 10) == []
+
+    @pytest.mark.parametrize(
+        "words", ['"', "NATO AND", "OR NOT", "*", "-", "nato)", 'a"b', "title:nato", "%", "_"]
+    )
+    def test_search_treats_syntax_as_plain_words(self, polled: Store, words: str) -> None:
+        """Quotes, operators and wildcards in a search are words, never an error."""
+        commit(polled, T0, articles=[article("k1", "NATO and 100%")])
+        assert isinstance(polled.search_articles(words, 10), list)
+
+    def test_signal_stats_last_hit_and_week(self, polled: Store) -> None:
+        """signal_stats gives the latest match time and the matches of the last 7 days."""
+        assert polled.signal_stats("nato", T0) == SignalStats(None, 0)
+        arts = [
+            article("k1", "old", matched_at=T0 - timedelta(days=8)),
+            article("k2", "recent", matched_at=T0 - timedelta(days=2)),
+            article("k3", "now", matched_at=T0),
+            article("k4", "other", signals=("eu",), matched_at=T0),
+        ]
+        commit(polled, T0, articles=arts)
+        last, week = polled.signal_stats("nato", T0)
+        assert last == T0 and week == 2
+        assert polled.signal_stats("nato", T0 + timedelta(days=6)) == SignalStats(T0, 1)
+
+    # -- prune ------------------------------------------------------------------------------------------
+
+    def test_prune_drops_old_seen_and_delivered_only(self, polled: Store) -> None:
+        """Prune deletes old seen records and old delivered alerts, never pending or failed."""
+        old = [entry("k1"), entry("k2")]
+        queued = [alert("pending"), alert("delivered"), alert("failed"), alert("fresh")]
+        commit(polled, T0, entries=old, articles=[article("k1", "NATO")], alerts=queued)
+        commit(polled, at(60 * 24 * 20), entries=[entry("k3")])
+        polled.claim_alerts(T0, 10, LEASE)
+        polled.mark_delivered("delivered", at(1), None)
+        polled.mark_failed("failed", at(1), error="x", next_attempt_at=at(1), permanent=True)
+        polled.mark_delivered("fresh", at(60 * 24 * 29), None)
+
+        now = at(60 * 24 * 30)  # 30 days after T0
+        deleted = polled.prune(
+            now, seen_older_than=timedelta(days=14), delivered_older_than=timedelta(days=7)
+        )
+        assert deleted == 3  # seen k1, k2 and the old delivered alert
+        assert [e.key for e in polled.unseen("a", [*old, entry("k3")], identify)] == ["k1", "k2"]
+        assert polled.outbox_counts() == {"pending": 1, "delivered": 1, "failed": 1}
+        assert ids(polled.claim_alerts(now, 10, LEASE)) == ["pending"]
+        assert len(polled.recent_articles(10)) == 1
+        assert (
+            polled.prune(now, seen_older_than=timedelta(0), delivered_older_than=timedelta(0)) == 2
+        )
+
+    # -- time and lifecycle -------------------------------------------------------------------------
+
+    def test_other_time_zones_come_back_as_the_same_instant_in_utc(self, polled: Store) -> None:
+        """A tz-aware time in any zone is stored as that instant and returned in UTC."""
+        tokyo = timezone(timedelta(hours=9))
+        polled.claim_due_sources(T0, 10, LEASE)
+        polled.record_not_modified("a", T0.astimezone(tokyo), next_poll_at=at(5).astimezone(tokyo))
+        a = polled.source("a")
+        assert a is not None
+        assert a.next_poll_at == at(5) and a.next_poll_at.utcoffset() == timedelta(0)
+        assert [s.id for s in polled.claim_due_sources(at(5), 10, LEASE)] == ["a"]
+
+    def test_naive_datetimes_are_refused(self, polled: Store) -> None:
+        """A naive datetime is a caller bug: ValueError, nothing written."""
+        naive = datetime(2025, 6, 24, 9, 0)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            polled.claim_due_sources(naive, 10, LEASE)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            commit(polled, naive, alerts=[alert("x1")])
+        assert polled.outbox_counts()["pending"] == 0
+
+    def test_closed_store_raises_store_error(self, connect: Connect) -> None:
+        """After close (idempotent), every call raises StoreError."""
+        with connect() as store:
+            store.migrate()
+        store.close()
+        with pytest.raises(StoreError):
+            store.sources()
+        with pytest.raises(StoreError):
+            store.claim_alerts(T0, 1, LEASE)
