@@ -1,0 +1,125 @@
+"""Cleaning and identifying feed items: pure functions, no I/O.
+
+html_to_text(html)        feed HTML → one line of plain text
+canonical_link(url)       the same article's URL always spelled the same way
+normalised_title(title)   a title reduced to what survives a re-publish
+entry_key(guid, link, …)  "guid:…" | "link:…" | "hash:…" — an item's identity in its source
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from html.parser import HTMLParser
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["canonical_link", "entry_key", "html_to_text", "normalised_title"]
+
+# Elements whose text is never shown to a reader.
+_INVISIBLE = frozenset({"script", "style", "template", "noscript", "head", "title"})
+
+# Elements that break a line when rendered: without a space here, "<p>a</p><p>b</p>" reads "ab".
+_BREAKING = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "img", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td",
+        "th", "tr", "ul",
+    }
+)  # fmt: skip
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the visible text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE:
+            self._hidden_depth += 1
+        elif tag in _BREAKING:
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <br/>, <img/>: a self-closed invisible tag (<script/>) must not open a hidden region.
+        if tag in _BREAKING:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in _BREAKING:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            self.parts.append(data)
+
+
+def html_to_text(s: str) -> str:
+    """Return the visible text of an HTML fragment on one line, entities decoded."""
+    if "<" not in s and "&" not in s:
+        return " ".join(s.split())
+    parser = _TextExtractor()
+    parser.feed(s)
+    parser.close()
+    # str.split() with no argument also splits on NBSP and other Unicode spaces.
+    return " ".join("".join(parser.parts).split())
+
+
+# Query parameters that say how a reader arrived, not which article it is.
+_TRACKING_PARAMS = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid", "ref_src"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _is_tracking(param: str) -> bool:
+    name = param.split("=", 1)[0].lower()
+    return name.startswith("utm_") or name in _TRACKING_PARAMS
+
+
+def canonical_link(url: str) -> str:
+    """Return `url` with scheme and host lower-cased; default port, fragment, trackers dropped."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if not parts.netloc or parts.hostname is None:
+        return url  # relative or opaque (mailto:, urn:): nothing we can safely normalise
+    host = parts.hostname  # already lower-cased, brackets stripped
+    if ":" in host:
+        host = f"[{host}]"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{netloc}:{port}"
+    # Filter the raw pieces rather than parse and re-encode, so kept parameters stay byte-identical.
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normalised_title(title: str) -> str:
+    """Return `title` case- and accent-folded, punctuation and spacing collapsed to one space."""
+    decomposed = unicodedata.normalize("NFKD", title.casefold())
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_WORD.sub(" ", folded).strip()
+
+
+def entry_key(guid: str | None, link: str | None, title: str, summary: str) -> str:
+    """Return an item's identity: its GUID, else its canonical link, else a hash of its text."""
+    if guid and guid.strip():
+        return f"guid:{guid.strip()}"
+    if link and link.strip():
+        return f"link:{canonical_link(link)}"
+    text = f"{normalised_title(title)}\n{normalised_title(summary)}"
+    return f"hash:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"

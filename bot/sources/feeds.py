@@ -1,0 +1,369 @@
+"""Turn a fetched feed body into entries: pure, no I/O.
+
+    body ─┬─ JSON Feed 1.0/1.1 (content type or first byte says JSON) ─ json ──────┐
+          └─ RSS 0.9x/1.0/2.0, RDF, Atom ─────────────────────────────── feedparser ─┴─► ParsedFeed
+
+Every entry comes out as plain text (HTML stripped), with a canonical http(s) link, a
+timezone-aware UTC date or None, and a key from `entry_key`. A body that is not a feed raises
+`ParseError` with a one-line reason; a feed with small XML faults that still yields entries is
+accepted, as readers do, because outlets ship broken XML for weeks.
+
+Decisions:
+- Dates more than a day after `now` (when the caller passes it) become None rather than now:
+  a date years ahead is a feed bug, and "unknown" is more honest than a made-up time. The
+  function does not read the clock itself, so callers that want the clamp pass `now`.
+- Links other than http(s) (javascript:, mailto:, data:) become None: they end up in chat.
+- An entry with no title, no summary and no link carries nothing to match or show: dropped.
+- Two entries with the same key in one body: the first (newest, in feed order) wins.
+- An item naming its outlet (RSS <source>, as Google News does) gets it as `publisher`, and a
+  trailing " - <outlet>" is cut from its title; a summary that only repeats the title is dropped.
+- GUIDs are kept exactly as written (never resolved against the feed URL); links are resolved
+  against `url` (or the feed's xml:base) and canonicalised.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from bot.errors import ParseError
+from bot.model import Entry
+from bot.sources.entries import canonical_link, entry_key, html_to_text, normalised_title
+
+__all__ = ["FUTURE_TOLERANCE", "ParsedFeed", "parse_feed"]
+
+log = logging.getLogger(__name__)
+
+# How far ahead of `now` a date may be before we call it wrong (time zones, clock skew).
+FUTURE_TOLERANCE = timedelta(days=1)
+
+_JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
+_BOMS = (b"\xef\xbb\xbf",)
+_HTML_START = re.compile(
+    rb"""\A\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*
+        <(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])""",
+    re.IGNORECASE | re.DOTALL | re.VERBOSE,
+)
+_FIRST_ELEMENT = re.compile(
+    rb"\A\s*(?:<\?[^>]*>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<([A-Za-z_][\w.:-]*)", re.DOTALL
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A feed's own title and home link, and its items as entries (in feed order)."""
+
+    title: str
+    link: str | None
+    entries: list[Entry]
+
+
+def parse_feed(
+    source_id: str,
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """Parse an RSS, RDF, Atom or JSON Feed body from `url`; raise ParseError if not a feed."""
+    head = _strip_bom(body[:4096]).lstrip()
+    if not head:
+        raise ParseError("not a feed: empty body")
+    if _looks_like_json(head, content_type):
+        return _parse_json_feed(source_id, body, url=url, now=now)
+    return _parse_xml_feed(source_id, body, head, url=url, content_type=content_type, now=now)
+
+
+def _strip_bom(data: bytes) -> bytes:
+    for bom in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :]
+    return data
+
+
+def _looks_like_json(head: bytes, content_type: str | None) -> bool:
+    if head.startswith(b"{"):
+        return True
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    # A JSON content type on an XML body is a misconfigured server, not a JSON feed.
+    return (mime == "application/json" or mime.endswith("+json")) and not head.startswith(b"<")
+
+
+# --- RSS, RDF, Atom ---------------------------------------------------------------------------
+
+
+def _parse_xml_feed(
+    source_id: str,
+    body: bytes,
+    head: bytes,
+    *,
+    url: str,
+    content_type: str | None,
+    now: datetime | None,
+) -> ParsedFeed:
+    # Hand feedparser a stream, never bytes or str: given bytes it first tries them as a file
+    # name (a body of b"/etc/passwd" would be read from disk), and given str it may fetch a URL.
+    # No content-location either: with a base URL feedparser also "resolves" GUIDs ("item-7"
+    # becomes "https://host/item-7"), so every key would change when the feed URL does.
+    # We resolve links against `url` ourselves.
+    headers = {"content-type": content_type or "application/xml"}
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    version = parsed.get("version") or ""
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    if not version:
+        raise ParseError(_not_a_feed_reason(head, problem))
+    if problem is not None and not parsed.entries and _is_xml_error(problem):
+        raise ParseError(_xml_error(problem))
+    if problem is not None:
+        log.debug("feed %s (%s) parsed despite: %s", source_id, url, _one_line(str(problem)))
+
+    feed = parsed.get("feed", {})
+    entries = _unique(
+        entry
+        for item in parsed.entries
+        if (entry := _entry_from_feedparser(source_id, item, url, now)) is not None
+    )
+    return ParsedFeed(
+        title=_text(feed.get("title", ""), feed.get("title_detail")),
+        link=_http_link(feed.get("link"), url),
+        entries=entries,
+    )
+
+
+def _not_a_feed_reason(head: bytes, problem: object) -> str:
+    if _HTML_START.match(head):
+        return "not a feed: got an HTML page"
+    if not head.startswith(b"<"):
+        return "not a feed: body is neither XML nor JSON"
+    if problem is not None and _is_xml_error(problem):
+        return f"not a feed: {_xml_error(problem)}"
+    root = _FIRST_ELEMENT.match(head)
+    if root:
+        name = root.group(1).decode("ascii", "replace")
+        return f"not a feed: XML root <{name}> is not RSS, RDF or Atom"
+    return "not a feed: no RSS, RDF or Atom document found"
+
+
+def _is_xml_error(problem: object) -> bool:
+    # xml.sax.SAXParseException, duck-typed: it is the only bozo exception with a line number.
+    return hasattr(problem, "getLineNumber") and hasattr(problem, "getMessage")
+
+
+def _xml_error(problem: Any) -> str:
+    return f"XML error at line {problem.getLineNumber()}: {_one_line(problem.getMessage())}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _entry_from_feedparser(
+    source_id: str, item: Mapping[str, Any], url: str, now: datetime | None
+) -> Entry | None:
+    title = _text(item.get("title", ""), item.get("title_detail"))
+    summary = _summary(item)
+    raw_link = item.get("link")
+    guid = item.get("id")
+    if item.get("guidislink") and raw_link == guid and not _is_absolute_http(raw_link):
+        # feedparser uses a permalink GUID as the link when there is none; "item-7" is a
+        # GUID that only claims to be a permalink, not a URL we should resolve and show.
+        raw_link = None
+    link = _http_link(raw_link, url)
+    if not (title or summary or link):
+        return None
+    source = item.get("source") or {}
+    publisher = _text(source.get("title", ""), None) if isinstance(source, Mapping) else ""
+    if publisher and title.endswith(f" - {publisher}"):
+        # Aggregators (Google News) append " - Reuters" to every title; the outlet goes in
+        # `publisher`, and leaving it in the title would make every Reuters item match "Reuters".
+        title = title.removesuffix(f" - {publisher}").rstrip()
+    if summary and normalised_title(summary) in (
+        normalised_title(title),
+        normalised_title(f"{title} {publisher}"),
+    ):
+        # Google News descriptions are the headline again plus the outlet: no information.
+        summary = ""
+    return Entry(
+        source_id=source_id,
+        key=entry_key(guid if isinstance(guid, str) else None, link, title, summary),
+        title=title,
+        summary=summary,
+        link=link,
+        published=_clamp(
+            _from_struct(item.get("published_parsed") or item.get("updated_parsed")), now
+        ),
+        author=_text(item.get("author", ""), None) or None,
+        publisher=publisher or None,
+    )
+
+
+def _summary(item: Mapping[str, Any]) -> str:
+    # RSS description and Atom summary land in `summary`; Atom content and content:encoded
+    # land in `content`. Prefer the short one: it is the lede, and matching cost grows with text.
+    if item.get("summary"):
+        return _text(item["summary"], item.get("summary_detail"))
+    for content in item.get("content") or ():
+        if content.get("value"):
+            return _text(content["value"], content)
+    return ""
+
+
+def _text(value: object, detail: Mapping[str, Any] | None) -> str:
+    if not isinstance(value, str):
+        return ""
+    content_type = (detail or {}).get("type") or "text/html"
+    if "html" in content_type:
+        return html_to_text(value)
+    return " ".join(value.split())
+
+
+def _from_struct(value: object) -> datetime | None:
+    # feedparser gives dates as UTC struct_time; timegm reads them as UTC (mktime would not).
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+# --- JSON Feed --------------------------------------------------------------------------------
+
+
+def _parse_json_feed(source_id: str, body: bytes, *, url: str, now: datetime | None) -> ParsedFeed:
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"not a feed: JSON is not UTF-8 ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"not a feed: JSON error at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(document, dict):
+        raise ParseError("not a feed: JSON document is not an object")
+    version = document.get("version")
+    if not isinstance(version, str) or not version.startswith(_JSON_FEED_VERSION):
+        raise ParseError("not a feed: JSON without a JSON Feed version")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError("not a feed: JSON Feed without an items list")
+
+    home = _str(document.get("home_page_url"))
+    feed_authors = _json_authors(document)
+    entries = _unique(
+        entry
+        for item in items
+        if isinstance(item, dict)
+        and (entry := _entry_from_json(source_id, item, url, feed_authors, now)) is not None
+    )
+    return ParsedFeed(
+        title=html_to_text(_str(document.get("title"))),
+        link=_http_link(home, url),
+        entries=entries,
+    )
+
+
+def _entry_from_json(
+    source_id: str,
+    item: dict[str, Any],
+    url: str,
+    feed_authors: str | None,
+    now: datetime | None,
+) -> Entry | None:
+    # JSON Feed titles and summaries are plain text by spec, but outlets put entities in them.
+    title = html_to_text(_str(item.get("title")))
+    body = _str(item.get("summary")) or _str(item.get("content_text"))
+    summary = html_to_text(body or _str(item.get("content_html")))
+    link = _http_link(_str(item.get("url")) or _str(item.get("external_url")), url)
+    if not (title or summary or link):
+        return None
+    raw_id = item.get("id")
+    # JSON Feed 1.0 allowed numeric ids; 1.1 requires strings. Both identify the item.
+    guid = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    published = _from_iso(item.get("date_published")) or _from_iso(item.get("date_modified"))
+    return Entry(
+        source_id=source_id,
+        key=entry_key(guid, link, title, summary),
+        title=title,
+        summary=summary,
+        link=link,
+        published=_clamp(published, now),
+        author=_json_authors(item) or feed_authors,
+        publisher=None,
+    )
+
+
+def _json_authors(obj: Mapping[str, Any]) -> str | None:
+    # 1.1 has `authors` (a list); 1.0 had a single `author` object.
+    people = obj.get("authors")
+    if not isinstance(people, list):
+        people = [obj.get("author")]
+    names = [
+        " ".join(p["name"].split())
+        for p in people
+        if isinstance(p, dict) and isinstance(p.get("name"), str) and p["name"].strip()
+    ]
+    return ", ".join(names) or None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _from_iso(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    # RFC 3339 requires an offset; a feed that leaves it out most likely means UTC.
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+
+def _http_link(value: object, base: str) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        absolute = urljoin(base, value.strip()) if base else value.strip()
+        scheme = urlsplit(absolute).scheme.lower()
+    except ValueError:  # "http://[broken" and friends
+        return None
+    if scheme not in ("http", "https"):
+        return None
+    return canonical_link(absolute)
+
+
+def _is_absolute_http(value: object) -> bool:
+    return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://"))
+
+
+def _clamp(published: datetime | None, now: datetime | None) -> datetime | None:
+    if published is not None and now is not None and published > now + FUTURE_TOLERANCE:
+        return None
+    return published
+
+
+def _unique(entries: Iterable[Entry]) -> list[Entry]:
+    seen: set[str] = set()
+    kept: list[Entry] = []
+    for entry in entries:
+        if entry.key not in seen:
+            seen.add(entry.key)
+            kept.append(entry)
+    return kept
