@@ -1,0 +1,546 @@
+"""The watchlist schema: what signals to look for, where to look, and where to send alerts.
+
+    Watchlist
+    ├── defaults: Defaults        interval, backfill, flood_per_hour, retention
+    ├── signals:  [SignalSpec]    id, title, query, severity, ...   (at least one)
+    ├── sources:  [SourceSpec]    id, type, url, interval, backfill, signals (scope), ...
+    └── routes:   [RouteSpec]     signal id or "*" → Discord channel and/or webhook env var
+
+Every model is frozen and rejects unknown keys. Field validators raise `PydanticCustomError`
+so their wording reaches the user as written; `bot.watchlist.loader` turns the rest of
+pydantic's errors into `file:line: signal 'id': field: message` lines.
+
+A source that gives no `interval` or `backfill` takes the one from `defaults`: the Watchlist
+fills them in while it validates, so `source.interval` is always the effective value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from bot.errors import QueryError
+from bot.matching import parse_query
+
+# --- ids -------------------------------------------------------------------------------------
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+SLUG_MAX = 63
+
+
+def _check_slug(value: str) -> str:
+    """Return `value` if it is a valid id, else raise with the specific reason."""
+    if SLUG_PATTERN.fullmatch(value):
+        return value
+    if not value:
+        raise PydanticCustomError("slug", "must not be empty")
+    if len(value) > SLUG_MAX:
+        raise PydanticCustomError("slug", f"must be at most {SLUG_MAX} characters")
+    if re.fullmatch(r"[a-z0-9-]+", value):
+        raise PydanticCustomError("slug", "must start with a letter or digit")
+    raise PydanticCustomError("slug", "must be lower-case letters, digits and hyphens")
+
+
+def _slug(value: Any) -> Any:
+    # Only strings get the slug check; anything else falls through to pydantic's "must be text".
+    return _check_slug(value) if isinstance(value, str) else value
+
+
+Slug = Annotated[str, BeforeValidator(_slug)]
+
+
+def _signal_ref(value: Any) -> Any:
+    if value == "*" or not isinstance(value, str):
+        return value
+    try:
+        return _check_slug(value)
+    except PydanticCustomError:
+        raise PydanticCustomError("signal_ref", "must be a signal id or '*'") from None
+
+
+SignalRef = Annotated[str, BeforeValidator(_signal_ref)]
+
+# --- durations -------------------------------------------------------------------------------
+
+_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+# Units must come largest first and at most once each, so "1h30m" parses but "30m1h" and
+# "1h1h" (surely typos) do not.
+_DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_HINT = "use seconds or a duration like '90s', '10m', '1h30m', '2d'"
+MIN_INTERVAL = timedelta(seconds=60)
+
+
+def parse_duration(value: int | str | timedelta) -> timedelta:
+    """Parse int seconds or a string like "90s", "10m", "1h30m", "2d" into a positive timedelta."""
+    if isinstance(value, timedelta):
+        result = value
+    else:
+        try:
+            result = timedelta(seconds=_seconds(value))
+        except OverflowError:
+            raise PydanticCustomError("duration", "is too long") from None
+    if result <= timedelta(0):
+        raise PydanticCustomError("duration", "must be positive")
+    return result
+
+
+def _seconds(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        # bool is an int subclass; `interval: true` is a mistake, not one second.
+        raise PydanticCustomError("duration", f"must be a duration ({_DURATION_HINT})")
+    if isinstance(value, int):
+        return value
+    text = re.sub(r"\s+", "", value.lower())
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise PydanticCustomError(
+            "duration",
+            "invalid duration '{value}' ({hint})",
+            {"value": value, "hint": _DURATION_HINT},
+        )
+    return sum(
+        int(amount) * _UNIT_SECONDS[unit]
+        for amount, unit in zip(match.groups(), _UNIT_SECONDS, strict=True)
+        if amount
+    )
+
+
+def format_duration(value: timedelta) -> str:
+    """Write a timedelta the way a person would in the watchlist: "1h30m", "2d", "90s"."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return f"{seconds}s"
+    parts = []
+    for unit, size in _UNIT_SECONDS.items():
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts)
+
+
+def _interval(value: Any) -> timedelta:
+    duration = parse_duration(value)
+    if duration < MIN_INTERVAL:
+        raise PydanticCustomError(
+            "interval_too_short",
+            f"must be at least 60s (got {format_duration(duration)}): "
+            "feeds polled more often than once a minute tend to block us",
+        )
+    return duration
+
+
+# The serializer writes durations back in the file's own notation (model_dump(mode="json")).
+_AsText = PlainSerializer(format_duration, return_type=str, when_used="json")
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), _AsText]
+Interval = Annotated[timedelta, BeforeValidator(_interval), _AsText]
+
+DEFAULT_INTERVAL = timedelta(minutes=10)
+DEFAULT_BACKFILL = timedelta(hours=24)
+DEFAULT_RETENTION = timedelta(days=30)
+
+# --- other field types -----------------------------------------------------------------------
+
+
+def _non_blank(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise PydanticCustomError("blank", "must not be empty")
+    return stripped
+
+
+def _http_url(value: str) -> str:
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError as err:
+        raise PydanticCustomError(
+            "url", "is not a valid URL ({reason})", {"reason": str(err)}
+        ) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise PydanticCustomError("url", "must start with http:// or https://")
+    if not parts.hostname:
+        raise PydanticCustomError("url", "has no host name")
+    if any(char.isspace() for char in url):
+        raise PydanticCustomError("url", "must not contain spaces (encode them as %20)")
+    return url
+
+
+def _snowflake(value: Any) -> Any:
+    # Discord ids are 64-bit integers. A quoted id ("1234…") is fine, but true/false (ints to
+    # Python) and floats (which silently round 18-digit ids) are not.
+    if isinstance(value, bool | float):
+        raise PydanticCustomError("snowflake", "must be a Discord id (a whole number)")
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+Snowflake = Annotated[int, BeforeValidator(_snowflake), Field(gt=0, strict=True)]
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_var_name(value: str) -> str:
+    if _ENV_NAME.fullmatch(value):
+        return value
+    if "://" in value:
+        # The one mistake worth a special message: the secret itself pasted into the file.
+        raise PydanticCustomError(
+            "webhook",
+            "must be the NAME of an environment variable holding the webhook URL, "
+            "not the URL itself (keep secrets out of the watchlist)",
+        )
+    raise PydanticCustomError(
+        "webhook", "must be an environment variable name (letters, digits and underscores)"
+    )
+
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+# To add a source type: add it to this Literal, then give it a fetcher in bot/sources. If the
+# new type needs its own fields (an API key variable, a search query instead of a URL), make
+# `Source = Annotated[RssSource | GdeltSource, Field(discriminator="type")]` and use that in
+# `Watchlist.sources`; the loader already maps such errors back to YAML lines.
+SourceType = Literal["rss"]
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def _empty_if_none(value: Any, empty: Any) -> Any:
+    # `sources:` with nothing after it (a section not filled in yet) means "none", not an error.
+    return empty if value is None else value
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SignalSpec(_Spec):
+    """One thing to watch for: a query over news items and how loud to be about a hit."""
+
+    id: Slug
+    title: str
+    description: str = ""
+    query: str
+    enabled: bool = Field(default=True, strict=True)
+    severity: Severity = "medium"
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _no_tags(cls, value: Any) -> Any:
+        return _empty_if_none(value, [])
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, value: str) -> str:
+        return _non_blank(value)
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str) -> str:
+        query = _non_blank(value)
+        try:
+            parse_query(query)
+        except QueryError as err:
+            # "{detail}" keeps braces in the parser's message from being read as a template.
+            raise PydanticCustomError("query", "{detail}", {"detail": str(err)}) from None
+        return query
+
+
+class SourceSpec(_Spec):
+    """One feed to poll; `signals` limits which signals it is matched against (None = all)."""
+
+    id: Slug
+    type: SourceType = "rss"
+    url: str
+    interval: Interval = DEFAULT_INTERVAL
+    backfill: Duration = DEFAULT_BACKFILL
+    signals: list[Slug] | None = None
+    enabled: bool = Field(default=True, strict=True)
+    name: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        return _http_url(value)
+
+    @property
+    def display_name(self) -> str:
+        """The name to show people: `name` when given, else the id."""
+        return self.name or self.id
+
+
+class RouteSpec(_Spec):
+    """Where alerts for a signal ("*" = every signal) go: a channel, a webhook, or both.
+
+    `webhook` is the NAME of an environment variable that holds the webhook URL, so the
+    watchlist can be shared and committed without leaking it.
+    """
+
+    signal: SignalRef
+    channel: Snowflake | None = None
+    webhook: str | None = None
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_is_env_name(cls, value: str | None) -> str | None:
+        return None if value is None else _env_var_name(value)
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> Self:
+        if self.channel is None and self.webhook is None:
+            raise PydanticCustomError("route", "needs a channel or a webhook (or both)")
+        return self
+
+    def matches(self, signal_id: str) -> bool:
+        """Whether this route carries alerts of `signal_id`."""
+        return self.signal in ("*", signal_id)
+
+
+class Defaults(_Spec):
+    """Values that apply where a source or the store does not say otherwise."""
+
+    interval: Interval = DEFAULT_INTERVAL
+    backfill: Duration = DEFAULT_BACKFILL
+    # Past this many alerts per signal per hour, further hits fold into one summary.
+    flood_per_hour: int = Field(default=10, ge=1, strict=True)
+    # How long seen-entry records are kept; an item older than this may alert again.
+    retention: Duration = DEFAULT_RETENTION
+
+
+SUPPORTED_VERSION = 1
+
+
+class Watchlist(_Spec):
+    """The whole watchlist, validated: ids unique, every signal reference resolves."""
+
+    version: int = Field(default=SUPPORTED_VERSION, strict=True)
+    defaults: Defaults = Field(default_factory=Defaults)
+    signals: list[SignalSpec]
+    sources: list[SourceSpec] = Field(default_factory=list)
+    routes: list[RouteSpec] = Field(default_factory=list)
+
+    _signals_by_id: dict[str, SignalSpec] = PrivateAttr(default_factory=dict)
+    _sources_by_id: dict[str, SourceSpec] = PrivateAttr(default_factory=dict)
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _no_defaults(cls, value: Any) -> Any:
+        return _empty_if_none(value, {})
+
+    @field_validator("signals", "sources", "routes", mode="before")
+    @classmethod
+    def _no_items(cls, value: Any) -> Any:
+        return _empty_if_none(value, [])
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != SUPPORTED_VERSION:
+            raise PydanticCustomError(
+                "version",
+                f"unsupported version {value} (this signalwatch reads version {SUPPORTED_VERSION})",
+            )
+        return value
+
+    @field_validator("signals")
+    @classmethod
+    def _at_least_one_signal(cls, value: list[SignalSpec]) -> list[SignalSpec]:
+        if not value:
+            raise PydanticCustomError("no_signals", "at least one signal is required")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _inherit_defaults(cls, value: list[SourceSpec], info: ValidationInfo) -> list[SourceSpec]:
+        # `defaults` is declared before `sources`, so it is in info.data when it was valid.
+        defaults = info.data.get("defaults")
+        if not isinstance(defaults, Defaults):
+            return value
+        return [_with_defaults(source, defaults) for source in value]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Self:
+        problems = reference_problems(self.model_dump())
+        if problems:
+            # The loader recomputes these from the raw YAML (to report them alongside field
+            # errors, with line numbers) and skips this error by its type.
+            raise PydanticCustomError(
+                REFERENCES_ERROR,
+                "{detail}",
+                {"detail": "; ".join(problem.describe() for problem in problems)},
+            )
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Index signals and sources by id."""
+        self._signals_by_id = {signal.id: signal for signal in self.signals}
+        self._sources_by_id = {source.id: source for source in self.sources}
+
+    def signal(self, signal_id: str) -> SignalSpec:
+        """The signal with this id; KeyError if there is none."""
+        return self._signals_by_id[signal_id]
+
+    def source(self, source_id: str) -> SourceSpec:
+        """The source with this id; KeyError if there is none."""
+        return self._sources_by_id[source_id]
+
+    def enabled_signals(self) -> list[SignalSpec]:
+        """The signals that are switched on, in file order."""
+        return [signal for signal in self.signals if signal.enabled]
+
+    def enabled_sources(self) -> list[SourceSpec]:
+        """The sources that are switched on, in file order."""
+        return [source for source in self.sources if source.enabled]
+
+    def signals_for(self, source: SourceSpec) -> list[SignalSpec]:
+        """The enabled signals that items from `source` are matched against."""
+        scope = None if source.signals is None else set(source.signals)
+        return [s for s in self.enabled_signals() if scope is None or s.id in scope]
+
+    def routes_for(self, signal_id: str) -> list[RouteSpec]:
+        """The routes that carry alerts of `signal_id`, "*" routes included."""
+        return [route for route in self.routes if route.matches(signal_id)]
+
+
+def _with_defaults(source: SourceSpec, defaults: Defaults) -> SourceSpec:
+    update: dict[str, timedelta] = {}
+    if "interval" not in source.model_fields_set:
+        update["interval"] = defaults.interval
+    if "backfill" not in source.model_fields_set:
+        update["backfill"] = defaults.backfill
+    return source.model_copy(update=update) if update else source
+
+
+# --- cross-references ------------------------------------------------------------------------
+
+REFERENCES_ERROR = "watchlist_references"
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceProblem:
+    """A problem between items (duplicate id, unknown signal); `first` is the earlier twin."""
+
+    loc: Loc
+    message: str
+    first: Loc | None = None
+
+    def describe(self) -> str:
+        """The problem without line numbers, for errors raised outside the loader."""
+        where = ".".join(str(part) for part in self.loc)
+        return f"{where}: {self.message}"
+
+
+def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
+    """Duplicate ids and unknown signal references in plain watchlist data, however malformed.
+
+    Works on the raw YAML as well as on a validated Watchlist's `model_dump()`, so the loader
+    can report these next to field errors; items whose ids are not strings are skipped.
+    """
+    signals = _items(data.get("signals"))
+    sources = _items(data.get("sources"))
+    routes = _items(data.get("routes"))
+    problems = _duplicates("signals", "signal", signals)
+    problems += _duplicates("sources", "source", sources)
+    known = [item["id"] for item in signals if isinstance(item.get("id"), str)]
+
+    for index, source in enumerate(sources):
+        scope = source.get("signals")
+        if isinstance(scope, list):
+            for position, ref in enumerate(scope):
+                if isinstance(ref, str) and ref not in known:
+                    loc: Loc = ("sources", index, "signals", position)
+                    problems.append(ReferenceProblem(loc, _unknown_signal(ref, known)))
+
+    seen_routes: dict[tuple[object, object, object], int] = {}
+    for index, route in enumerate(routes):
+        ref = route.get("signal")
+        if isinstance(ref, str) and ref != "*" and ref not in known:
+            problems.append(
+                ReferenceProblem(("routes", index, "signal"), _unknown_signal(ref, known))
+            )
+        # str(channel): the raw YAML may quote an id that validation turns into an int.
+        channel = route.get("channel")
+        key = (ref, None if channel is None else str(channel), route.get("webhook"))
+        if _hashable(key) and key in seen_routes:
+            # Two identical routes would post every alert twice.
+            first = seen_routes[key]
+            problems.append(
+                ReferenceProblem(
+                    ("routes", index), f"same signal and destination as route #{first + 1}"
+                )
+            )
+        elif _hashable(key):
+            seen_routes[key] = index
+    return problems
+
+
+def _items(value: Any) -> list[Mapping[str, Any]]:
+    # Non-mapping items are kept as empty mappings so that indexes still match the file.
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return []
+    return [item if isinstance(item, Mapping) else {} for item in value]
+
+
+def _duplicates(section: str, kind: str, items: list[Mapping[str, Any]]) -> list[ReferenceProblem]:
+    counts = Counter(item.get("id") for item in items if isinstance(item.get("id"), str))
+    first_seen: dict[str, int] = {}
+    problems = []
+    for index, item in enumerate(items):
+        item_id = item.get("id")
+        if not isinstance(item_id, str) or counts[item_id] < 2:
+            continue
+        if item_id in first_seen:
+            problems.append(
+                ReferenceProblem(
+                    (section, index, "id"),
+                    f"duplicate {kind} id '{item_id}'",
+                    first=(section, first_seen[item_id], "id"),
+                )
+            )
+        else:
+            first_seen[item_id] = index
+    return problems
+
+
+def _unknown_signal(ref: str, known: list[str]) -> str:
+    return f"unknown signal '{ref}'{did_you_mean(ref, known)}"
+
+
+def did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    """ " (did you mean 'x'?)" for the closest candidate, or "" when nothing is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
