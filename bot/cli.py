@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -126,6 +130,172 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # httpx logs every request at INFO; our poll lines say what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Poll, match and deliver until stopped (or once with --once)."""
+    from bot.runner import RunOptions, run_loop
+    from bot.sinks import ConsoleNotifier, ConsoleSink
+    from bot.store import open_store
+
+    settings = Settings()
+    _setup_logging(settings)
+    store = open_store(args.db or settings.db)
+    try:
+        sink = ConsoleSink(args.format)
+        options = RunOptions(once=args.once or args.all, force=args.all)
+        return asyncio.run(
+            run_loop(settings, _watchlist_path(args), store, sink, ConsoleNotifier(), options)
+        )
+    finally:
+        store.close()
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Fetch and parse one feed; list its entries with the signals each would match."""
+    from bot.runner import fetch_settings
+    from bot.sources.feeds import parse_feed
+    from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, FetchResult
+
+    matcher = _load_matcher(args)
+    # The operator typed this URL on their own machine: private addresses are theirs to read.
+    settings = dataclasses.replace(fetch_settings(Settings()), allow_private=True, retries=1)
+
+    async def fetch() -> FetchResult:
+        async with Fetcher(settings) as fetcher:
+            return await fetcher.fetch(FetchRequest("preview", args.url))
+
+    result = asyncio.run(fetch())
+    if not isinstance(result, Fetched):
+        error = result.error if isinstance(result, FetchFailed) else f"HTTP {result.status}"
+        print(f"signalwatch preview: {args.url}: {error}", file=sys.stderr)
+        return 1
+    feed = parse_feed(
+        "preview", result.body, url=result.final_url, content_type=result.content_type
+    )
+    rows = []
+    for entry in feed.entries:
+        matches = matcher.match(entry.title, entry.summary)
+        rows.append((entry, matches))
+    if args.json:
+        for entry, matches in rows:
+            print(
+                json.dumps(
+                    {
+                        "title": entry.title,
+                        "link": entry.link,
+                        "published": entry.published.isoformat() if entry.published else None,
+                        "signals": [
+                            {"id": m.signal_id, "terms": m.terms, "snippet": m.snippet}
+                            for m in matches
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return 0
+    hits = sum(1 for _, m in rows if m)
+    print(f"{feed.title or args.url}: {len(rows)} entries, {hits} would alert")
+    for entry, matches in rows:
+        when = entry.published.strftime("%Y-%m-%d %H:%M") if entry.published else "undated"
+        mark = ", ".join(m.signal_id for m in matches) if matches else "-"
+        print(f"  {when}  {entry.title[:90]}")
+        print(f"      → {mark}")
+    return 0
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    """'5m ago' for the past, 'in 5m' for the future, 'never' for None."""
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    span = abs(seconds)
+    text = f"{span}s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if span >= size:
+            text = f"{span // size}{unit}"
+            break
+    return f"{text} ago" if seconds >= 0 else f"in {text}"
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    """Print source health, or enable/disable a source."""
+    from bot.runner import utc_now
+    from bot.store import open_store
+
+    store = open_store(args.db or Settings().db)
+    now = utc_now()
+    try:
+        if args.action in ("enable", "disable"):
+            if not args.source_id:
+                print(f"signalwatch sources {args.action}: give a source id", file=sys.stderr)
+                return 2
+            store.set_source_enabled(args.source_id, args.action == "enable", now)
+            print(f"source '{args.source_id}' {args.action}d")
+            return 0
+        states = store.sources()
+        if args.json:
+            for s in states:
+                print(json.dumps({
+                    "id": s.id, "url": s.url, "enabled": s.enabled, "configured": s.configured,
+                    "disabled_reason": s.disabled_reason,
+                    "consecutive_failures": s.consecutive_failures,
+                    "last_success_at": s.last_success_at.isoformat() if s.last_success_at else None,
+                    "last_error": s.last_error, "last_status": s.last_status,
+                    "entries_seen": s.entries_seen, "next_poll_at": s.next_poll_at.isoformat(),
+                }))  # fmt: skip
+            return 0
+        if not states:
+            print("no sources yet: run `signalwatch run` once to register the watchlist's sources")
+            return 0
+        print(f"{'source':<22} {'state':<9} {'last ok':>10} {'fails':>5} {'http':>4} "
+              f"{'seen':>6} {'next poll':>10}  last error")  # fmt: skip
+        for s in states:
+            state = (
+                "removed" if not s.configured
+                else "disabled" if (not s.enabled or s.disabled_reason)
+                else "failing" if s.consecutive_failures
+                else "ok"
+            )  # fmt: skip
+            print(
+                f"{s.id:<22} {state:<9} {_ago(s.last_success_at, now):>10} "
+                f"{s.consecutive_failures:>5} {s.last_status or '-':>4} {s.entries_seen:>6} "
+                f"{_ago(s.next_poll_at, now):>10}  {s.disabled_reason or s.last_error or ''}"
+            )
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 while the run loop's heartbeat is fresh (for container health checks)."""
+    import time
+
+    settings = Settings()
+    if settings.heartbeat_file is None:
+        print("signalwatch health: set SIGNALWATCH_HEARTBEAT_FILE", file=sys.stderr)
+        return 2
+    try:
+        age = time.time() - settings.heartbeat_file.stat().st_mtime
+    except OSError:
+        print(f"unhealthy: no heartbeat at {settings.heartbeat_file}", file=sys.stderr)
+        return 1
+    if age > args.max_age:
+        print(f"unhealthy: last heartbeat {age:.0f}s ago", file=sys.stderr)
+        return 1
+    print(f"healthy: last heartbeat {age:.0f}s ago")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -161,6 +331,37 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--errors", action="store_true", help="list every false positive/negative")
     ev.add_argument("--min-macro-f1", type=float, metavar="F", help="exit 1 below this macro-F1")
     ev.set_defaults(func=cmd_eval)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--db",
+            metavar="URL",
+            help="database (default: $SIGNALWATCH_DB or sqlite:///signalwatch.db)",
+        )
+        return p
+
+    run = with_db(with_watchlist(sub.add_parser("run", help="poll, match and deliver alerts")))
+    run.add_argument("--once", action="store_true", help="one pass over due sources, then exit")
+    run.add_argument(
+        "--all", action="store_true", help="with --once: poll every enabled source, due or not"
+    )
+    run.add_argument("--format", choices=["text", "json"], default="text", help="console output")
+    run.set_defaults(func=cmd_run)
+
+    preview = with_watchlist(sub.add_parser("preview", help="show what one feed would alert"))
+    preview.add_argument("url")
+    preview.add_argument("--json", action="store_true", help="one JSON object per entry")
+    preview.set_defaults(func=cmd_preview)
+
+    sources = with_db(sub.add_parser("sources", help="source health; enable/disable a source"))
+    sources.add_argument("action", nargs="?", choices=["list", "enable", "disable"], default="list")
+    sources.add_argument("source_id", nargs="?")
+    sources.add_argument("--json", action="store_true", help="one JSON object per source")
+    sources.set_defaults(func=cmd_sources)
+
+    health = sub.add_parser("health", help="exit 0 while the run loop is alive")
+    health.add_argument("--max-age", type=float, default=180, help="seconds (default 180)")
+    health.set_defaults(func=cmd_health)
     return parser
 
 

@@ -1,7 +1,7 @@
 """The one exception tree of signalwatch.
 
     SignalwatchError                 anything we raise on purpose
-    ├── QueryError                   a signal query that does not parse or compile (column, expected)
+    ├── QueryError                   a query that does not parse or compile (column, expected)
     ├── WatchlistError               a watchlist that does not validate (all problems, file:line)
     ├── SourceError                  a source failed to give us entries
     │   ├── FetchError               transport problem, HTTP error status, body too large

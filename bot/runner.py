@@ -1,0 +1,144 @@
+"""`signalwatch run`: the long-running loop around the pipeline.
+
+load watchlist → sync sources → loop:
+    hot-reload the watchlist if the file changed (a broken file keeps the last good one)
+    poll due sources → deliver due alerts → prune now and then → sleep until next tick
+SIGINT/SIGTERM: stop polling, finish the alert being delivered, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.pipeline import Compiled, Deliverer, Notifier, Poller, Sink, source_configs
+from bot.settings import Settings
+from bot.sources.fetch import Fetcher, FetchSettings
+from bot.store import Store
+from bot.watchlist import WatchlistReloader
+
+__all__ = ["RunOptions", "run_loop", "utc_now"]
+
+log = logging.getLogger("signalwatch.run")
+
+TICK = 1.0  # seconds between loop turns when idle
+PRUNE_EVERY = timedelta(hours=1)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (the one place the loop reads the clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one `run` behaves."""
+
+    once: bool = False  # one pass over due sources, deliver, exit
+    force: bool = False  # poll every enabled source now, due or not
+
+
+def fetch_settings(settings: Settings) -> FetchSettings:
+    """The fetcher's settings from the operator's."""
+    return FetchSettings(
+        max_bytes=settings.max_feed_bytes,
+        max_concurrency=settings.fetch_concurrency,
+        per_host_concurrency=settings.per_host_concurrency,
+        per_host_spacing=settings.per_host_spacing,
+        allow_private=settings.allow_private_urls,
+    )
+
+
+async def run_loop(
+    settings: Settings,
+    watchlist_path: Path,
+    store: Store,
+    sink: Sink,
+    notifier: Notifier,
+    options: RunOptions,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run until stopped (or once); return the process exit code."""
+    stop = stop or asyncio.Event()
+    reloader = WatchlistReloader(watchlist_path)
+    compiled = Compiled.build(reloader.load(clock()))
+    store.sync_sources(source_configs(compiled.watchlist), clock())
+    log.info(
+        "watching %d signals from %d sources (watchlist %s)",
+        len(compiled.watchlist.enabled_signals()),
+        len(compiled.watchlist.enabled_sources()),
+        watchlist_path,
+    )
+    reported_error: str | None = None
+
+    def current() -> Compiled:
+        return compiled
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    last_prune = datetime.min.replace(tzinfo=UTC)
+    last_reload = 0.0
+    async with Fetcher(fetch_settings(settings)) as fetcher:
+        poller = Poller(store, fetcher, current, notifier, clock, settings.max_failures)
+        deliverer = Deliverer(store, sink, notifier, clock)
+        if settings.delivery_delay:
+            delay = settings.delivery_delay
+
+            async def pause(_alert: object) -> None:
+                await asyncio.sleep(delay)
+
+            deliverer.after_send = pause
+        while not stop.is_set():
+            if loop.time() - last_reload >= settings.reload_every:
+                last_reload = loop.time()
+                fresh = reloader.check(clock())
+                if fresh is not None:
+                    compiled = Compiled.build(fresh)
+                    store.sync_sources(source_configs(fresh), clock())
+                    reported_error = None
+                    log.info("watchlist reloaded: %d signals", len(fresh.enabled_signals()))
+                elif reloader.last_error is not None and str(reloader.last_error) != reported_error:
+                    reported_error = str(reloader.last_error)
+                    await notifier.notify(
+                        f"{watchlist_path} has errors; keeping the last good watchlist:\n"
+                        + reported_error
+                    )
+            polling = asyncio.create_task(poller.poll_due(force=options.force))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not polling.done():
+                # Stopped mid-poll: nothing of an unfinished poll was committed; its sources
+                # stay leased for a couple of minutes and are polled again after that.
+                polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await polling
+                break
+            polling.result()
+            await deliverer.deliver_due(stop)
+            now = clock()
+            if now - last_prune >= PRUNE_EVERY:
+                last_prune = now
+                retention = compiled.watchlist.defaults.retention
+                pruned = store.prune(now, seen_older_than=retention, delivered_older_than=retention)
+                if pruned:
+                    log.info("pruned %d old records", pruned)
+            if settings.heartbeat_file is not None:
+                settings.heartbeat_file.touch()
+            if options.once:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), TICK)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,92 @@
+"""The console sink: readable text (coloured on a terminal) or one JSON object per line.
+
+Each alert is written and flushed before the outbox marks it delivered, so a crash between
+the two repeats at most that one line, and it carries the same `alert_id` to dedupe on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, Literal, TextIO
+
+from bot.model import Alert
+
+__all__ = ["ConsoleNotifier", "ConsoleSink", "alert_json"]
+
+log = logging.getLogger("signalwatch.admin")
+
+_COLOURS = {"low": "36", "medium": "33", "high": "31", "critical": "1;31"}
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """The JSON object of one alert (the console's --format json line)."""
+    out: dict[str, Any] = {
+        "alert_id": alert.alert_id,
+        "signal": alert.signal_id,
+        "severity": alert.severity,
+        "title": alert.title,
+        "link": alert.link,
+        "source": alert.source_id,
+        "publisher": alert.publisher,
+        "published": alert.published.isoformat() if alert.published else None,
+        "terms": list(alert.terms),
+        "snippet": alert.snippet,
+        "destination": alert.destination,
+    }
+    if alert.extra.get("flood"):
+        out["folded"] = alert.extra.get("items", [])
+    return out
+
+
+class ConsoleSink:
+    """Writes alerts to a stream (stdout by default) as text or JSON lines."""
+
+    def __init__(
+        self,
+        fmt: Literal["text", "json"] = "text",
+        stream: TextIO | None = None,
+        colour: bool | None = None,
+    ):
+        self.fmt = fmt
+        self.stream = stream if stream is not None else sys.stdout
+        self.colour = self.stream.isatty() if colour is None else colour
+
+    async def send(self, alert: Alert) -> str | None:
+        """Write one alert and flush it."""
+        if self.fmt == "json":
+            line = json.dumps(alert_json(alert), ensure_ascii=False)
+        else:
+            line = self.render_text(alert)
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        return None
+
+    def render_text(self, alert: Alert) -> str:
+        """A few readable lines for a person at a terminal."""
+
+        def paint(code: str, text: str) -> str:
+            return f"\x1b[{code}m{text}\x1b[0m" if self.colour else text
+
+        head = paint(_COLOURS.get(alert.severity, "0"), f"[{alert.signal_id}]")
+        when = alert.published.strftime("%Y-%m-%d %H:%M UTC") if alert.published else "undated"
+        source = alert.source_id + (f" ({alert.publisher})" if alert.publisher else "")
+        lines = [f"{head} {paint('1', alert.title)}"]
+        if alert.extra.get("flood"):
+            for item in alert.extra.get("items", []):  # type: ignore[attr-defined]
+                lines.append(f"    - {item['title']}  {item.get('link') or ''}")
+            return "\n".join(lines)
+        lines.append(f"    {alert.link or '(no link)'}")
+        lines.append(f"    {source} · {when} · matched: {', '.join(alert.terms)}")
+        if alert.snippet:
+            lines.append(f"    {alert.snippet}")
+        return "\n".join(lines)
+
+
+class ConsoleNotifier:
+    """Admin notices as warnings in the log (stderr)."""
+
+    async def notify(self, text: str) -> None:
+        """Log an admin notice."""
+        log.warning("ADMIN NOTICE: %s", text)
