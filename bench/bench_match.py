@@ -153,9 +153,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
             f"{n:>7} {ours:>10.0f} {naive:>11.0f} {floor:>13.0f} {floor / ours:>12.2f}x "
             f"{ours / naive:>12.1f}x {base / ours:>8.2f}x {cands:>10.1f}"
         )
-    print(
-        "aims: at 1,000 signals ours/(b) ≤ 3x, (a)/ours ≥ 20x, and cost ≤ 2x that of 10 signals"
-    )
+    print("aims: at 1,000 signals ours/(b) ≤ 3x, (a)/ours ≥ 20x, and cost ≤ 2x that of 10 signals")
     return rows
 
 
