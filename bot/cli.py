@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from bot import __version__
 from bot.errors import SignalwatchError, WatchlistError
@@ -19,6 +19,11 @@ from bot.evaluation import evaluate_file, format_report
 from bot.matching import Matcher
 from bot.model import Match
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.runner import RunOptions
+    from bot.store import Store
+    from bot.watchlist import Watchlist
 
 __all__ = ["main"]
 
@@ -143,21 +148,52 @@ def _setup_logging(settings: Settings) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Poll, match and deliver until stopped (or once with --once)."""
-    from bot.runner import RunOptions, run_loop
-    from bot.sinks import ConsoleNotifier, ConsoleSink
+    from bot.runner import RunOptions
     from bot.store import open_store
 
     settings = Settings()
     _setup_logging(settings)
+    path = _watchlist_path(args)
     store = open_store(args.db or settings.db)
     try:
-        sink = ConsoleSink(args.format)
         options = RunOptions(once=args.once or args.all, force=args.all)
-        return asyncio.run(
-            run_loop(settings, _watchlist_path(args), store, sink, ConsoleNotifier(), options)
-        )
+        return asyncio.run(_run(settings, path, store, args.format, options))
     finally:
         store.close()
+
+
+async def _run(
+    settings: Settings, path: Path, store: Store, fmt: Literal["text", "json"], options: RunOptions
+) -> int:
+    """Assemble the sinks for this run and hand them to the run loop."""
+    import os
+
+    from bot.runner import run_loop
+    from bot.sinks import ConsoleNotifier, ConsoleSink
+    from bot.sinks.router import RoutingSink
+    from bot.sinks.webhook import WebhookSink
+    from bot.watchlist import load_watchlist
+
+    watchlist = load_watchlist(path)
+    names = {r.webhook for r in watchlist.routes if r.webhook is not None}
+    urls = {name: os.environ[name] for name in names if os.environ.get(name)}
+    for name in sorted(names - urls.keys()):
+        logging.getLogger("signalwatch.run").warning(
+            "route webhook %s: environment variable %s is not set; its alerts will fail", name, name
+        )
+    webhooks = WebhookSink(urls, titles=lambda sid: _signal_title(watchlist, sid))
+    try:
+        sink = RoutingSink(default=ConsoleSink(fmt), webhooks=webhooks)
+        return await run_loop(settings, path, store, sink, ConsoleNotifier(), options)
+    finally:
+        await webhooks.aclose()
+
+
+def _signal_title(watchlist: Watchlist, signal_id: str) -> str | None:
+    try:
+        return watchlist.signal(signal_id).title
+    except KeyError:
+        return None
 
 
 def cmd_preview(args: argparse.Namespace) -> int:

@@ -1,0 +1,42 @@
+"""One sink that hands each alert to the sink for its destination.
+
+"default"         → the Discord default channel when a bot runs, else the console
+"channel:<id>"    → the Discord bot (console when no bot runs, saying so once)
+"webhook:<NAME>"  → the webhook whose URL is in the environment variable NAME
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.errors import PermanentDeliveryError
+from bot.model import Alert
+from bot.pipeline import Sink
+
+__all__ = ["RoutingSink"]
+
+log = logging.getLogger("signalwatch.sinks")
+
+
+class RoutingSink:
+    """Dispatches alerts by destination prefix."""
+
+    def __init__(self, *, default: Sink, discord: Sink | None = None, webhooks: Sink | None = None):
+        self.default = default
+        self.discord = discord
+        self.webhooks = webhooks
+        self._warned = False
+
+    async def send(self, alert: Alert) -> str | None:
+        """Deliver through the sink that owns the alert's destination."""
+        kind = alert.destination.split(":", 1)[0]
+        if kind == "webhook":
+            if self.webhooks is None:
+                raise PermanentDeliveryError(f"{alert.destination}: webhooks are not configured")
+            return await self.webhooks.send(alert)
+        if kind == "channel" and self.discord is not None:
+            return await self.discord.send(alert)
+        if kind == "channel" and not self._warned:
+            self._warned = True
+            log.warning("no Discord token: alerts routed to channels print on the console")
+        return await self.default.send(alert)
