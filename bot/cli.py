@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from bot import __version__
-from bot.errors import SignalwatchError, WatchlistError
+from bot.errors import ParseError, SignalwatchError, WatchlistError
 from bot.evaluation import evaluate_file, format_report
 from bot.matching import Matcher
 from bot.model import Match
@@ -215,9 +215,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
         error = result.error if isinstance(result, FetchFailed) else f"HTTP {result.status}"
         print(f"signalwatch preview: {args.url}: {error}", file=sys.stderr)
         return 1
-    feed = parse_feed(
-        "preview", result.body, url=result.final_url, content_type=result.content_type
-    )
+    try:
+        feed = parse_feed(
+            "preview", result.body, url=result.final_url, content_type=result.content_type
+        )
+    except ParseError as exc:
+        print(f"signalwatch preview: {args.url}: {exc}", file=sys.stderr)
+        return 1
     rows = []
     for entry in feed.entries:
         matches = matcher.match(entry.title, entry.summary)

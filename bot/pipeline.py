@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -195,8 +196,8 @@ def plan_poll(
     """Decide what a poll stores, given the entries not seen before. Pure but for the counter.
 
     On a source's first poll, entries older than `backfill` (or undated) are backlog: seen,
-    never alerted. Past `flood_per_hour` alerts for one signal, the rest of this poll's alerts
-    for it fold into one summary alert per destination.
+    never alerted. Past `flood_per_hour` hits (entries) for one signal in the last hour, the
+    rest of this poll's alerts for it fold into one summary alert per destination.
     """
     watchlist = compiled.watchlist
     source = watchlist.source(source_id) if _has_source(watchlist, source_id) else None
@@ -204,7 +205,7 @@ def plan_poll(
     limit = watchlist.defaults.flood_per_hour
     seen = [identify(e) for e in fresh]
     articles: list[ArticleRecord] = []
-    per_signal: dict[str, list[Alert]] = {}
+    per_signal: dict[str, list[tuple[str, Alert]]] = {}  # (entry key, alert), entry-major
     backfilled = 0
     for entry in fresh:
         if first_poll and (entry.published is None or entry.published < now - backfill):
@@ -222,22 +223,23 @@ def plan_poll(
             severity = watchlist.signal(match.signal_id).severity
             for destination in compiled.destinations(match.signal_id):
                 per_signal.setdefault(match.signal_id, []).append(
-                    _alert(entry, match, destination, severity)
+                    (entry.key, _alert(entry, match, destination, severity))
                 )
     alerts: list[Alert] = []
     for signal_id, batch in per_signal.items():
-        entries_in_batch = len({a.title for a in batch})
-        room = max(0, limit - sent_last_hour(signal_id))
-        if entries_in_batch <= room:
-            alerts.extend(batch)
+        # The limit counts entries (hits), as the batch does: the outbox holds one alert per
+        # entry per destination, so alerts sent this hour stand for that many times fewer.
+        fanout = len(compiled.destinations(signal_id))
+        room = max(0, limit - math.ceil(sent_last_hour(signal_id) / fanout))
+        if len({key for key, _ in batch}) <= room:
+            alerts.extend(alert for _, alert in batch)
             continue
         # Keep the first `room` entries whole; fold the rest, per destination.
-        kept_titles: list[str] = []
+        kept: set[str] = set()
         folded: dict[str, list[Alert]] = {}
-        for alert in batch:
-            if alert.title in kept_titles or len(kept_titles) < room:
-                if alert.title not in kept_titles:
-                    kept_titles.append(alert.title)
+        for key, alert in batch:
+            if key in kept or len(kept) < room:
+                kept.add(key)
                 alerts.append(alert)
             else:
                 folded.setdefault(alert.destination, []).append(alert)
@@ -285,8 +287,12 @@ class Poller:
         """Poll every due source (every enabled source with `force`) once, concurrently."""
         now = self.clock()
         if force:
+            # Claiming "as of" ten years ahead makes every source due; the lease must still
+            # end SOURCE_LEASE after the real now, or a `run --all` stopped mid-poll would
+            # keep its sources from every normal poll for ten years.
+            ahead = timedelta(days=3650)
             claimed = await asyncio.to_thread(
-                self.store.claim_due_sources, now + timedelta(days=3650), self.batch, SOURCE_LEASE
+                self.store.claim_due_sources, now + ahead, self.batch, SOURCE_LEASE - ahead
             )
         else:
             claimed = await asyncio.to_thread(
@@ -294,8 +300,27 @@ class Poller:
             )
         if not claimed:
             return []
-        results = await asyncio.gather(*(self.poll(source) for source in claimed))
+        results = await asyncio.gather(*(self._poll_guarded(source) for source in claimed))
         return list(results)
+
+    async def _poll_guarded(self, source: SourceState) -> PollOutcome:
+        """Poll one source; an unexpected error (our bug, the database) fails that source only.
+
+        The poll's own transaction was not committed, so nothing of it is lost; the source is
+        recorded as failing (and backs off) while every other source goes on.
+        """
+        try:
+            return await self.poll(source)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("polling %s failed unexpectedly", source.id)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            try:
+                return await self._failed(source, self.clock(), error, None, None)
+            except Exception:  # the store itself is failing: leave the lease to expire
+                log.exception("could not record the failure of %s", source.id)
+                return PollOutcome(source.id, "failed", error=error)
 
     async def poll(self, source: SourceState) -> PollOutcome:
         """Poll one claimed source; never raises for a feed's fault."""
@@ -313,8 +338,14 @@ class Poller:
             return await self._failed(source, now, result.error, result.status, result.retry_after)
         assert isinstance(result, Fetched)
         try:
+            # `now` turns dates far in the future (feed bugs) into "undated": as backlog on a
+            # first poll they must not pass for news.
             feed = parse_feed(
-                source.id, result.body, url=result.final_url, content_type=result.content_type
+                source.id,
+                result.body,
+                url=result.final_url,
+                content_type=result.content_type,
+                now=now,
             )
         except ParseError as exc:
             return await self._failed(source, now, str(exc), result.status, None)
@@ -409,7 +440,9 @@ class Deliverer:
     sink: Sink
     notifier: Notifier
     clock: Callable[[], datetime]
-    batch: int = 50
+    # One alert per claim: a deliverer only ever holds the lease of the alert it is sending,
+    # so a stopped or killed process delays (or repeats) that one alert, not a whole batch.
+    batch: int = 1
     # Called after a send and before the outbox is told; tests use it to crash right there.
     after_send: Callable[[Alert], Awaitable[None]] | None = None
 
@@ -423,7 +456,7 @@ class Deliverer:
                 break
             for pending in claimed:
                 if stop is not None and stop.is_set():
-                    break  # the rest stay leased and come back when the lease ends
+                    break  # the rest (batch > 1) stay leased and come back when it ends
                 if await self._deliver_one(pending.alert, pending.attempts):
                     delivered += 1
         return delivered
