@@ -313,7 +313,7 @@ def test_preview_lists_entries_with_the_signals_they_would_alert(cli: Cli) -> No
     ("path", "message"),
     [
         pytest.param("/e2e/missing.xml", "{url}: HTTP 404 Not Found", id="404"),
-        pytest.param("/feeds/not_a_feed.html", "not a feed: got an HTML page", id="html"),
+        pytest.param("/feeds/not_a_feed.html", "{url}: not a feed: got an HTML page", id="html"),
         pytest.param(None, "{url}: connection refused", id="refused"),
     ],
 )
