@@ -168,6 +168,7 @@ async def _run(
     """Assemble the sinks for this run and hand them to the run loop."""
     import os
 
+    from bot.chat.settings import DiscordSettings
     from bot.runner import run_loop
     from bot.sinks import ConsoleNotifier, ConsoleSink
     from bot.sinks.router import RoutingSink
@@ -182,7 +183,14 @@ async def _run(
             "route webhook %s: environment variable %s is not set; its alerts will fail", name, name
         )
     webhooks = WebhookSink(urls, titles=lambda sid: _signal_title(watchlist, sid))
+    discord_settings = DiscordSettings()
     try:
+        if discord_settings.enabled:
+            from bot.chat.run import run_with_discord
+
+            return await run_with_discord(
+                settings, discord_settings, path, store, webhooks, options
+            )
         sink = RoutingSink(default=ConsoleSink(fmt), webhooks=webhooks)
         return await run_loop(settings, path, store, sink, ConsoleNotifier(), options)
     finally:
@@ -270,7 +278,7 @@ def _ago(when: datetime | None, now: datetime) -> str:
 def cmd_sources(args: argparse.Namespace) -> int:
     """Print source health, or enable/disable a source."""
     from bot.runner import utc_now
-    from bot.store import open_store
+    from bot.store import open_store, source_health
 
     store = open_store(args.db or Settings().db)
     now = utc_now()
@@ -300,12 +308,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
         print(f"{'source':<22} {'state':<9} {'last ok':>10} {'fails':>5} {'http':>4} "
               f"{'seen':>6} {'next poll':>10}  last error")  # fmt: skip
         for s in states:
-            state = (
-                "removed" if not s.configured
-                else "disabled" if (not s.enabled or s.disabled_reason)
-                else "failing" if s.consecutive_failures
-                else "ok"
-            )  # fmt: skip
+            state = source_health(s)
             print(
                 f"{s.id:<22} {state:<9} {_ago(s.last_success_at, now):>10} "
                 f"{s.consecutive_failures:>5} {s.last_status or '-':>4} {s.entries_seen:>6} "

@@ -90,6 +90,9 @@ def identify(entry: Entry) -> EntryIdentity:
         link=entry.link or None,
         title_norm=normalised_title(entry.title) or None,
         published=entry.published,
+        # Kept with the seen record so /watch preview can try a new query on recent items.
+        title=entry.title,
+        summary=entry.summary,
     )
 
 

@@ -1,9 +1,11 @@
 """The contract every `Store` backend passes.
 
-A backend's test module subclasses `StoreContract` and provides two things:
+A backend's test module subclasses `StoreContract` and provides three things:
 
     connect          fixture: a callable that opens another, unmigrated Store on this test's
                      own empty database (each call a new connection to the same database)
+    v2_store         fixture: an open Store on a database at schema version 2 (migrations
+                     1–2 only) holding the V2 data set below, written with that old schema
     shared_database  class attribute: False when connections cannot share a database
                      (SQLite :memory:); the tests that need two connections then skip
 
@@ -26,13 +28,18 @@ import pytest
 from bot.errors import StoreError
 from bot.model import Alert, Entry
 from bot.store.base import (
+    SEEN_SUMMARY_MAX_CHARS,
     ArticleMatch,
     ArticleRecord,
+    AuditEntry,
     EntryIdentity,
     PendingAlert,
+    SeenText,
     SignalStats,
     SourceConfig,
     Store,
+    Subscription,
+    source_health,
 )
 
 T0 = datetime(2025, 6, 24, 9, 0, tzinfo=UTC)
@@ -50,14 +57,41 @@ def cfg(source_id: str, url: str | None = None, interval_s: int = 600) -> Source
     return SourceConfig(source_id, url or f"https://{source_id}.example/feed", "rss", interval_s)
 
 
-def entry(key: str, title: str | None = None, link: str | None = None, source: str = "a") -> Entry:
+def entry(
+    key: str,
+    title: str | None = None,
+    link: str | None = None,
+    source: str = "a",
+    *,
+    summary: str = "",
+    published: datetime | None = None,
+) -> Entry:
     """An entry with a distinct title unless one is given."""
-    return Entry(source_id=source, key=key, title=title or f"Title of {key}", link=link)
+    return Entry(
+        source_id=source,
+        key=key,
+        title=title or f"Title of {key}",
+        summary=summary,
+        link=link,
+        published=published,
+    )
 
 
 def identify(e: Entry) -> EntryIdentity:
     """A simple identity: key, link, and the title case-folded with whitespace collapsed."""
     return EntryIdentity(e.key, e.link, " ".join(e.title.casefold().split()), e.published)
+
+
+def identify_text(e: Entry) -> EntryIdentity:
+    """`identify`, also carrying the entry's title and summary text for `recent_seen`."""
+    return EntryIdentity(
+        e.key,
+        e.link,
+        " ".join(e.title.casefold().split()),
+        e.published,
+        title=e.title,
+        summary=e.summary,
+    )
 
 
 def alert(alert_id: str, signal_id: str = "nato", source_id: str = "a", **changes: object) -> Alert:
@@ -161,8 +195,53 @@ def ids(items: list[PendingAlert]) -> list[str]:
     return [p.alert.alert_id for p in items]
 
 
+def seen_keys(items: list[SeenText]) -> list[str]:
+    """The keys of recently seen entries, in order."""
+    return [s.key for s in items]
+
+
+# A Discord snowflake of today (2025) and the largest id a signed 64-bit column holds.
+USER = 1_386_973_614_032_805_989
+GUILD = 1_105_561_349_781_958_706
+MAX_ID = 2**63 - 1
+
+# -- the V2 data set ---------------------------------------------------------------------------
+# What a backend's `v2_store` fixture holds, written with the schema of migrations 1–2 only,
+# as a signalwatch of that time would have left it:
+#   sources   'a': configured and enabled; last fetch (200, ETag V2_ETAG) ok at V2_AT;
+#                  next poll at V2_AT + 10 min; first fetch done; 1 entry seen
+#             'b': configured, enabled but auto-disabled (V2_DISABLED), 3 consecutive
+#                  failures, last attempt (HTTP 410) at V2_AT - 1 h, due at V2_AT
+#             both created at V2_AT - 1 day
+#   seen      V2_SEEN for source 'a', first seen at V2_AT (no title or summary columns yet)
+#   articles  V2_ARTICLE, its one match at V2_AT
+#   outbox    V2_DELIVERED: created at V2_AT, 1 attempt, delivered at V2_AT + 1 min with
+#                           receipt V2_RECEIPT
+#             V2_PENDING:   created at V2_AT, 0 attempts, due at V2_AT
+V2_AT = T0 - timedelta(days=1)
+V2_ETAG = '"v2"'
+V2_DISABLED = "HTTP 410 Gone"
+V2_SEEN = EntryIdentity(
+    "old1", "https://a.example/old1", "old nato story", V2_AT - timedelta(hours=1)
+)
+V2_ARTICLE = ArticleRecord(
+    source_id="a",
+    key="old1",
+    title="Old NATO story",
+    summary="From before the upgrade.",
+    link="https://a.example/old1",
+    published=V2_AT - timedelta(hours=1),
+    publisher="Reuters",
+    matches=(ArticleMatch("nato", ("NATO",), "Old **NATO** story"),),
+    matched_at=V2_AT,
+)
+V2_DELIVERED = alert("old-x1")
+V2_RECEIPT = "message:1"
+V2_PENDING = alert("old-x2")
+
+
 class StoreContract:
-    """Behaviour every Store backend must show; subclass and provide `connect`."""
+    """Behaviour every Store backend must show; subclass and provide `connect`, `v2_store`."""
 
     shared_database = True
 
@@ -193,6 +272,49 @@ class StoreContract:
         with connect() as other:
             assert other.migrate() == 0
             assert [s.id for s in other.sources()] == ["a", "b"]
+
+    def test_migrating_a_v2_database_keeps_its_data(self, v2_store: Store) -> None:
+        """Upgrading a schema-2 database with data keeps every row working, and adds the rest."""
+        store = v2_store
+        assert store.migrate() >= 1
+        assert store.migrate() == 0
+
+        a, b = store.sources()
+        assert (a.id, a.etag, a.last_success_at, a.first_fetch_done) == ("a", V2_ETAG, V2_AT, True)
+        assert (b.id, b.disabled_reason, b.consecutive_failures) == ("b", V2_DISABLED, 3)
+        assert store.source_counts() == {"ok": 1, "failing": 0, "disabled": 1, "removed": 0}
+        assert store.last_poll_at() == V2_AT
+        # the old seen record still dedupes by key, link and title ...
+        repeats = [
+            entry("old1"),
+            entry("new1", link="https://a.example/old1"),
+            entry("new2", title="Old  NATO story"),
+        ]
+        assert store.unseen("a", repeats, identify) == []
+        # ... but has no text to preview against, so recent_seen skips it
+        assert store.recent_seen(10) == []
+        assert store.recent_articles(10) == [V2_ARTICLE]
+        assert [r.key for r in store.search_articles("nato", 10)] == ["old1"]
+        assert store.outbox_counts() == {"pending": 1, "delivered": 1, "failed": 0}
+        [(delivered, receipt)] = store.delivered_alerts_since(None, V2_AT, 10)
+        assert (delivered.alert, delivered.status, receipt) == (
+            V2_DELIVERED,
+            "delivered",
+            V2_RECEIPT,
+        )
+        assert ids(store.claim_alerts(T0, 10, LEASE)) == [V2_PENDING.alert_id]
+
+        # and what migration 3 added works on the upgraded database
+        new = entry("new3", "Fresh NATO story", summary="After the upgrade.")
+        store.commit_poll("a", T0, seen=[identify_text(new)], articles=[], alerts=[])
+        [text] = store.recent_seen(10)
+        assert (text.key, text.title, text.summary) == ("new3", new.title, new.summary)
+        assert store.subscribe(USER, "nato", "dm", None, T0)
+        assert [s.user_id for s in store.subscribers("nato")] == [USER]
+        entry_id = store.record_audit(
+            T0, actor_id=None, actor_name="cli", action="a", target="t", before=None, after={}
+        )
+        assert [e.id for e in store.audit_history(10)] == [entry_id]
 
     # -- sources -----------------------------------------------------------------------------
 
@@ -318,6 +440,41 @@ class StoreContract:
         assert not set(first) & set(second)
         assert sorted(first + second) == names
 
+    def test_source_counts_classify_like_the_sources_command(self, store: Store) -> None:
+        """removed beats disabled beats failing beats ok; every key present, zeros included."""
+        assert store.source_counts() == {"ok": 0, "failing": 0, "disabled": 0, "removed": 0}
+        names = ["ok1", "ok2", "failing", "off", "auto", "gone", "gone-off"]
+        store.sync_sources([cfg(n) for n in names], T0)
+        store.claim_due_sources(T0, 10, LEASE)
+        fetched(store, "ok1", at(1), at(10))
+        failed(store, "ok2", at(1), at(10))
+        fetched(store, "ok2", at(2), at(10))  # recovered: failures reset
+        failed(store, "failing", at(3), at(10))
+        store.set_source_enabled("off", False, at(1))
+        failed(store, "auto", at(2), at(10), disable="5 failures")
+        store.set_source_enabled("gone-off", False, at(1))
+        store.sync_sources([cfg(n) for n in names if not n.startswith("gone")], at(4))
+
+        counts = store.source_counts()
+        assert counts == {"ok": 2, "failing": 1, "disabled": 2, "removed": 2}
+        by_rule = {k: 0 for k in counts}
+        for state in store.sources():
+            by_rule[source_health(state)] += 1
+        assert by_rule == counts
+
+    def test_last_poll_at_is_the_latest_attempt_of_any_source(self, polled: Store) -> None:
+        """last_poll_at: None before any fetch, then the latest attempt, failed or not."""
+        assert polled.last_poll_at() is None
+        polled.claim_due_sources(T0, 10, LEASE)
+        fetched(polled, "a", at(5), at(10))
+        assert polled.last_poll_at() == at(5)
+        failed(polled, "b", at(7), at(10))
+        assert polled.last_poll_at() == at(7)
+        polled.record_not_modified("a", at(6), next_poll_at=at(20))  # reported late: no change
+        assert polled.last_poll_at() == at(7)
+        polled.sync_sources([cfg("a")], at(8))  # an unconfigured source's history still counts
+        assert polled.last_poll_at() == at(7)
+
     # -- fetch bookkeeping ----------------------------------------------------------------------
 
     def test_fetch_ok_records_validators_and_releases_lease(self, polled: Store) -> None:
@@ -432,6 +589,73 @@ class StoreContract:
         many = [entry(f"k{i}", link=f"https://x/{i}") for i in range(1500)]
         commit(polled, T0, entries=many[::2])
         assert [e.key for e in polled.unseen("a", many, identify)] == [e.key for e in many[1::2]]
+
+    def test_recent_seen_returns_stored_text_newest_first(self, polled: Store) -> None:
+        """Text given with the identities comes back, newest seen first, limited."""
+        first = [entry("k1", "NATO summit opens", summary="Leaders meet in The Hague.")]
+        later = [
+            entry("k2", "Undated", summary="no date"),
+            entry("k3", "Older story", published=at(-30)),
+            entry("k4", "Newer story", published=at(-10)),
+        ]
+        other = [entry("b1", "From b", source="b", summary="b text")]
+        polled.commit_poll("a", T0, seen=[identify_text(e) for e in first], articles=[], alerts=[])
+        polled.commit_poll(
+            "a", at(5), seen=[identify_text(e) for e in later], articles=[], alerts=[]
+        )
+        polled.commit_poll(
+            "b", at(9), seen=[identify_text(e) for e in other], articles=[], alerts=[]
+        )
+
+        got = polled.recent_seen(10)
+        # newest seen first; one poll's entries newest published first, undated last
+        assert seen_keys(got) == ["b1", "k4", "k3", "k2", "k1"]
+        assert seen_keys(polled.recent_seen(2)) == ["b1", "k4"]
+        assert polled.recent_seen(0) == []
+        assert got[-1] == SeenText(
+            source_id="a",
+            key="k1",
+            title="NATO summit opens",
+            summary="Leaders meet in The Hague.",
+            link=None,
+            published=None,
+            first_seen_at=T0,
+        )
+        assert got[1].published == at(-10) and got[1].summary == ""
+
+    def test_recent_seen_caps_summary_and_skips_entries_without_text(self, polled: Store) -> None:
+        """Summaries are cut to the cap; entries seen without any text are not returned."""
+        long = "é" * (SEEN_SUMMARY_MAX_CHARS - 1) + "xyz"
+        with_text = [
+            entry("long", "Long one", summary=long),
+            EntryIdentity("summary-only", None, None, summary="Only a summary"),
+        ]
+        seen = [
+            identify_text(with_text[0]),
+            with_text[1],
+            identify(entry("bare")),  # an old-style caller: no text
+            EntryIdentity("empty", None, "", title="", summary=""),  # empty text is no text
+        ]
+        polled.commit_poll("a", T0, seen=seen, articles=[], alerts=[])
+
+        got = {s.key: s for s in polled.recent_seen(10)}
+        assert sorted(got) == ["long", "summary-only"]
+        assert got["long"].summary == long[:SEEN_SUMMARY_MAX_CHARS]
+        assert len(got["long"].summary) == SEEN_SUMMARY_MAX_CHARS
+        assert (got["summary-only"].title, got["summary-only"].summary) == ("", "Only a summary")
+        # text never changes what counts as seen, and a repeat keeps the first text
+        assert polled.unseen("a", [entry("bare"), entry("empty")], identify) == []
+        again = EntryIdentity("long", None, None, title="Changed", summary="Changed")
+        polled.commit_poll("a", at(1), seen=[again], articles=[], alerts=[])
+        assert [s.title for s in polled.recent_seen(10) if s.key == "long"] == ["Long one"]
+
+    def test_prune_drops_seen_text_with_its_record(self, polled: Store) -> None:
+        """Old seen records take their text with them when pruned."""
+        commit_text = [identify_text(entry("k1", "Old")), identify_text(entry("k2", "New"))]
+        polled.commit_poll("a", T0, seen=commit_text[:1], articles=[], alerts=[])
+        polled.commit_poll("a", at(60), seen=commit_text[1:], articles=[], alerts=[])
+        polled.prune(at(90), seen_older_than=timedelta(minutes=60), delivered_older_than=LEASE)
+        assert seen_keys(polled.recent_seen(10)) == ["k2"]
 
     # -- commit_poll -------------------------------------------------------------------------------
 
@@ -612,6 +836,51 @@ class StoreContract:
         assert polled.alerts_for_signal_since("eu", T0) == 1
         assert polled.alerts_for_signal_since("none", T0) == 0
 
+    def test_delivered_alerts_since_gives_receipts_newest_first(self, polled: Store) -> None:
+        """Delivered alerts in the window come newest delivery first, with their receipts."""
+        queued = [alert("old"), alert("x1"), alert("x2"), alert("eu1", "eu"), alert("no-receipt")]
+        commit(polled, T0, alerts=[*queued, alert("pending"), alert("failed")])
+        polled.claim_alerts(T0, 10, LEASE)
+        polled.mark_delivered("old", at(1), "message:100")
+        polled.mark_delivered("x2", at(10), "message:102")
+        polled.mark_delivered("eu1", at(11), "message:103")
+        polled.mark_delivered("x1", at(12), "message:101")
+        polled.mark_delivered("no-receipt", at(13), None)
+        polled.mark_failed("failed", at(2), error="403", next_attempt_at=at(2), permanent=True)
+
+        got = polled.delivered_alerts_since(None, at(10), 10)
+        assert [(p.alert.alert_id, r) for p, r in got] == [
+            ("no-receipt", None),
+            ("x1", "message:101"),
+            ("eu1", "message:103"),
+            ("x2", "message:102"),
+        ]
+        pending, _ = got[1]
+        assert pending.alert == alert("x1")
+        assert (pending.status, pending.attempts, pending.created_at) == ("delivered", 1, T0)
+        nato = polled.delivered_alerts_since("nato", at(10), 2)
+        assert [(p.alert.alert_id, r) for p, r in nato] == [
+            ("no-receipt", None),
+            ("x1", "message:101"),
+        ]
+        assert [p.alert.alert_id for p, _ in polled.delivered_alerts_since("eu", T0, 10)] == ["eu1"]
+        assert polled.delivered_alerts_since("nato", at(14), 10) == []
+        assert polled.delivered_alerts_since(None, T0, 0) == []
+
+    def test_delivered_alerts_since_counts_a_failed_alert_delivered_later(
+        self, polled: Store
+    ) -> None:
+        """An alert given up as failed but then delivered by another deliverer has its receipt."""
+        commit(polled, T0, alerts=[alert("x1")])
+        polled.claim_alerts(T0, 10, LEASE)
+        polled.mark_failed("x1", at(1), error="gone", next_attempt_at=at(1), permanent=True)
+        assert polled.delivered_alerts_since(None, T0, 10) == []
+        polled.mark_delivered("x1", at(2), "message:7")
+        polled.mark_delivered("x1", at(3), "message:8")  # a repeat changes nothing
+        [(got, receipt)] = polled.delivered_alerts_since(None, at(2), 10)
+        assert (got.alert.alert_id, receipt) == ("x1", "message:7")
+        assert got.last_error == "gone"
+
     # -- articles -------------------------------------------------------------------------------------
 
     def test_recent_articles_newest_first_and_by_signal(self, polled: Store) -> None:
@@ -627,6 +896,21 @@ class StoreContract:
         assert [r.key for r in polled.recent_articles(10, "nato")] == ["k3", "k1"]
         assert polled.recent_articles(10, "unknown") == []
         assert polled.recent_articles(0) == []
+
+    def test_articles_matching_window_newest_first(self, polled: Store) -> None:
+        """articles_matching: first matched at or after `since`, newest first, limited."""
+        arts = [
+            article("k0", "Before", matched_at=at(-1)),
+            article("k1", "At since", signals=("eu",), matched_at=T0),
+            article("k2", "Later", matched_at=at(5)),
+            article("k3", "Latest", signals=("nato", "eu"), matched_at=at(9)),
+        ]
+        commit(polled, at(9), articles=arts)
+        assert [r.key for r in polled.articles_matching(T0, 10)] == ["k3", "k2", "k1"]
+        assert [r.key for r in polled.articles_matching(T0, 2)] == ["k3", "k2"]
+        assert polled.articles_matching(at(10), 10) == []
+        assert polled.articles_matching(T0, 0) == []
+        assert polled.articles_matching(at(9), 10) == [arts[3]]
 
     def test_article_round_trips(self, polled: Store) -> None:
         """A stored article comes back equal, matches in order, datetimes tz-aware UTC."""
@@ -683,6 +967,164 @@ class StoreContract:
         last, week = polled.signal_stats("nato", T0)
         assert last == T0 and week == 2
         assert polled.signal_stats("nato", T0 + timedelta(days=6)) == SignalStats(T0, 1)
+
+    # -- subscriptions -----------------------------------------------------------------------------
+
+    def test_subscribe_then_again_is_no_change(self, store: Store) -> None:
+        """A new subscription is a change; the same one again is not."""
+        assert store.subscribe(USER, "nato", "mention", GUILD, T0)
+        assert not store.subscribe(USER, "nato", "mention", GUILD, at(1))
+        assert store.subscriptions_of(USER) == [Subscription(USER, "nato", "mention", GUILD, T0)]
+
+    def test_mode_change_is_a_change_that_keeps_created_at(self, store: Store) -> None:
+        """Switching mode counts and keeps created_at; a new guild alone is stored, not counted."""
+        store.subscribe(USER, "nato", "mention", GUILD, T0)
+        assert store.subscribe(USER, "nato", "dm", None, at(1))
+        assert store.subscriptions_of(USER) == [Subscription(USER, "nato", "dm", None, T0)]
+        assert not store.subscribe(USER, "nato", "dm", GUILD + 1, at(2))
+        assert store.subscribers("nato") == [Subscription(USER, "nato", "dm", GUILD + 1, T0)]
+        assert store.subscribe(USER, "nato", "mention", GUILD, at(3))
+        [sub] = store.subscribers("nato")
+        assert (sub.mode, sub.guild_id, sub.created_at) == ("mention", GUILD, T0)
+
+    def test_unsubscribe_says_whether_anything_was_removed(self, store: Store) -> None:
+        """unsubscribe removes one user's one signal and says so; a second time finds nothing."""
+        store.subscribe(USER, "nato", "dm", None, T0)
+        store.subscribe(USER, "eu", "dm", None, T0)
+        store.subscribe(USER + 1, "nato", "dm", None, T0)
+        assert store.unsubscribe(USER, "nato")
+        assert not store.unsubscribe(USER, "nato")
+        assert not store.unsubscribe(USER, "never")
+        assert [s.signal_id for s in store.subscriptions_of(USER)] == ["eu"]
+        assert [s.user_id for s in store.subscribers("nato")] == [USER + 1]
+        # and subscribing again starts afresh
+        assert store.subscribe(USER, "nato", "mention", GUILD, at(5))
+        assert [s.created_at for s in store.subscriptions_of(USER)] == [T0, at(5)]
+
+    def test_subscriptions_by_signal_and_subscribers_oldest_first(self, store: Store) -> None:
+        """A user's subscriptions come by signal id; a signal's subscribers oldest first."""
+        for signal in ["tariffs", "eu", "nato"]:
+            store.subscribe(USER, signal, "mention", GUILD, at(len(signal)))
+        store.subscribe(30, "nato", "dm", None, at(1))
+        store.subscribe(20, "nato", "dm", None, at(9))
+        store.subscribe(10, "nato", "mention", GUILD, at(9))  # same time: by user id
+        assert [s.signal_id for s in store.subscriptions_of(USER)] == ["eu", "nato", "tariffs"]
+        assert [s.user_id for s in store.subscribers("nato")] == [30, USER, 10, 20]
+        assert store.subscribers("unknown") == []
+        assert store.subscriptions_of(99) == []
+
+    def test_subscriptions_keep_64_bit_snowflakes_exact(self, store: Store) -> None:
+        """Discord ids up to 2**63 - 1 come back exactly; beyond that is a ValueError."""
+        assert store.subscribe(MAX_ID, "nato", "mention", MAX_ID, T0)
+        assert store.subscribe(0, "nato", "dm", None, T0)
+        [top] = store.subscriptions_of(MAX_ID)
+        assert (top.user_id, top.guild_id) == (MAX_ID, MAX_ID)
+        assert isinstance(top.user_id, int) and isinstance(top.guild_id, int)
+        for bad in (MAX_ID + 1, -1):
+            with pytest.raises(ValueError, match="out of range"):
+                store.subscribe(bad, "nato", "dm", None, T0)
+            with pytest.raises(ValueError, match="out of range"):
+                store.subscribe(USER, "nato", "mention", bad, T0)
+            with pytest.raises(ValueError, match="out of range"):
+                store.subscriptions_of(bad)
+        assert [s.user_id for s in store.subscribers("nato")] == [0, MAX_ID]
+
+    def test_subscribe_refuses_bad_arguments(self, store: Store) -> None:
+        """An unknown mode, an empty signal id or a naive time is a ValueError; nothing stored."""
+        with pytest.raises(ValueError, match="mode"):
+            store.subscribe(USER, "nato", "email", None, T0)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="signal id"):
+            store.subscribe(USER, "", "dm", None, T0)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            store.subscribe(USER, "nato", "dm", None, datetime(2025, 6, 24))
+        assert store.subscriptions_of(USER) == []
+
+    # -- audit log ---------------------------------------------------------------------------------
+
+    def test_audit_round_trips_nested_json(self, store: Store) -> None:
+        """An entry comes back with its before/after equal, nested, unicode and datetimes intact."""
+        before: dict[str, object] = {
+            "query": '"NATO" AND (5% OR "five percent")',
+            "routes": [{"channel": GUILD, "severity": "high"}, {"webhook": "ops"}],
+            "limits": {"flood": {"per_hour": 10, "ratio": 0.5}, "muted": False, "note": None},
+            "label": "Türkiye – Черное море ✓",
+            "edited": datetime(2025, 6, 24, 11, 0, tzinfo=timezone(timedelta(hours=2))),
+        }
+        after = {**before, "routes": [], "limits": {"flood": {"per_hour": 20}}}
+        entry_id = store.record_audit(
+            at(1),
+            actor_id=USER,
+            actor_name="ops#0001",
+            action="signal.edit",
+            target="signal:nato",
+            before=before,
+            after=after,
+        )
+        [got] = store.audit_history(10)
+        assert got == AuditEntry(
+            entry_id, at(1), USER, "ops#0001", "signal.edit", "signal:nato", before, after
+        )
+        assert got.before is not None and got.before["edited"] == T0  # 11:00+02:00
+        assert isinstance(got.before["edited"], datetime)
+        assert got.before["edited"].utcoffset() == got.at.utcoffset() == timedelta(0)
+
+    def test_audit_history_newest_first_limited_and_by_target(self, store: Store) -> None:
+        """Newest first by time (ids break ties), limited, optionally one target's entries."""
+
+        def record(minutes: float, target: str, action: str) -> int:
+            return store.record_audit(
+                at(minutes),
+                actor_id=None,
+                actor_name="cli",
+                action=action,
+                target=target,
+                before=None,
+                after={"n": minutes},
+            )
+
+        created = record(0, "signal:nato", "signal.create")
+        other = record(1, "source:a", "source.disable")
+        edited = record(2, "signal:nato", "signal.edit")
+        late = record(1.5, "signal:nato", "signal.edit")  # recorded after, but happened earlier
+        tie = record(2, "source:a", "source.enable")
+        assert created < other < edited < late < tie
+
+        assert [e.id for e in store.audit_history(10)] == [tie, edited, late, other, created]
+        assert [e.id for e in store.audit_history(2)] == [tie, edited]
+        assert [e.id for e in store.audit_history(10, "signal:nato")] == [edited, late, created]
+        assert store.audit_history(10, "signal:eu") == []
+        assert store.audit_history(0) == []
+        first = store.audit_history(10, "signal:nato")[-1]
+        assert (first.actor_id, first.before, first.after) == (None, None, {"n": 0})
+
+    def test_audit_refuses_what_json_cannot_keep(self, store: Store) -> None:
+        """A state JSON would change or cannot hold, or an empty action, records nothing."""
+        bad_states: list[dict[str, object]] = [
+            {"obj": object()},
+            {"nan": float("nan")},
+            {"nested": {1: "int key"}},
+            {"naive": datetime(2025, 6, 24)},
+        ]
+        for state in bad_states:
+            with pytest.raises(ValueError):
+                store.record_audit(
+                    T0,
+                    actor_id=USER,
+                    actor_name="x",
+                    action="a",
+                    target="t",
+                    before=state,
+                    after=None,
+                )
+        with pytest.raises(ValueError, match="empty"):
+            store.record_audit(
+                T0, actor_id=USER, actor_name="x", action="", target="t", before=None, after=None
+            )
+        with pytest.raises(ValueError, match="out of range"):
+            store.record_audit(
+                T0, actor_id=-5, actor_name="x", action="a", target="t", before=None, after=None
+            )
+        assert store.audit_history(10) == []
 
     # -- prune ------------------------------------------------------------------------------------------
 

@@ -6,12 +6,21 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from store_contract import (
     LEASE,
     T0,
+    V2_ARTICLE,
+    V2_AT,
+    V2_DELIVERED,
+    V2_DISABLED,
+    V2_ETAG,
+    V2_PENDING,
+    V2_RECEIPT,
+    V2_SEEN,
     StoreContract,
     alert,
     article,
@@ -20,12 +29,13 @@ from store_contract import (
     commit,
     entry,
     identify,
+    identify_text,
 )
 
 from bot.errors import StoreError
 from bot.model import Alert
 from bot.store import DEFAULT_URL, codec, open_store
-from bot.store.migrations import FTS5_PROBE, MIGRATIONS, Migration, statements
+from bot.store.migrations import FTS5_PROBE, MIGRATIONS, AddColumn, Migration, statements
 from bot.store.sqlite import SQLiteStore, sqlite_path
 
 
@@ -43,7 +53,75 @@ def _opener(make: Callable[[], SQLiteStore]) -> Iterator[Callable[[], SQLiteStor
         store.close()
 
 
-class TestSQLiteFile(StoreContract):
+def _seed_v2(db: sqlite3.Connection) -> None:
+    """Write the contract's V2 data set with the schema of migrations 1–2, in plain SQL."""
+    t = codec.to_text
+    day_before = t(V2_AT - timedelta(days=1))
+    db.executemany(
+        "INSERT INTO sources (id, url, type, interval_s, disabled_reason, etag, next_poll_at,"
+        " consecutive_failures, last_attempt_at, last_success_at, last_error, last_status,"
+        " entries_seen, first_fetch_done, created_at) VALUES (?, ?, 'rss', 600, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?)",
+        [
+            ("a", "https://a.example/feed", None, V2_ETAG, t(V2_AT + timedelta(minutes=10)),
+             0, t(V2_AT), t(V2_AT), None, 200, 1, 1, day_before),
+            ("b", "https://b.example/feed", V2_DISABLED, None, t(V2_AT),
+             3, t(V2_AT - timedelta(hours=1)), None, "HTTP 410", 410, 0, 0, day_before),
+        ],
+    )  # fmt: skip
+    db.execute(
+        "INSERT INTO seen (source_id, key, link, title_norm, published, first_seen_at)"
+        " VALUES ('a', ?, ?, ?, ?, ?)",
+        (V2_SEEN.key, V2_SEEN.link, V2_SEEN.title_norm, codec.opt_to_text(V2_SEEN.published),
+         t(V2_AT)),
+    )  # fmt: skip
+    art = V2_ARTICLE
+    article_id = db.execute(
+        "INSERT INTO articles (source_id, key, title, summary, link, published, publisher,"
+        " matched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (art.source_id, art.key, art.title, art.summary, art.link,
+         codec.opt_to_text(art.published), art.publisher, t(art.matched_at)),
+    ).lastrowid  # fmt: skip
+    for position, match in enumerate(art.matches):
+        db.execute(
+            "INSERT INTO article_signals (article_id, signal_id, position, terms, snippet,"
+            " matched_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (article_id, match.signal_id, position, codec.terms_to_json(match.terms),
+             match.snippet, t(art.matched_at)),
+        )  # fmt: skip
+    for a, status, attempts, receipt, delivered_at in [
+        (V2_DELIVERED, "delivered", 1, V2_RECEIPT, t(V2_AT + timedelta(minutes=1))),
+        (V2_PENDING, "pending", 0, None, None),
+    ]:
+        db.execute(
+            "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, status,"
+            " attempts, next_attempt_at, receipt, created_at, delivered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (a.alert_id, a.signal_id, a.destination, a.source_id, codec.alert_to_json(a),
+             status, attempts, t(V2_AT), receipt, t(V2_AT), delivered_at),
+        )  # fmt: skip
+
+
+def _migrate_to_v2(store: SQLiteStore) -> None:
+    """Apply migrations 1–2 only, as a signalwatch of that time would have."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("bot.store.sqlite.MIGRATIONS", MIGRATIONS[:2])
+        assert store.migrate() == 2
+
+
+class SQLiteContract(StoreContract):
+    """The contract's fixtures that every SQLite variant builds the same way."""
+
+    @pytest.fixture
+    def v2_store(self, connect: Callable[[], SQLiteStore]) -> SQLiteStore:
+        """A store on this test's database at schema version 2, holding the V2 data set."""
+        store = connect()
+        _migrate_to_v2(store)
+        _seed_v2(store._db)  # autocommit: the store opens no transaction of its own here
+        return store
+
+
+class TestSQLiteFile(SQLiteContract):
     """The contract on a WAL file, which several connections share."""
 
     @pytest.fixture
@@ -52,7 +130,7 @@ class TestSQLiteFile(StoreContract):
         yield from _opener(lambda: SQLiteStore(tmp_path / "signalwatch.db"))
 
 
-class TestSQLiteMemory(StoreContract):
+class TestSQLiteMemory(SQLiteContract):
     """The contract on `sqlite:///:memory:`, private to each connection."""
 
     shared_database = False
@@ -63,7 +141,7 @@ class TestSQLiteMemory(StoreContract):
         yield from _opener(lambda: SQLiteStore("sqlite:///:memory:"))
 
 
-class TestSQLiteWithoutFTS5(StoreContract):
+class TestSQLiteWithoutFTS5(SQLiteContract):
     """The contract on a file migrated as if FTS5 were missing: search falls back to LIKE."""
 
     @pytest.fixture
@@ -218,7 +296,8 @@ def test_without_fts5_migration_variant(db_file: Path) -> None:
         store.migrate()
         tables = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
     assert "articles_fts" not in tables
-    assert _schema_versions(db_file)[-1][2] == "without fts5"
+    variants = {version: variant for version, _, variant in _schema_versions(db_file)}
+    assert variants[2] == "without fts5"
 
 
 def test_failed_migration_rolls_back_whole_step(
@@ -234,6 +313,79 @@ def test_failed_migration_rolls_back_whole_step(
         names = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
     assert "extra" not in names
     assert [v for v, _, _ in _schema_versions(db_file)] == [m.version for m in MIGRATIONS]
+
+
+def _columns(store: SQLiteStore, table: str) -> dict[str, tuple[str, int]]:
+    """A table's columns: name -> (declared type, not null)."""
+    rows = store._db.execute(f"PRAGMA table_info({table})").fetchall()
+    return {r["name"]: (r["type"], r["notnull"]) for r in rows}
+
+
+def test_migration_3_on_v2_data_adds_nullable_text_columns(db_file: Path) -> None:
+    """Upgrading a v2 database adds seen.title/summary as nullable columns; old rows read NULL."""
+    with SQLiteStore(db_file) as store:
+        _migrate_to_v2(store)
+        _seed_v2(store._db)
+        assert "title" not in _columns(store, "seen")
+        assert store.migrate() == 1
+        seen = _columns(store, "seen")
+        assert seen["title"] == seen["summary"] == ("TEXT", 0)
+        row = store._db.execute("SELECT title, summary, link FROM seen").fetchone()
+        assert tuple(row) == (None, None, V2_SEEN.link)
+    assert [v for v, _, _ in _schema_versions(db_file)] == [1, 2, 3]
+
+
+def test_migration_3_is_idempotent(db_file: Path) -> None:
+    """Run again over a database that already has its tables and columns, it changes nothing."""
+    with SQLiteStore(db_file) as store:
+        store.migrate()
+        store.sync_sources([cfg("a")], T0)
+        store.commit_poll(
+            "a", T0, seen=[identify_text(entry("k1", summary="s"))], articles=[], alerts=[]
+        )
+        store.subscribe(42, "nato", "dm", None, T0)
+        store.record_audit(
+            T0, actor_id=None, actor_name="cli", action="a", target="t", before=None, after=None
+        )
+        before = _columns(store, "seen")
+        store._db.execute("DELETE FROM schema_version WHERE version = 3")  # as if never recorded
+        assert store.migrate() == 1
+        assert _columns(store, "seen") == before
+        assert [s.key for s in store.recent_seen(10)] == ["k1"]
+        assert [s.user_id for s in store.subscribers("nato")] == [42]
+        assert len(store.audit_history(10)) == 1
+
+
+def test_failed_migration_rolls_back_added_columns(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A column added by a migration whose script then fails is rolled back with it."""
+    broken = Migration(
+        99,
+        "broken",
+        "INSERT INTO missing VALUES (1);",
+        add_columns=(AddColumn("seen", "x", "TEXT"),),
+    )
+    with SQLiteStore(db_file) as store:
+        store.migrate()
+        monkeypatch.setattr("bot.store.sqlite.MIGRATIONS", (*MIGRATIONS, broken))
+        with pytest.raises(StoreError, match="no such table: missing"):
+            store.migrate()
+        assert "x" not in _columns(store, "seen")
+    assert [v for v, _, _ in _schema_versions(db_file)] == [m.version for m in MIGRATIONS]
+
+
+def test_recent_seen_reads_the_partial_index(db_file: Path) -> None:
+    """recent_seen is served by the index of rows with text, not a scan of every seen row."""
+    with SQLiteStore(db_file) as store:
+        store.migrate()
+        queries: list[str] = []
+        store._db.set_trace_callback(queries.append)  # statements with their values filled in
+        store.recent_seen(5)
+        store._db.set_trace_callback(None)
+        [query] = [q for q in queries if "FROM seen" in q]
+        plan = store._db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+    assert any("seen_text_by_age" in row["detail"] for row in plan), [r["detail"] for r in plan]
 
 
 def test_newer_schema_is_refused(db_file: Path) -> None:
@@ -321,7 +473,7 @@ def test_fts_index_covers_articles_stored_before_it(db_file: Path) -> None:
         store.sync_sources([cfg("a")], T0)
         store.commit_poll("a", T0, seen=[], articles=[article("k1", "Canal deal")], alerts=[])
     with SQLiteStore(db_file) as store:
-        assert store.migrate() == 1
+        assert store.migrate() == len(MIGRATIONS) - 1
         assert [r.key for r in store.search_articles("canal", 5)] == ["k1"]
 
 

@@ -1,4 +1,5 @@
-"""Durable state: sources and their polling state, seen entries, matched articles, the outbox.
+"""Durable state: sources and their polling state, seen entries (and their text), matched
+articles, the outbox (with delivery receipts), subscriptions, and the audit log of admin edits.
 
     open_store(url) -> Store        sqlite:///file.db (default) | postgresql://... (planned)
 
@@ -12,14 +13,20 @@ from bot.errors import StoreError
 from bot.store.base import (
     ArticleMatch,
     ArticleRecord,
+    AuditEntry,
     EntryIdentity,
     Identify,
     OutboxStatus,
     PendingAlert,
+    SeenText,
     SignalStats,
     SourceConfig,
+    SourceHealth,
     SourceState,
     Store,
+    Subscription,
+    SubscriptionMode,
+    source_health,
 )
 
 DEFAULT_URL = "sqlite:///signalwatch.db"
@@ -28,15 +35,21 @@ __all__ = [
     "DEFAULT_URL",
     "ArticleMatch",
     "ArticleRecord",
+    "AuditEntry",
     "EntryIdentity",
     "Identify",
     "OutboxStatus",
     "PendingAlert",
+    "SeenText",
     "SignalStats",
     "SourceConfig",
+    "SourceHealth",
     "SourceState",
     "Store",
+    "Subscription",
+    "SubscriptionMode",
     "open_store",
+    "source_health",
 ]
 
 

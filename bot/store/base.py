@@ -1,10 +1,21 @@
 """The store's contract: everything the pipeline and the bot may ask of durable state.
 
-    sources   configured feeds and their polling bookkeeping (lease, ETag, failures, health)
-    seen      what each source already gave us, by key, canonical link and normalised title
-    articles  matched articles, kept for /recent, /search and signal stats
-    outbox    alerts waiting for delivery; enqueued in the same transaction that marks
-              their entries seen, and left only once a sink accepted them
+    sources        configured feeds and their polling bookkeeping (lease, ETag, failures,
+                   health), summed up for /status by `source_counts` and `last_poll_at`
+    seen           what each source already gave us, by key, canonical link and normalised
+                   title; also its title and summary text (summary capped at
+                   SEEN_SUMMARY_MAX_CHARS) when the caller gives them, so a draft query can be
+                   previewed against recent entries (`recent_seen`)
+    articles       matched articles, kept for /recent, /search and signal stats
+    outbox         alerts waiting for delivery; enqueued in the same transaction that marks
+                   their entries seen, and left only once a sink accepted them. A delivered
+                   alert keeps its receipt (e.g. the Discord message id) until pruned, so the
+                   posted message can be edited later (`delivered_alerts_since`)
+    subscriptions  Discord users following a signal, by mention or by DM
+    audit log      admin edits with the state before and after, as JSON objects
+
+Discord ids (users, guilds) are snowflakes: integers in 0 .. 2**63 - 1, stored as 64-bit
+integers; an id outside that range raises `ValueError`.
 
 Every backend passes the one contract suite in `tests/store_contract.py`. All times are
 timezone-aware UTC and passed in as `now`: a store never reads the clock. Methods are
@@ -15,7 +26,7 @@ raise `StoreError`; a naive datetime or an impossible argument raises `ValueErro
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Literal, NamedTuple, Protocol, Self
@@ -24,6 +35,16 @@ from bot.model import Alert, Entry, Match
 
 OutboxStatus = Literal["pending", "delivered", "failed"]
 OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
+
+SubscriptionMode = Literal["mention", "dm"]
+SUBSCRIPTION_MODES: tuple[SubscriptionMode, ...] = ("mention", "dm")
+
+SourceHealth = Literal["ok", "failing", "disabled", "removed"]
+SOURCE_HEALTHS: tuple[SourceHealth, ...] = ("ok", "failing", "disabled", "removed")
+
+# Seen entries keep at most this much of their summary: enough to preview a query against,
+# small enough that the seen table stays a dedupe index rather than an archive.
+SEEN_SUMMARY_MAX_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +90,21 @@ class SourceState:
     created_at: datetime
 
 
+def source_health(state: SourceState) -> SourceHealth:
+    """How `signalwatch sources` and /status classify a source, first rule that applies.
+
+    removed: no longer configured; disabled: switched off or auto-disabled (any reason set);
+    failing: at least one consecutive failure; ok: everything else.
+    """
+    if not state.configured:
+        return "removed"
+    if not state.enabled or state.disabled_reason is not None:
+        return "disabled"
+    if state.consecutive_failures > 0:
+        return "failing"
+    return "ok"
+
+
 @dataclass(frozen=True, slots=True)
 class EntryIdentity:
     """What makes an entry "the same" as one seen before, computed by the caller.
@@ -76,12 +112,17 @@ class EntryIdentity:
     An entry was seen when any one of these equals a seen record of the same source: `key`,
     `link` (canonical), or `title_norm` (the normalised title). An empty or None link or
     title never matches anything. `published` is kept for inspection only.
+
+    `title` and `summary` are the entry's plain text, kept for `recent_seen` (the summary
+    cut to SEEN_SUMMARY_MAX_CHARS); they never take part in deciding what was seen.
     """
 
     key: str
     link: str | None
     title_norm: str | None
     published: datetime | None = None
+    title: str | None = None
+    summary: str | None = None
 
 
 Identify = Callable[[Entry], EntryIdentity]
@@ -143,6 +184,59 @@ class PendingAlert:
     next_attempt_at: datetime
     last_error: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SeenText:
+    """A recently seen entry's text, for previewing a draft query against recent news.
+
+    `title` or `summary` is "" when only the other was stored; `summary` holds at most
+    SEEN_SUMMARY_MAX_CHARS characters.
+    """
+
+    source_id: str
+    key: str
+    title: str
+    summary: str
+    link: str | None
+    published: datetime | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A Discord user following a signal: pinged in the alert's channel, or sent a DM.
+
+    `guild_id` is the server the user subscribed from (None from a DM); `created_at` is when
+    they first subscribed, kept when they later change the mode.
+    """
+
+    user_id: int
+    signal_id: str
+    mode: SubscriptionMode
+    guild_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One admin edit: who did what to which target, with the state before and after.
+
+    `actor_id` is the admin's Discord id, None for edits made outside Discord (the CLI).
+    `before` is None when the edit created the target, `after` when it deleted it. They are
+    JSON objects: string keys; lists, numbers, strings, booleans, None, nested objects and
+    tz-aware datetimes (which come back in UTC) inside; tuples come back as lists.
+    """
+
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str
+    action: str  # e.g. "signal.edit", "source.disable"
+    target: str  # e.g. "signal:nato"
+    # compared, but left out of the hash, which a dict cannot join
+    before: dict[str, object] | None = field(hash=False)
+    after: dict[str, object] | None = field(hash=False)
 
 
 class SignalStats(NamedTuple):
@@ -244,6 +338,10 @@ class Store(Protocol):
         Also marks the source's first fetch done. An alert whose id is already in the outbox
         is not enqueued again. Returns the number of alerts newly enqueued. If anything
         fails, nothing is written.
+
+        A seen identity's `title` and `summary` are kept (the summary cut to
+        SEEN_SUMMARY_MAX_CHARS; empty text as none) for `recent_seen`. An entry already seen
+        keeps the text it was first seen with.
         """
         ...
 
@@ -278,8 +376,31 @@ class Store(Protocol):
         """The number of alerts per outbox status: pending, delivered, failed."""
         ...
 
+    def delivered_alerts_since(
+        self, signal_id: str | None, since: datetime, limit: int
+    ) -> list[tuple[PendingAlert, str | None]]:
+        """Alerts delivered at or after `since`, each with its receipt, newest delivery first.
+
+        Optionally for one signal; at most `limit`. The receipt is what `mark_delivered` was
+        given (None if nothing). `prune` removes old delivered alerts and their receipts.
+        """
+        ...
+
     def recent_articles(self, limit: int, signal_id: str | None = None) -> list[ArticleRecord]:
         """The most recently matched articles, newest first, optionally for one signal."""
+        ...
+
+    def articles_matching(self, since: datetime, limit: int) -> list[ArticleRecord]:
+        """Up to `limit` articles first matched at or after `since`, newest first."""
+        ...
+
+    def recent_seen(self, limit: int) -> list[SeenText]:
+        """The text of the `limit` most recently seen entries that have some, newest first.
+
+        Newest by first seen, then by published (undated last), then source and key. Entries
+        seen without text (before schema 3, or from a caller that gave none) are skipped, so
+        every item returned has a title or a summary to match against.
+        """
         ...
 
     def search_articles(self, words: str, limit: int) -> list[ArticleRecord]:
@@ -290,12 +411,77 @@ class Store(Protocol):
         """When the signal last matched, and how many articles it matched in the 7 days to now."""
         ...
 
+    def source_counts(self) -> dict[str, int]:
+        """How many stored sources are ok, failing, disabled and removed (see `source_health`).
+
+        Every key is present, zero when no source is in that state.
+        """
+        ...
+
+    def last_poll_at(self) -> datetime | None:
+        """When any source was last fetched (its latest attempt), or None before the first."""
+        ...
+
+    def subscribe(
+        self,
+        user_id: int,
+        signal_id: str,
+        mode: SubscriptionMode,
+        guild_id: int | None,
+        now: datetime,
+    ) -> bool:
+        """Make the user follow the signal in `mode`; True when new or the mode changed.
+
+        Subscribing again keeps `created_at` and takes the new `guild_id`; a new guild alone
+        is not a change. An unknown mode, an empty signal id or an id out of range is a
+        ValueError.
+        """
+        ...
+
+    def unsubscribe(self, user_id: int, signal_id: str) -> bool:
+        """Stop the user following the signal; True if they were following it."""
+        ...
+
+    def subscriptions_of(self, user_id: int) -> list[Subscription]:
+        """The signals a user follows, by signal id."""
+        ...
+
+    def subscribers(self, signal_id: str) -> list[Subscription]:
+        """The users following a signal, oldest subscription first (then by user id)."""
+        ...
+
+    def record_audit(
+        self,
+        now: datetime,
+        *,
+        actor_id: int | None,
+        actor_name: str,
+        action: str,
+        target: str,
+        before: dict[str, object] | None,
+        after: dict[str, object] | None,
+    ) -> int:
+        """Append an admin edit to the audit log; return its id (ids only ever increase).
+
+        An empty action or target, or a before/after JSON cannot hold exactly (a non-string
+        key, NaN, an object), is a ValueError and records nothing.
+        """
+        ...
+
+    def audit_history(self, limit: int, target: str | None = None) -> list[AuditEntry]:
+        """The latest `limit` audit entries, newest first (by time, then id).
+
+        With `target`, only the entries about that target.
+        """
+        ...
+
     def prune(
         self, now: datetime, *, seen_older_than: timedelta, delivered_older_than: timedelta
     ) -> int:
         """Delete seen records first seen, and delivered alerts delivered, before the cutoffs.
 
-        Never deletes pending or failed alerts, sources or articles. Returns rows deleted.
+        Never deletes pending or failed alerts, sources, articles, subscriptions or audit
+        entries. Returns rows deleted.
         Keep `seen_older_than` longer than any feed keeps an item, or the item alerts again.
         """
         ...

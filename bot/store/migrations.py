@@ -4,6 +4,16 @@ Each migration runs once, in order, inside the same transaction that records its
 `schema_version`; a database is never left half-migrated. Append new migrations at the end
 and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store.codec`).
 
+    1  core schema: sources, seen, articles, outbox
+    2  full-text search over articles (FTS5, where the build has it)
+    3  subscriptions, audit log, receipts by signal, title and summary text on seen entries
+
+From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
+`add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
+it over a database that already has some of it (a hand fix, an interrupted rollout) is safe.
+New columns must be nullable or have a constant default: SQLite then adds them to a table
+of any size without rewriting its rows, and old rows read as NULL (or the default).
+
 Full-text search needs SQLite's FTS5 extension, which some builds lack: a migration may give
 a `without_fts5` script to run instead, and search then falls back to LIKE.
 """
@@ -15,13 +25,28 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class AddColumn:
+    """A column to add to an existing table, skipped when the table already has it."""
+
+    table: str
+    column: str
+    decl: str  # type and constraints, e.g. "TEXT"; nullable or with a constant default
+
+    @property
+    def sql(self) -> str:
+        """The ALTER TABLE statement that adds the column."""
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.decl}"
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema step: `sql` is a script of `;`-terminated statements."""
+    """One schema step: `add_columns` first, then `sql`, a script of `;`-terminated statements."""
 
     version: int
     name: str
     sql: str
     without_fts5: str | None = None  # run instead of `sql` where FTS5 is unavailable
+    add_columns: tuple[AddColumn, ...] = ()  # each added only if missing, before the script
 
 
 SCHEMA_VERSION_TABLE = """
@@ -143,9 +168,52 @@ END;
 INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
 """
 
+SUBSCRIPTIONS_AUDIT_SEEN_TEXT = """
+-- Discord users following a signal; user and guild ids are snowflakes (64-bit integers)
+CREATE TABLE IF NOT EXISTS subscriptions (
+    user_id    INTEGER NOT NULL,
+    signal_id  TEXT NOT NULL,
+    mode       TEXT NOT NULL CHECK (mode IN ('mention', 'dm')),
+    guild_id   INTEGER,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, signal_id)
+);
+CREATE INDEX IF NOT EXISTS subscriptions_by_signal
+    ON subscriptions (signal_id, created_at, user_id);
+
+-- admin edits; AUTOINCREMENT so an id is never reused, even after old entries are deleted
+CREATE TABLE IF NOT EXISTS audit_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL,
+    actor_id    INTEGER,           -- the admin's Discord id; NULL for the CLI
+    actor_name  TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    before_json TEXT,              -- JSON object (bot.store.codec); NULL when created
+    after_json  TEXT               -- NULL when deleted
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit_log (at, id);
+CREATE INDEX IF NOT EXISTS audit_by_target ON audit_log (target, at, id);
+
+-- receipts of one signal's delivered alerts, newest first, to edit the posted messages
+CREATE INDEX IF NOT EXISTS outbox_delivered_by_signal ON outbox (signal_id, delivered_at)
+    WHERE status = 'delivered';
+
+-- recent seen entries that have text to preview a query against; rows without text (all
+-- those seen before this migration) cost this index nothing
+CREATE INDEX IF NOT EXISTS seen_text_by_age ON seen (first_seen_at)
+    WHERE title IS NOT NULL OR summary IS NOT NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
+    Migration(
+        3,
+        "subscriptions, audit log, seen entry text",
+        SUBSCRIPTIONS_AUDIT_SEEN_TEXT,
+        add_columns=(AddColumn("seen", "title", "TEXT"), AddColumn("seen", "summary", "TEXT")),
+    ),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old

@@ -5,6 +5,9 @@ threads `asyncio.to_thread` uses. Several stores (or processes) may share one fi
 write runs in `BEGIN IMMEDIATE`, which takes SQLite's single write lock up front, so
 claim-then-lease cannot interleave (PostgreSQL gets the same from `FOR UPDATE SKIP LOCKED`)
 and a writer waits up to 5 s (busy_timeout) instead of failing at once.
+
+Discord ids go in INTEGER columns (SQLite integers are signed 64-bit, which every snowflake
+fits); the audit log's before/after states are JSON text written by `bot.store.codec`.
 """
 
 from __future__ import annotations
@@ -23,16 +26,29 @@ from bot.model import Alert, Entry
 from bot.store import codec
 from bot.store.base import (
     OUTBOX_STATUSES,
+    SEEN_SUMMARY_MAX_CHARS,
+    SOURCE_HEALTHS,
+    SUBSCRIPTION_MODES,
     ArticleMatch,
     ArticleRecord,
+    AuditEntry,
     EntryIdentity,
     Identify,
     PendingAlert,
+    SeenText,
     SignalStats,
     SourceConfig,
     SourceState,
+    Subscription,
+    SubscriptionMode,
 )
-from bot.store.migrations import FTS5_PROBE, MIGRATIONS, SCHEMA_VERSION_TABLE, statements
+from bot.store.migrations import (
+    FTS5_PROBE,
+    MIGRATIONS,
+    SCHEMA_VERSION_TABLE,
+    AddColumn,
+    statements,
+)
 
 BUSY_TIMEOUT_S = 5.0
 # Stay well under SQLite's bound-parameter limit (999 on builds before 3.32).
@@ -163,6 +179,9 @@ class SQLiteStore:
                     continue
                 use_fallback = not fts and migration.without_fts5 is not None
                 script = migration.without_fts5 if use_fallback else migration.sql
+                for column in migration.add_columns:
+                    if not _has_column(db, column):
+                        db.execute(column.sql)
                 for statement in statements(script or ""):
                     db.execute(statement)
                 db.execute(
@@ -358,6 +377,25 @@ class SQLiteStore:
             found = self._select_sources(db, [source_id])
         return found[0] if found else None
 
+    def source_counts(self) -> dict[str, int]:
+        """How many stored sources are ok, failing, disabled and removed (`source_health`)."""
+        with self._transaction("source_counts", write=False) as db:
+            rows = db.execute(
+                "SELECT CASE WHEN configured = 0 THEN 'removed'"
+                " WHEN enabled = 0 OR disabled_reason IS NOT NULL THEN 'disabled'"
+                " WHEN consecutive_failures > 0 THEN 'failing' ELSE 'ok' END AS health,"
+                " COUNT(*) FROM sources GROUP BY health"
+            ).fetchall()
+        counts: dict[str, int] = dict.fromkeys(SOURCE_HEALTHS, 0)
+        counts.update({row[0]: row[1] for row in rows})
+        return counts
+
+    def last_poll_at(self) -> datetime | None:
+        """When any source was last fetched (its latest attempt), or None before the first."""
+        with self._transaction("last_poll_at", write=False) as db:
+            row = db.execute("SELECT MAX(last_attempt_at) FROM sources").fetchone()
+        return codec.opt_from_text(row[0])
+
     @staticmethod
     def _select_sources(db: sqlite3.Connection, ids: Sequence[str]) -> list[SourceState]:
         result: list[SourceState] = []
@@ -411,6 +449,32 @@ class SQLiteStore:
             found.update(row[0] for row in rows)
         return found
 
+    def recent_seen(self, limit: int) -> list[SeenText]:
+        """The text of the most recently seen entries that have some, newest first."""
+        if limit <= 0:
+            return []
+        with self._transaction("recent_seen", write=False) as db:
+            # The WHERE repeats the partial index's condition so that index serves the query.
+            rows = db.execute(
+                "SELECT source_id, key, link, published, first_seen_at, title, summary FROM seen"
+                " WHERE title IS NOT NULL OR summary IS NOT NULL"
+                " ORDER BY first_seen_at DESC, published IS NULL, published DESC, source_id, key"
+                " LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            SeenText(
+                source_id=row["source_id"],
+                key=row["key"],
+                title=row["title"] or "",
+                summary=row["summary"] or "",
+                link=row["link"],
+                published=codec.opt_from_text(row["published"]),
+                first_seen_at=codec.from_text(row["first_seen_at"]),
+            )
+            for row in rows
+        ]
+
     def commit_poll(
         self,
         source_id: str,
@@ -429,8 +493,9 @@ class SQLiteStore:
                 # ON CONFLICT names its target, unlike INSERT OR IGNORE, which would also
                 # swallow NOT NULL and CHECK violations and so hide a broken batch.
                 db.execute(
-                    "INSERT INTO seen (source_id, key, link, title_norm, published, first_seen_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, key) DO NOTHING",
+                    "INSERT INTO seen (source_id, key, link, title_norm, published, first_seen_at,"
+                    " title, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (source_id, key) DO NOTHING",
                     (
                         source_id,
                         ident.key,
@@ -438,6 +503,8 @@ class SQLiteStore:
                         ident.title_norm or None,
                         codec.opt_to_text(ident.published, "published"),
                         at,
+                        ident.title or None,
+                        (ident.summary or "")[:SEEN_SUMMARY_MAX_CHARS] or None,
                     ),
                 )
             for article in articles:
@@ -528,17 +595,7 @@ class SQLiteStore:
                     f" WHERE alert_id IN ({marks})",
                     (until, *chunk),
                 )
-        return [
-            PendingAlert(
-                alert=codec.alert_from_json(row["payload"]),
-                status=row["status"],
-                attempts=row["attempts"] + 1,
-                next_attempt_at=codec.from_text(row["next_attempt_at"]),
-                last_error=row["last_error"],
-                created_at=codec.from_text(row["created_at"]),
-            )
-            for row in rows
-        ]
+        return [_pending_alert(row, attempts=row["attempts"] + 1) for row in rows]
 
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:
         """Record that a sink accepted the alert; terminal, and a repeat changes nothing."""
@@ -598,6 +655,28 @@ class SQLiteStore:
         counts.update({row[0]: row[1] for row in rows})
         return counts
 
+    def delivered_alerts_since(
+        self, signal_id: str | None, since: datetime, limit: int
+    ) -> list[tuple[PendingAlert, str | None]]:
+        """Alerts delivered at or after `since`, with their receipts, newest delivery first."""
+        start = codec.to_text(since, "since")
+        if limit <= 0:
+            return []
+        with self._transaction("delivered_alerts_since", write=False) as db:
+            if signal_id is None:
+                rows = db.execute(
+                    "SELECT * FROM outbox WHERE status = 'delivered' AND delivered_at >= ?"
+                    " ORDER BY delivered_at DESC, alert_id DESC LIMIT ?",
+                    (start, limit),
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT * FROM outbox WHERE status = 'delivered' AND signal_id = ?"
+                    " AND delivered_at >= ? ORDER BY delivered_at DESC, alert_id DESC LIMIT ?",
+                    (signal_id, start, limit),
+                ).fetchall()
+        return [(_pending_alert(row, attempts=row["attempts"]), row["receipt"]) for row in rows]
+
     # -- articles -----------------------------------------------------------------------------
 
     def recent_articles(self, limit: int, signal_id: str | None = None) -> list[ArticleRecord]:
@@ -615,6 +694,19 @@ class SQLiteStore:
                     " WHERE s.signal_id = ? ORDER BY a.matched_at DESC, a.id DESC LIMIT ?",
                     (signal_id, limit),
                 ).fetchall()
+            return self._articles(db, rows)
+
+    def articles_matching(self, since: datetime, limit: int) -> list[ArticleRecord]:
+        """Up to `limit` articles first matched at or after `since`, newest first."""
+        start = codec.to_text(since, "since")
+        if limit <= 0:
+            return []
+        with self._transaction("articles_matching", write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM articles WHERE matched_at >= ?"
+                " ORDER BY matched_at DESC, id DESC LIMIT ?",
+                (start, limit),
+            ).fetchall()
             return self._articles(db, rows)
 
     def search_articles(self, words: str, limit: int) -> list[ArticleRecord]:
@@ -688,6 +780,134 @@ class SQLiteStore:
             ).fetchone()
         return SignalStats(codec.opt_from_text(row[0]), int(row[1]))
 
+    # -- subscriptions ------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        user_id: int,
+        signal_id: str,
+        mode: SubscriptionMode,
+        guild_id: int | None,
+        now: datetime,
+    ) -> bool:
+        """Make the user follow the signal in `mode`; True when new or the mode changed."""
+        at = codec.to_text(now, "now")
+        user = codec.snowflake(user_id, "user_id")
+        guild = codec.opt_snowflake(guild_id, "guild_id")
+        if mode not in SUBSCRIPTION_MODES:
+            raise ValueError(f"subscription mode must be one of {SUBSCRIPTION_MODES}, not {mode!r}")
+        if not signal_id:
+            raise ValueError("signal id must not be empty")
+        with self._transaction("subscribe") as db:
+            old = db.execute(
+                "SELECT mode FROM subscriptions WHERE user_id = ? AND signal_id = ?",
+                (user, signal_id),
+            ).fetchone()
+            if old is None:
+                db.execute(
+                    "INSERT INTO subscriptions (user_id, signal_id, mode, guild_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user, signal_id, mode, guild, at),
+                )
+            else:
+                db.execute(
+                    "UPDATE subscriptions SET mode = ?, guild_id = ?"
+                    " WHERE user_id = ? AND signal_id = ?",
+                    (mode, guild, user, signal_id),
+                )
+        return old is None or old["mode"] != mode
+
+    def unsubscribe(self, user_id: int, signal_id: str) -> bool:
+        """Stop the user following the signal; True if they were following it."""
+        user = codec.snowflake(user_id, "user_id")
+        with self._transaction("unsubscribe") as db:
+            cursor = db.execute(
+                "DELETE FROM subscriptions WHERE user_id = ? AND signal_id = ?", (user, signal_id)
+            )
+        return cursor.rowcount > 0
+
+    def subscriptions_of(self, user_id: int) -> list[Subscription]:
+        """The signals a user follows, by signal id."""
+        user = codec.snowflake(user_id, "user_id")
+        with self._transaction("subscriptions_of", write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM subscriptions WHERE user_id = ? ORDER BY signal_id", (user,)
+            ).fetchall()
+        return [_subscription(row) for row in rows]
+
+    def subscribers(self, signal_id: str) -> list[Subscription]:
+        """The users following a signal, oldest subscription first (then by user id)."""
+        with self._transaction("subscribers", write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM subscriptions WHERE signal_id = ? ORDER BY created_at, user_id",
+                (signal_id,),
+            ).fetchall()
+        return [_subscription(row) for row in rows]
+
+    # -- audit log ----------------------------------------------------------------------------
+
+    def record_audit(
+        self,
+        now: datetime,
+        *,
+        actor_id: int | None,
+        actor_name: str,
+        action: str,
+        target: str,
+        before: dict[str, object] | None,
+        after: dict[str, object] | None,
+    ) -> int:
+        """Append an admin edit to the audit log; return its id."""
+        params = (
+            codec.to_text(now, "now"),
+            codec.opt_snowflake(actor_id, "actor_id"),
+            actor_name,
+            action,
+            target,
+            codec.doc_to_json(before, "audit 'before'"),
+            codec.doc_to_json(after, "audit 'after'"),
+        )
+        if not action or not target:
+            raise ValueError("audit action and target must not be empty")
+        with self._transaction("record_audit") as db:
+            cursor = db.execute(
+                "INSERT INTO audit_log (at, actor_id, actor_name, action, target, before_json,"
+                " after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+            entry_id = cursor.lastrowid
+        if entry_id is None:  # pragma: no cover - an INSERT into a rowid table always sets it
+            raise StoreError(f"SQLite store {self.path!r}: record_audit got no id")
+        return entry_id
+
+    def audit_history(self, limit: int, target: str | None = None) -> list[AuditEntry]:
+        """The latest `limit` audit entries, newest first (by time, then id)."""
+        if limit <= 0:
+            return []
+        with self._transaction("audit_history", write=False) as db:
+            if target is None:
+                rows = db.execute(
+                    "SELECT * FROM audit_log ORDER BY at DESC, id DESC LIMIT ?", (limit,)
+                ).fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT * FROM audit_log WHERE target = ? ORDER BY at DESC, id DESC LIMIT ?",
+                    (target, limit),
+                ).fetchall()
+        return [
+            AuditEntry(
+                id=row["id"],
+                at=codec.from_text(row["at"]),
+                actor_id=row["actor_id"],
+                actor_name=row["actor_name"],
+                action=row["action"],
+                target=row["target"],
+                before=codec.doc_from_json(row["before_json"]),
+                after=codec.doc_from_json(row["after_json"]),
+            )
+            for row in rows
+        ]
+
     # -- housekeeping -----------------------------------------------------------------------
 
     def prune(
@@ -731,6 +951,34 @@ def _chunks(items: Sequence[T]) -> Iterator[list[T]]:
     """The items in lists short enough to bind as parameters of one statement."""
     for start in range(0, len(items), _CHUNK):
         yield list(items[start : start + _CHUNK])
+
+
+def _has_column(db: sqlite3.Connection, column: AddColumn) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (column.table, column.column)
+    ).fetchone()
+    return row is not None
+
+
+def _pending_alert(row: sqlite3.Row, *, attempts: int) -> PendingAlert:
+    return PendingAlert(
+        alert=codec.alert_from_json(row["payload"]),
+        status=row["status"],
+        attempts=attempts,
+        next_attempt_at=codec.from_text(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        created_at=codec.from_text(row["created_at"]),
+    )
+
+
+def _subscription(row: sqlite3.Row) -> Subscription:
+    return Subscription(
+        user_id=row["user_id"],
+        signal_id=row["signal_id"],
+        mode=row["mode"],
+        guild_id=row["guild_id"],
+        created_at=codec.from_text(row["created_at"]),
+    )
 
 
 def _like_escape(text: str) -> str:
