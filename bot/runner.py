@@ -23,7 +23,7 @@ from bot.sources.fetch import Fetcher, FetchSettings
 from bot.store import Store
 from bot.watchlist import WatchlistReloader
 
-__all__ = ["RunOptions", "run_loop", "utc_now"]
+__all__ = ["LiveWatchlist", "RunOptions", "run_loop", "utc_now"]
 
 log = logging.getLogger("signalwatch.run")
 
@@ -34,6 +34,37 @@ PRUNE_EVERY = timedelta(hours=1)
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the one place the loop reads the clock)."""
     return datetime.now(UTC)
+
+
+class LiveWatchlist:
+    """The watchlist in force, shared by the run loop (which reloads it) and the bot's commands.
+
+    `request_reload()` makes the loop re-read the file on its next turn, so an admin's edit
+    is live at once instead of after the next change check.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: Compiled | None = None
+        self.reload_requested = asyncio.Event()
+
+    @property
+    def compiled(self) -> Compiled:
+        """The current compiled watchlist."""
+        if self._compiled is None:
+            raise RuntimeError("the watchlist is not loaded yet")
+        return self._compiled
+
+    def set(self, compiled: Compiled) -> None:
+        """Swap in a newly loaded watchlist."""
+        self._compiled = compiled
+
+    def get(self) -> Compiled:
+        """The current compiled watchlist (a callable form of `compiled`)."""
+        return self.compiled
+
+    def request_reload(self) -> None:
+        """Ask the loop to re-read the watchlist now."""
+        self.reload_requested.set()
 
 
 @dataclass(frozen=True)
@@ -65,11 +96,14 @@ async def run_loop(
     *,
     clock: Callable[[], datetime] = utc_now,
     stop: asyncio.Event | None = None,
+    live: LiveWatchlist | None = None,
 ) -> int:
     """Run until stopped (or once); return the process exit code."""
     stop = stop or asyncio.Event()
+    live = live or LiveWatchlist()
     reloader = WatchlistReloader(watchlist_path)
     compiled = Compiled.build(reloader.load(clock()))
+    live.set(compiled)
     store.sync_sources(source_configs(compiled.watchlist), clock())
     log.info(
         "watching %d signals from %d sources (watchlist %s)",
@@ -79,9 +113,6 @@ async def run_loop(
     )
     reported_error: str | None = None
 
-    def current() -> Compiled:
-        return compiled
-
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -90,7 +121,7 @@ async def run_loop(
     last_prune = datetime.min.replace(tzinfo=UTC)
     last_reload = 0.0
     async with Fetcher(fetch_settings(settings)) as fetcher:
-        poller = Poller(store, fetcher, current, notifier, clock, settings.max_failures)
+        poller = Poller(store, fetcher, live.get, notifier, clock, settings.max_failures)
         deliverer = Deliverer(store, sink, notifier, clock)
         if settings.delivery_delay:
             delay = settings.delivery_delay
@@ -100,11 +131,14 @@ async def run_loop(
 
             deliverer.after_send = pause
         while not stop.is_set():
-            if loop.time() - last_reload >= settings.reload_every:
+            due = loop.time() - last_reload >= settings.reload_every
+            if due or live.reload_requested.is_set():
+                live.reload_requested.clear()
                 last_reload = loop.time()
                 fresh = reloader.check(clock())
                 if fresh is not None:
                     compiled = Compiled.build(fresh)
+                    live.set(compiled)
                     store.sync_sources(source_configs(fresh), clock())
                     reported_error = None
                     log.info("watchlist reloaded: %d signals", len(fresh.enabled_signals()))
@@ -138,7 +172,16 @@ async def run_loop(
                 settings.heartbeat_file.touch()
             if options.once:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), TICK)
+            await _sleep_until(TICK, stop, live.reload_requested)
     log.info("stopped")
     return 0
+
+
+async def _sleep_until(seconds: float, *events: asyncio.Event) -> None:
+    """Sleep `seconds`, or less if any of `events` is set."""
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

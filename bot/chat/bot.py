@@ -1,0 +1,243 @@
+"""The Discord bot: the gateway connection, slash commands (one cog per feature), and the
+sink and notifier the pipeline delivers through.
+
+    SignalBot(services, settings)           commands.Bot with no privileged intents
+      setup_hook: add cogs, sync the command tree (one guild if configured, else global)
+    DiscordSink(bot).send(alert)            channel message (+ subscriber mentions, DMs)
+    DiscordNotifier(bot).notify(text)       the admin channel, else the log
+
+Pointing discord.py elsewhere (a REST proxy, a test emulator) uses SIGNALWATCH_DISCORD_API_BASE
+and SIGNALWATCH_DISCORD_GATEWAY: `point_discord_at` sets discord.py's own base URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot import __version__
+from bot.chat.settings import DiscordSettings
+from bot.errors import DeliveryError, PermanentDeliveryError
+from bot.model import Alert
+from bot.pipeline import DEFAULT_DESTINATION, Compiled
+from bot.render import alert_message, truncate
+from bot.store import Store
+from bot.watchlist import WatchlistEditor
+
+__all__ = [
+    "BotServices",
+    "DiscordNotifier",
+    "DiscordSink",
+    "SignalBot",
+    "is_admin",
+    "point_discord_at",
+]
+
+log = logging.getLogger("signalwatch.discord")
+
+NONCE_LENGTH = 25  # Discord's limit; with enforce_nonce a resend within minutes is dropped
+
+
+def point_discord_at(api_base: str | None, gateway: str | None) -> None:
+    """Send discord.py's REST calls and gateway connection to these URLs (process-wide)."""
+    if api_base:
+        discord.http.Route.BASE = api_base.rstrip("/")
+    if gateway:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
+
+
+@dataclass
+class BotServices:
+    """What the cogs may use: the store, the live watchlist, its editor, the clock."""
+
+    store: Store
+    compiled: Callable[[], Compiled]
+    editor: WatchlistEditor
+    clock: Callable[[], datetime]
+    reload: Callable[[], None] = lambda: None  # ask the run loop to re-read the watchlist now
+    version: str = __version__
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one watchlist edit at a time
+
+
+def is_admin(permissions: discord.Permissions, role_ids: list[int], admin_role: int | None) -> bool:
+    """Manage Server, or the configured admin role: the same rule Discord's default uses."""
+    return permissions.manage_guild or (admin_role is not None and admin_role in role_ids)
+
+
+class SignalBot(commands.Bot):
+    """signalwatch on Discord."""
+
+    def __init__(
+        self, services: BotServices, settings: DiscordSettings, *, guild_ready_timeout: float = 2.0
+    ):
+        intents = discord.Intents.default()  # no privileged intents: members, presences, content
+        intents.message_content = False
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            chunk_guilds_at_startup=False,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.services = services
+        self.settings = settings
+        self.ready_event = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        """Load every cog and register the slash commands with Discord."""
+        from bot.chat.cogs.admin import AdminCog
+        from bot.chat.cogs.lookup import LookupCog
+        from bot.chat.cogs.subscriptions import SubscriptionsCog
+
+        await self.add_cog(LookupCog(self))
+        await self.add_cog(SubscriptionsCog(self))
+        await self.add_cog(AdminCog(self))
+        self.tree.error(self.on_app_command_error)
+        if self.settings.guild is not None:
+            guild = discord.Object(id=self.settings.guild)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def on_ready(self) -> None:
+        """Log who we are once connected."""
+        log.info("connected to Discord as %s (%s)", self.user, getattr(self.user, "id", "?"))
+        self.ready_event.set()
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Answer every failed command with a clear, private message."""
+        if isinstance(error, app_commands.CheckFailure):
+            text = str(error) or "You are not allowed to use this command."
+        else:
+            log.error("command %s failed", interaction.command, exc_info=error)
+            text = f"Something went wrong: {truncate(str(error.__cause__ or error), 300)}"
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+
+
+class DiscordSink:
+    """Delivers alerts as channel messages through the bot; DMs subscribers who asked."""
+
+    def __init__(self, bot: SignalBot, default_channel: int | None):
+        self.bot = bot
+        self.default_channel = default_channel
+
+    def _channel_id(self, alert: Alert) -> int:
+        if alert.destination == DEFAULT_DESTINATION:
+            if self.default_channel is None:
+                raise PermanentDeliveryError(
+                    "no default channel: set SIGNALWATCH_DISCORD_CHANNEL or route the signal"
+                )
+            return self.default_channel
+        kind, _, value = alert.destination.partition(":")
+        if kind != "channel" or not value.isdigit():
+            raise PermanentDeliveryError(f"not a Discord channel destination: {alert.destination}")
+        return int(value)
+
+    def _title(self, signal_id: str) -> str | None:
+        try:
+            return self.bot.services.compiled().watchlist.signal(signal_id).title
+        except KeyError:
+            return None
+
+    async def send(self, alert: Alert) -> str | None:
+        """Post the alert's embed; mention 'mention' subscribers, DM 'dm' subscribers."""
+        await self.bot.wait_until_ready()
+        channel_id = self._channel_id(alert)
+        subscribers = self.bot.services.store.subscribers(alert.signal_id)
+        mention = [s.user_id for s in subscribers if s.mode == "mention"]
+        payload = alert_message(alert, self._title(alert.signal_id), mention)
+        nonce = alert.alert_id[:NONCE_LENGTH]
+        channel = await self._resolve(channel_id)
+        message = await self._post(channel, payload, nonce, f"channel {channel_id}")
+        for sub in subscribers:
+            if sub.mode == "dm":
+                await self._dm(sub.user_id, alert, nonce)
+        return str(message.id)
+
+    async def _resolve(self, channel_id: int) -> discord.abc.Messageable:
+        channel = self.bot.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.bot.fetch_channel(channel_id)
+            except discord.NotFound:
+                raise PermanentDeliveryError(f"channel {channel_id} does not exist") from None
+            except discord.Forbidden:
+                raise PermanentDeliveryError(f"no access to channel {channel_id}") from None
+            except discord.HTTPException as exc:
+                raise DeliveryError(f"channel {channel_id}: {exc}") from None
+        if not isinstance(channel, discord.abc.Messageable):
+            raise PermanentDeliveryError(f"channel {channel_id} cannot hold messages")
+        return channel
+
+    async def _post(
+        self, target: discord.abc.Messageable, payload: dict[str, Any], nonce: str, where: str
+    ) -> discord.Message:
+        embeds = [discord.Embed.from_dict(e) for e in payload["embeds"]]
+        mentions = discord.AllowedMentions(
+            everyone=False,
+            roles=False,
+            replied_user=False,
+            users=[discord.Object(id=int(u)) for u in payload["allowed_mentions"]["users"]],
+        )
+        try:
+            return await target.send(
+                content=payload.get("content"),
+                embeds=embeds,
+                allowed_mentions=mentions,
+                nonce=nonce,
+            )
+        except discord.Forbidden as exc:
+            raise PermanentDeliveryError(f"{where}: forbidden ({exc.text or exc})") from None
+        except discord.NotFound as exc:
+            raise PermanentDeliveryError(f"{where}: not found ({exc.text or exc})") from None
+        except (discord.HTTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"{where}: {exc}") from None
+
+    async def _dm(self, user_id: int, alert: Alert, nonce: str) -> None:
+        """DM one subscriber; a closed DM inbox is logged, never fails the alert."""
+        try:
+            user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
+            payload = alert_message(alert, self._title(alert.signal_id))
+            await self._post(user, payload, nonce, f"DM to {user_id}")
+        except (DeliveryError, discord.HTTPException) as exc:
+            log.warning("could not DM subscriber %s about %s: %s", user_id, alert.alert_id, exc)
+
+
+class DiscordNotifier:
+    """Admin notices in the admin channel; the log when there is none or it fails."""
+
+    def __init__(self, bot: SignalBot, admin_channel: int | None):
+        self.bot = bot
+        self.admin_channel = admin_channel
+
+    async def notify(self, text: str) -> None:
+        """Post an admin notice (and always log it)."""
+        log.warning("ADMIN NOTICE: %s", text)
+        if self.admin_channel is None or not self.bot.is_ready():
+            return
+        try:
+            channel = self.bot.get_channel(self.admin_channel) or await self.bot.fetch_channel(
+                self.admin_channel
+            )
+            if isinstance(channel, discord.abc.Messageable):
+                await channel.send(
+                    truncate(f"⚠️ {text}", 2000), allowed_mentions=discord.AllowedMentions.none()
+                )
+        except discord.HTTPException as exc:
+            log.error("could not post the admin notice to %s: %s", self.admin_channel, exc)
