@@ -677,6 +677,19 @@ class AdminCog(commands.Cog):
         await self._audit(interaction, action, name, change.before, change.after)
         return change
 
+    async def _edit_and_report(
+        self,
+        interaction: discord.Interaction[Any],
+        action: str,
+        target: str,
+        edit: Callable[[WatchlistEditor], Change],
+    ) -> None:
+        """The common shape of an edit command: think, apply, and say what changed."""
+        await self._defer(interaction)
+        change = await self._apply(interaction, action, target, edit)
+        if change is not None:
+            await self._reply(interaction, describe_change(change))
+
     # --- /watch ---
 
     @watch.command(name="add", description="Add a signal to the watchlist")
@@ -739,15 +752,12 @@ class AdminCog(commands.Cog):
         except Refused as error:
             await self._reply(interaction, str(error))
             return
-        await self._defer(interaction)
-        change = await self._apply(
+        await self._edit_and_report(
             interaction,
             "signal.edit",
             f"signal:{signal_id}",
             lambda e: e.update_signal(signal_id, **changes),
         )
-        if change is not None:
-            await self._reply(interaction, describe_change(change))
 
     @watch.command(name="remove", description="Delete a signal from the watchlist")
     @app_commands.rename(signal_id="id")
@@ -756,15 +766,12 @@ class AdminCog(commands.Cog):
     @_checked
     async def watch_remove(self, interaction: discord.Interaction[Any], signal_id: str) -> None:
         """/watch remove: delete a signal."""
-        await self._defer(interaction)
-        change = await self._apply(
+        await self._edit_and_report(
             interaction,
             "signal.remove",
             f"signal:{signal_id}",
             lambda e: e.remove_signal(signal_id),
         )
-        if change is not None:
-            await self._reply(interaction, describe_change(change))
 
     @watch.command(name="route", description="Send a signal's alerts to a channel, or clear it")
     @app_commands.describe(
@@ -902,15 +909,12 @@ class AdminCog(commands.Cog):
     @_checked
     async def source_remove(self, interaction: discord.Interaction[Any], source_id: str) -> None:
         """/source remove: delete a source from the watchlist."""
-        await self._defer(interaction)
-        change = await self._apply(
+        await self._edit_and_report(
             interaction,
             "source.remove",
             f"source:{source_id}",
             lambda e: e.remove_source(source_id),
         )
-        if change is not None:
-            await self._reply(interaction, describe_change(change))
 
     @source.command(name="list", description="Every feed with its health")
     @_checked
