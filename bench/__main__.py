@@ -1,5 +1,7 @@
 """`python -m bench`: run every benchmark and print its table."""
 
-from bench import bench_match
+from bench import bench_match, bench_poll
 
 bench_match.main([])
+print()
+bench_poll.main([])

@@ -119,7 +119,14 @@ def _parse_xml_feed(
     # becomes "https://host/item-7"), so every key would change when the feed URL does.
     # We resolve links against `url` ourselves.
     headers = {"content-type": content_type or "application/xml"}
-    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    # We strip HTML and resolve links ourselves (html_to_text, _http_link), so feedparser's
+    # own sanitiser and URI resolver would only cost time: about a quarter of parse time.
+    parsed = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
     version = parsed.get("version") or ""
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not version:

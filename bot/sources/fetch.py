@@ -238,6 +238,25 @@ class _Refused(Exception):
         self.failure = failure
 
 
+_DRAIN_LIMIT = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small body to its end so the connection goes back to the pool for reuse.
+
+    A response left unread is closed instead, and the next request to that host pays a new
+    connection (and TLS handshake). A body past the limit is not worth reading: it is closed.
+    """
+    read = 0
+    try:
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read > _DRAIN_LIMIT:
+                break
+    except (httpx.HTTPError, httpx.StreamError):
+        pass  # gone or already read: either way the status we have still stands
+
+
 class Fetcher:
     """Fetch feeds through one shared httpx client, politely, with retries and limits.
 
@@ -391,14 +410,17 @@ class Fetcher:
                 status = response.status_code
                 location = response.headers.get("location")
                 if status in _REDIRECTS and location is not None:
+                    await _drain(response)
                     url = _redirect_target(response, location)
                     continue
                 max_age = parse_max_age(
                     response.headers.get("cache-control"), response.headers.get("age")
                 )
                 if status == HTTPStatus.NOT_MODIFIED:
+                    await _drain(response)
                     return NotModified(status, max_age)
                 if not 200 <= status < 300:
+                    await _drain(response)
                     return self._http_failure(response)
                 body = await self._read_body(response)
                 log.debug("fetched %s: %d bytes", url, len(body))

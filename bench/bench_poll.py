@@ -1,0 +1,645 @@
+"""Poll-cycle cost against lemon24/reader, measured in the same run.
+
+A local FeedServer (tests/feedserver.py: aiohttp on 127.0.0.1, in a thread of THIS process)
+serves N synthetic feeds (`/gen/{i}.xml`, 30 entries each, stable ETags, 304 on a match).
+Each system runs in its own child process, so its CPU and peak RSS are its own (the server's
+CPU is not counted; it is measured separately to show whether it kept up):
+
+  raw     a bare aiohttp GET loop (no parse, no store): the floor this server allows
+  ours    fresh SQLite store: sync_sources, Poller.poll_due(force=True) until every source
+          was polled once (fetch, parse, unseen, match against watchlist.yaml's signals,
+          commit); then a second cycle in which every feed answers 304
+  reader  lemon24/reader: make_reader(db), add_feed × N, update_feeds(workers=W); then a
+          second update_feeds(scheduled=False) (its own conditional GET: every feed 304)
+
+Plus a memory check: ours alone with 10,000 feeds (full cycle, then the 304 cycle).
+
+    python -m bench.bench_poll [--feeds N] [--workers W] [--memory-feeds M] [--quick] [--profile]
+
+Needs the `bench` extra for the baseline: pip install -e '.[bench]' (reader>=3.12,<4), plus
+sgmllib3k: reader 3.x vendors a feedparser that imports `sgmllib`, and feedparser 6.0.12+
+(which depends on feedparser-sgmllib instead) no longer pulls it in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+# Module level imports stay in the standard library: the children import this module too,
+# and their peak RSS must hold only what the measured system itself loads.
+
+ROOT = Path(__file__).resolve().parent.parent
+FEEDS = 2000
+ENTRIES = 30
+WORKERS = 32  # Settings.fetch_concurrency's default
+MEMORY_FEEDS = 10_000
+BATCH = 256  # Poller.batch's default: how many sources one poll_due claims
+AIM_SPEEDUP = 3.0
+AIM_304_MS = 0.5
+AIM_RSS_MB = 150.0
+CYCLES = ("full", "304")
+
+
+# --- parent: server, children, table ---------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run the benchmark (or, with --child, one measured system) and print the table."""
+    args = _parser().parse_args(argv)
+    if args.child:
+        _child(args)
+        return []
+    feeds = args.feeds if args.feeds is not None else (200 if args.quick else FEEDS)
+    memory = args.memory_feeds
+    if memory is None:
+        memory = 0 if args.quick else MEMORY_FEEDS
+    workers = args.workers
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import feedserver  # type: ignore[import-not-found]
+
+    # Entries are dated from the server's fixed epoch; polling "an hour later" keeps every
+    # entry inside the 24 h backfill window, so the first poll matches all of them (the
+    # steady-state work per new entry) instead of marking them seen as backlog.
+    now = feedserver._EPOCH + timedelta(hours=1)
+    have_reader = _has_module("reader")
+    if have_reader and not _has_module("sgmllib"):
+        # reader 3.x vendors a feedparser that imports `sgmllib` (sgmllib3k); feedparser
+        # ≥ 6.0.12 depends on feedparser-sgmllib instead, so nothing installs it any more.
+        print("reader is installed but `sgmllib` is not (pip install sgmllib3k): no baseline")
+        have_reader = False
+    rows: list[dict[str, Any]] = []
+    with (
+        feedserver.FeedServer(gen_feeds=max(feeds, memory), gen_entries=ENTRIES) as server,
+        tempfile.TemporaryDirectory(prefix="bench_poll_") as tmp,
+    ):
+        print(
+            f"poll cycle: {feeds} synthetic feeds × {ENTRIES} entries on {server.base_url},"
+            f" concurrency {workers}; each system in its own process, server in the parent"
+        )
+        print(
+            f"  full cycle: fresh DB, clock {now:%Y-%m-%d %H:%M} UTC so all {ENTRIES} entries of a"
+            " feed are inside the 24 h backfill window: every entry is parsed, checked against"
+            " seen, matched and stored (ours also queues alerts); 304 cycle: same feeds, all 304"
+        )
+        print(
+            f"  all feeds share ONE host (127.0.0.1): ours per_host_concurrency = max_concurrency"
+            f" = {workers}, per_host_spacing = 0, allow_private; reader update_feeds(workers="
+            f"{workers}), its requests pool raised from 10 to {workers} connections"
+        )
+        plan = [("raw", feeds), ("ours", feeds)]
+        plan += [("reader", feeds)] if have_reader else []
+        plan += [("ours", memory)] if memory else []
+        for system, n in plan:
+            rows += _run_child(server, system, n, workers, now, Path(tmp), args.verbose)
+        if args.profile:
+            _profile(server, feeds, workers, now, Path(tmp))
+    _print_table(rows, feeds, memory, have_reader)
+    return rows
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=None, help=f"feeds to poll (default {FEEDS})")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="fetch concurrency")
+    parser.add_argument(
+        "--memory-feeds",
+        type=int,
+        default=None,
+        help=f"feeds for ours' memory row (default {MEMORY_FEEDS}; 0 skips it)",
+    )
+    parser.add_argument("--quick", action="store_true", help="200 feeds, no memory row")
+    parser.add_argument("--profile", action="store_true", help="also cProfile ours' cycles")
+    parser.add_argument("--verbose", action="store_true", help="show children's stderr")
+    # internal: one measured system in a child process
+    parser.add_argument("--child", choices=("raw", "ours", "reader"), help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
+    return parser
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+class _CpuSampler:
+    """Samples this process's CPU time (≈ the feed server's: the main thread only waits)."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
+
+    def __enter__(self) -> _CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.monotonic(), time.process_time()))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), time.process_time()))
+            self._stop.wait(self._every)
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds used between two monotonic times (linear between samples)."""
+        return self._at(end) - self._at(start)
+
+    def _at(self, t: float) -> float:
+        s = self.samples
+        for (t0, c0), (t1, c1) in itertools.pairwise(s):
+            if t0 <= t <= t1:
+                return c0 + (c1 - c0) * ((t - t0) / (t1 - t0) if t1 > t0 else 0.0)
+        return s[-1][1] if t > s[-1][0] else s[0][1]
+
+
+def _run_child(
+    server: Any, system: str, feeds: int, workers: int, now: datetime, tmp: Path, verbose: bool
+) -> list[dict[str, Any]]:
+    """Run one system's two cycles in a child process; return a row per cycle."""
+    server.clear()
+    db = tmp / f"{system}-{feeds}.db"
+    cmd = [
+        sys.executable, "-m", "bench.bench_poll", "--child", system,
+        "--base-url", server.base_url, "--feeds", str(feeds), "--workers", str(workers),
+        "--db", str(db), "--now", now.isoformat(),
+    ]  # fmt: skip
+    print(f"  running {system} with {feeds} feeds ...", flush=True)
+    with _CpuSampler() as sampler:
+        done = subprocess.run(cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"bench_poll: the {system} child failed (exit {done.returncode})")
+    if verbose and done.stderr.strip():
+        sys.stderr.write(done.stderr)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = []
+    for cycle in report["cycles"]:
+        server_cpu = sampler.cpu_between(cycle["start"], cycle["end"])
+        rows.append(
+            {
+                "system": system,
+                "feeds": feeds,
+                **cycle,
+                "server_cpu": server_cpu,
+                "server_busy": server_cpu / cycle["wall"] if cycle["wall"] else 0.0,
+                "rss_setup_mb": report["rss_setup_mb"],
+                "log": report["log"],
+            }
+        )
+    for name, (count, first) in sorted(report["log"].items()):
+        print(f"    note: {system} logged {count} × {name} (first: {first})")
+    return rows
+
+
+def _child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env["PYTHONWARNINGS"] = "default"
+    return env
+
+
+def _profile(server: Any, feeds: int, workers: int, now: datetime, tmp: Path) -> None:
+    """Profile ours' two cycles in a child of its own (so the measured rows stay clean)."""
+    import io
+    import pstats
+
+    server.clear()
+    prefix = tmp / "ours.prof"
+    cmd = [
+        sys.executable, "-m", "bench.bench_poll", "--child", "ours",
+        "--base-url", server.base_url, "--feeds", str(feeds), "--workers", str(workers),
+        "--db", str(tmp / "profile.db"), "--now", now.isoformat(), "--profile-out", str(prefix),
+    ]  # fmt: skip
+    print(f"  profiling ours with {feeds} feeds (cProfile; times inflated by it) ...", flush=True)
+    done = subprocess.run(cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit("bench_poll: the profiling child failed")
+    for cycle, key, top in (
+        ("full", "cumulative", 10),
+        ("full", "tottime", 15),
+        ("304", "cumulative", 10),
+        ("304", "tottime", 10),
+    ):
+        buffer = io.StringIO()
+        stats = pstats.Stats(f"{prefix}.{cycle}", stream=buffer)
+        stats.strip_dirs().sort_stats(key).print_stats(top)
+        text = buffer.getvalue()
+        body = text[text.find("   ncalls") :]
+        print(f"\nours, {cycle} cycle, cProfile top {top} by {key}:\n{body.rstrip()}")
+    print()
+
+
+def _print_table(rows: list[dict[str, Any]], feeds: int, memory: int, have_reader: bool) -> None:
+    print()
+    header = (
+        f"{'system':<7} {'feeds':>6} {'cycle':<5} {'wall s':>7} {'CPU s':>7} {'CPU ms/feed':>11}"
+        f" {'peak RSS MB':>11} {'setup MB':>8} {'feeds/s':>8} {'server':>6}  results"
+    )
+    print(header)
+    print("-" * (len(header) + 30))
+    for r in rows:
+        print(
+            f"{r['system']:<7} {r['feeds']:>6} {r['cycle']:<5} {r['wall']:>7.2f} {r['cpu']:>7.2f}"
+            f" {1000 * r['cpu'] / r['feeds']:>11.3f} {r['rss_mb']:>11.1f}"
+            f" {r['rss_setup_mb']:>8.1f} {r['feeds'] / r['wall']:>8.0f}"
+            f" {100 * r['server_busy']:>5.0f}%  {_results(r['results'])}"
+        )
+    print(
+        "  CPU: user+sys of the system's own process during the cycle.\n"
+        "  peak RSS: that process's high-water mark so far (VmHWM; imports and setup included;\n"
+        "    'setup MB' is the mark before the first cycle). Not ru_maxrss: a child inherits\n"
+        "    the parent's peak through fork, so its ru_maxrss reads at least the server's RSS.\n"
+        "  server: feed server CPU ÷ cycle wall time (100% = its one core saturated).\n"
+        "  raw: bare aiohttp GETs, nothing parsed or stored (what the server allows)."
+    )
+
+    def row(system: str, cycle: str, n: int) -> dict[str, Any] | None:
+        for r in rows:
+            if r["system"] == system and r["cycle"] == cycle and r["feeds"] == n:
+                return r
+        return None
+
+    ours_full, ours_304 = row("ours", "full", feeds), row("ours", "304", feeds)
+    reader_full, reader_304 = row("reader", "full", feeds), row("reader", "304", feeds)
+    raw_full = row("raw", "full", feeds)
+    big = row("ours", "full", memory) if memory else None
+    assert ours_full is not None and ours_304 is not None
+    print()
+    print(f"ours vs reader at {feeds} feeds (speed-up = reader ÷ ours; above 1: ours is cheaper)")
+    wall_x = cpu_x = None
+    if have_reader and reader_full is not None and reader_304 is not None:
+        wall_x = reader_full["wall"] / ours_full["wall"]
+        cpu_x = reader_full["cpu"] / ours_full["cpu"]
+        for label, ours, theirs, unit in (
+            ("full cycle wall", ours_full["wall"], reader_full["wall"], "s"),
+            ("full cycle CPU", ours_full["cpu"], reader_full["cpu"], "s"),
+            ("304 cycle wall", ours_304["wall"], reader_304["wall"], "s"),
+            ("304 cycle CPU/feed", _ms(ours_304), _ms(reader_304), "ms"),
+            ("peak RSS (process)", ours_304["rss_mb"], reader_304["rss_mb"], "MB"),
+        ):
+            print(
+                f"  {label:<19} {theirs / ours:6.2f}x   ours {ours:8.3f} {unit:<2}"
+                f"   reader {theirs:8.3f} {unit}"
+            )
+    else:
+        print("  reader not available (pip install -e '.[bench]'): no baseline")
+    if raw_full is not None:
+        print(
+            f"  floor: a bare aiohttp client GETs all {feeds} feeds in {raw_full['wall']:.2f} s;"
+            f" ours' full cycle takes {ours_full['wall'] / raw_full['wall']:.0f}x that"
+        )
+    print()
+    print("aims (from the issue):")
+    if wall_x is not None and cpu_x is not None:
+        print(
+            f"  ≥{AIM_SPEEDUP:g}x reader, full cycle:        wall {wall_x:.2f}x"
+            f" {_verdict(wall_x >= AIM_SPEEDUP)}, CPU {cpu_x:.2f}x {_verdict(cpu_x >= AIM_SPEEDUP)}"
+        )
+    else:
+        print(f"  ≥{AIM_SPEEDUP:g}x reader, full cycle:        not measured (no reader)")
+    ms = _ms(ours_304)
+    print(f"  ≤{AIM_304_MS:g} ms CPU per feed, 304 cycle: {ms:.3f} ms {_verdict(ms <= AIM_304_MS)}")
+    if big is not None:
+        print(
+            f"  {memory:,} feeds within {AIM_RSS_MB:g} MB:     peak RSS {big['rss_mb']:.1f} MB"
+            f" {_verdict(big['rss_mb'] <= AIM_RSS_MB)} (its full cycle: {big['wall']:.0f} s wall,"
+            f" {big['cpu']:.0f} s CPU)"
+        )
+    else:
+        print(f"  {MEMORY_FEEDS:,} feeds within {AIM_RSS_MB:g} MB:     not run (--memory-feeds 0)")
+
+
+def _results(results: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(results.items()))
+
+
+def _ms(r: dict[str, Any]) -> float:
+    return float(1000 * r["cpu"] / r["feeds"])
+
+
+def _verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
+
+
+# --- children: one measured system each ------------------------------------------------------
+
+
+class _Meter:
+    """Wall, CPU (user+sys) and peak RSS of this process over one cycle."""
+
+    def __init__(self, cycle: str) -> None:
+        self.cycle = cycle
+        self.results: dict[str, int] = {}
+
+    def __enter__(self) -> _Meter:
+        self._usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.start = time.monotonic()
+        self._t = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._t
+        self.end = time.monotonic()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        self.cpu = (after.ru_utime - self._usage.ru_utime) + (after.ru_stime - self._usage.ru_stime)
+        self.rss_mb = _peak_rss_mb()
+        self.ru_maxrss_mb = after.ru_maxrss / 1024  # KiB on Linux; see _peak_rss_mb
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "cycle": self.cycle,
+            "wall": self.wall,
+            "cpu": self.cpu,
+            "rss_mb": self.rss_mb,
+            "ru_maxrss_mb": self.ru_maxrss_mb,
+            "start": self.start,
+            "end": self.end,
+            "results": self.results,
+        }
+
+
+class _CountingHandler:
+    """Counts log records at WARNING and above by logger and level instead of printing them."""
+
+    def __init__(self) -> None:
+        import logging
+
+        self.counts: dict[str, int] = {}
+        self.first: dict[str, str] = {}
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = self._emit  # type: ignore[method-assign]
+        root = logging.getLogger()
+        root.addHandler(handler)
+        logging.captureWarnings(True)
+
+    def _emit(self, record: Any) -> None:
+        key = f"{record.name} {record.levelname}"
+        if record.name == "py.warnings":
+            key += ": " + record.getMessage().strip().splitlines()[-1][:80]
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.first.setdefault(key, " ".join(record.getMessage().split())[:120])
+
+
+def _child(args: argparse.Namespace) -> None:
+    log = _CountingHandler()
+    urls = [f"{args.base_url}/gen/{i}.xml" for i in range(args.feeds)]
+    run = {"raw": _child_raw, "ours": _child_ours, "reader": _child_reader}[args.child]
+    setup_rss: list[float] = []
+    cycles = run(args, urls, setup_rss)
+    print(
+        json.dumps(
+            {
+                "cycles": [c.report() for c in cycles],
+                "rss_setup_mb": setup_rss[0] if setup_rss else 0.0,
+                "log": {k: [n, log.first[k]] for k, n in log.counts.items()},
+            }
+        )
+    )
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS in MB: VmHWM, else ru_maxrss.
+
+    ru_maxrss survives exec: a child forked from the parent (which holds the feed server, its
+    request log and cached feed bodies) starts with the parent's peak as its own, so a child's
+    ru_maxrss reads at least the parent's RSS. VmHWM belongs to the address space exec made.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_now_peak() -> float:
+    return _peak_rss_mb()
+
+
+def _child_raw(args: argparse.Namespace, urls: list[str], setup_rss: list[float]) -> list[_Meter]:
+    """The floor: GET every feed with a bare aiohttp client, keep validators, parse nothing."""
+    import asyncio
+
+    import aiohttp
+
+    async def main() -> list[_Meter]:
+        etags: dict[str, str] = {}
+        connector = aiohttp.TCPConnector(limit=args.workers, limit_per_host=args.workers)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            gate = asyncio.Semaphore(args.workers)
+
+            async def get(url: str, meter: _Meter) -> None:
+                headers = {"If-None-Match": etags[url]} if url in etags else {}
+                async with gate, session.get(url, headers=headers) as response:
+                    await response.read()
+                    if "ETag" in response.headers:
+                        etags[url] = response.headers["ETag"]
+                    key = str(response.status)
+                    meter.results[key] = meter.results.get(key, 0) + 1
+
+            setup_rss.append(_rss_now_peak())
+            meters = []
+            for cycle in CYCLES:
+                with _Meter(cycle) as meter:
+                    await asyncio.gather(*(get(url, meter) for url in urls))
+                meters.append(meter)
+            return meters
+
+    return asyncio.run(main())
+
+
+def _child_ours(args: argparse.Namespace, urls: list[str], setup_rss: list[float]) -> list[_Meter]:
+    """Ours: sync_sources, then poll_due(force=True) until each source was polled once; twice."""
+    import asyncio
+
+    from bot.pipeline import Compiled, Poller, source_configs
+    from bot.sources.fetch import Fetcher, FetchSettings
+    from bot.store import open_store
+    from bot.watchlist import SourceSpec, Watchlist, load_watchlist
+
+    shipped = load_watchlist(ROOT / "watchlist.yaml")
+    watchlist = Watchlist(
+        version=shipped.version,
+        defaults=shipped.defaults,
+        signals=shipped.signals,
+        sources=[SourceSpec(id=f"gen-{i}", url=url) for i, url in enumerate(urls)],
+        routes=shipped.routes,
+    )
+    compiled = Compiled.build(watchlist)
+    configs = source_configs(watchlist)
+    store = open_store(args.db)
+    settings = FetchSettings(
+        max_concurrency=args.workers,
+        per_host_concurrency=args.workers,  # every feed is on 127.0.0.1
+        per_host_spacing=0.0,
+        allow_private=True,
+    )
+    clock = _Clock(datetime.fromisoformat(args.now))
+
+    class Notices:
+        async def notify(self, text: str) -> None:
+            pass
+
+    async def cycle(poller: Poller, meter: _Meter) -> None:
+        # poll_due(force=True) claims every enabled source, oldest next_poll_at first, BATCH
+        # at a time; the last claim asks for just what is left so no source is polled twice.
+        polled: set[str] = set()
+        while len(polled) < len(urls):
+            poller.batch = min(BATCH, len(urls) - len(polled))
+            outcomes = await poller.poll_due(force=True)
+            if not outcomes:
+                break
+            for outcome in outcomes:
+                if outcome.source_id in polled:
+                    meter.results["repolled"] = meter.results.get("repolled", 0) + 1
+                polled.add(outcome.source_id)
+                meter.results[outcome.status] = meter.results.get(outcome.status, 0) + 1
+                meter.results["alerts"] = meter.results.get("alerts", 0) + outcome.alerts
+
+    async def main() -> list[_Meter]:
+        meters = []
+        async with Fetcher(settings) as fetcher:
+            poller = Poller(store, fetcher, lambda: compiled, Notices(), clock)
+            setup_rss.append(_rss_now_peak())
+            with _Meter("full") as meter, _profiling(args.profile_out, "full"):
+                store.sync_sources(configs, clock())
+                await cycle(poller, meter)
+            meter.results["stored"] = _count_rows(args.db, "seen")
+            meter.results["articles"] = _count_rows(args.db, "articles")
+            meters.append(meter)
+            # A day later: every source is due again, and each poll's new next_poll_at sorts
+            # after the sources not yet polled in this cycle.
+            clock.now += timedelta(days=1)
+            with _Meter("304") as meter, _profiling(args.profile_out, "304"):
+                await cycle(poller, meter)
+            meters.append(meter)
+        return meters
+
+    try:
+        return asyncio.run(main())
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _profiling(prefix: str | None, cycle: str) -> Iterator[None]:
+    """cProfile the block into `{prefix}.{cycle}` when a prefix is given."""
+    if not prefix:
+        yield
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        profiler.dump_stats(f"{prefix}.{cycle}")
+
+
+def _count_rows(db: str, table: str) -> int:
+    """Rows in one table of our store, read on a connection of its own (not measured)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+class _Clock:
+    """A fixed clock the benchmark moves between cycles."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now.astimezone(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _child_reader(
+    args: argparse.Namespace, urls: list[str], setup_rss: list[float]
+) -> list[_Meter]:
+    """lemon24/reader: add_feed × N + update_feeds(workers=W), then the 304 update."""
+    from reader import make_reader
+
+    reader = make_reader(args.db)
+    _widen_reader_pool(reader, args.workers)
+    setup_rss.append(_rss_now_peak())
+
+    def update(meter: _Meter, **kwargs: Any) -> None:
+        for _url, value in reader.update_feeds_iter(workers=args.workers, **kwargs):
+            if value is None:
+                key = "not-modified"
+            elif isinstance(value, Exception):
+                key = f"error:{type(value).__name__}"
+            else:
+                key = "ok"
+            meter.results[key] = meter.results.get(key, 0) + 1
+
+    meters = []
+    with _Meter("full") as meter:
+        for url in urls:
+            reader.add_feed(url)
+        update(meter)
+    meter.results["stored"] = reader.get_entry_counts().total or 0
+    meters.append(meter)
+    with _Meter("304") as meter:
+        # Feeds updated a moment ago are not scheduled again yet; scheduled=False asks anyway.
+        update(meter, scheduled=False)
+    meters.append(meter)
+    reader.close()
+    return meters
+
+
+def _widen_reader_pool(reader: Any, workers: int) -> None:
+    """Give reader's requests session as many pooled connections as it has workers.
+
+    requests keeps 10 connections per host by default; with 32 threads on one host the rest
+    would be opened and thrown away on every request (and urllib3 warns about each), which
+    is the benchmark's doing (one host for all feeds), not reader's.
+    """
+    parser = reader._parser
+    parser.do_lazy_init()  # import errors here are reader's own: let them surface
+    try:
+        from reader._parser.http import TimeoutHTTPAdapter
+
+        retriever = parser.retrievers["http://"]
+        timeout = retriever.timeout
+        for prefix in ("http://", "https://"):
+            retriever.session.mount(
+                prefix, TimeoutHTTPAdapter(timeout, pool_connections=10, pool_maxsize=workers)
+            )
+    except (ImportError, AttributeError, KeyError) as exc:  # reader internals moved
+        import logging
+
+        logging.getLogger("bench").warning("could not widen reader's pool: %r", exc)
+
+
+if __name__ == "__main__":
+    main()
