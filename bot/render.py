@@ -37,6 +37,8 @@ DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
 FOOTER_LIMIT = 2048
 TOTAL_LIMIT = 6000
+CONTENT_LIMIT = 2000  # message content: where the subscriber mentions go
+MAX_MENTIONS = 100  # Discord's limit for allowed_mentions.users
 _ZWSP = "\u200b"
 _MENTION = re.compile(r"<([@#][!&]?|a?:\w+:)(\d+)>")
 
@@ -131,9 +133,16 @@ def alert_message(
     """A whole message: subscriber mentions as content, the embed, and allowed_mentions.
 
     `allowed_mentions` names exactly the users in `mention_user_ids` and parses nothing else,
-    so no text anywhere in the message can ping a role, @everyone or @here.
+    so no text anywhere in the message can ping a role, @everyone or @here. Only as many users
+    as Discord takes are mentioned (100, and the content within 2000 characters).
     """
-    users = [str(u) for u in dict.fromkeys(mention_user_ids)][:100]
+    users: list[str] = []
+    length = -1  # no space before the first mention
+    for user in dict.fromkeys(str(u) for u in mention_user_ids):
+        length += len(user) + 4  # a space and <@id>
+        if length > CONTENT_LIMIT or len(users) == MAX_MENTIONS:
+            break  # past Discord's content limit the whole message is refused (400), forever
+        users.append(user)
     message: dict[str, Any] = {
         "embeds": [alert_embed(alert, signal_title)],
         "allowed_mentions": {"parse": [], "users": users, "roles": [], "replied_user": False},

@@ -13,12 +13,14 @@ and SIGNALWATCH_DISCORD_GATEWAY: `point_discord_at` sets discord.py's own base U
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -38,6 +40,7 @@ __all__ = [
     "DiscordNotifier",
     "DiscordSink",
     "SignalBot",
+    "dm_nonce",
     "is_admin",
     "point_discord_at",
 ]
@@ -45,6 +48,28 @@ __all__ = [
 log = logging.getLogger("signalwatch.discord")
 
 NONCE_LENGTH = 25  # Discord's limit; with enforce_nonce a resend within minutes is dropped
+# A longer rate limit fails the send (the outbox retries later) instead of holding the alert's
+# lease, and a shutdown, for as long as Discord asks. discord.py's smallest allowed value is 30.
+MAX_RATE_LIMIT_WAIT = 60.0
+# What a REST call raises when Discord or the way to it fails: worth a retry later.
+TRANSIENT_ERRORS = (
+    discord.HTTPException,
+    discord.RateLimited,
+    aiohttp.ClientError,
+    OSError,
+    TimeoutError,
+)
+
+
+def dm_nonce(alert_id: str, user_id: int) -> str:
+    """The nonce of an alert's DM to one user: stable, so a resend is deduplicated too.
+
+    Discord documents the enforced-nonce check per author ("another message created by the
+    same author with the same nonce" is returned instead), not per channel: a DM reusing the
+    channel message's nonce could get that message back and never be sent.
+    """
+    digest = hashlib.sha256(f"{alert_id}\x1fdm\x1f{user_id}".encode()).hexdigest()
+    return digest[:NONCE_LENGTH]
 
 
 def point_discord_at(api_base: str | None, gateway: str | None) -> None:
@@ -88,10 +113,14 @@ class SignalBot(commands.Bot):
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
             guild_ready_timeout=guild_ready_timeout,
+            max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT,
         )
         self.services = services
         self.settings = settings
         self.ready_event = asyncio.Event()
+        # Set once the bot will not become ready: it was closed, or its gateway task ended
+        # (run_with_discord sets it then), so nothing waits for READY forever.
+        self.gateway_ended = asyncio.Event()
 
     async def setup_hook(self) -> None:
         """Load every cog and register the slash commands with Discord."""
@@ -114,6 +143,26 @@ class SignalBot(commands.Bot):
         """Log who we are once connected."""
         log.info("connected to Discord as %s (%s)", self.user, getattr(self.user, "id", "?"))
         self.ready_event.set()
+
+    async def close(self) -> None:
+        """Close the connection; whoever waits for READY stops waiting."""
+        self.gateway_ended.set()
+        await super().close()
+
+    async def until_ready(self) -> bool:
+        """Wait until the bot is ready (True) or its gateway has ended first (False)."""
+        if self.is_ready():
+            return True
+        waiters = {
+            asyncio.ensure_future(self.wait_until_ready()),
+            asyncio.ensure_future(self.gateway_ended.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self.is_ready() and not self.gateway_ended.is_set()
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -157,7 +206,10 @@ class DiscordSink:
 
     async def send(self, alert: Alert) -> str | None:
         """Post the alert's embed; mention 'mention' subscribers, DM 'dm' subscribers."""
-        await self.bot.wait_until_ready()
+        if not await self.bot.until_ready():
+            # The alert stays in the outbox; without this, a bot whose login failed after
+            # the poll would leave the delivery (and the process) waiting forever.
+            raise DeliveryError("not connected to Discord (the gateway connection has ended)")
         channel_id = self._channel_id(alert)
         subscribers = self.bot.services.store.subscribers(alert.signal_id)
         mention = [s.user_id for s in subscribers if s.mode == "mention"]
@@ -167,7 +219,7 @@ class DiscordSink:
         message = await self._post(channel, payload, nonce, f"channel {channel_id}")
         for sub in subscribers:
             if sub.mode == "dm":
-                await self._dm(sub.user_id, alert, nonce)
+                await self._dm(sub.user_id, alert, dm_nonce(alert.alert_id, sub.user_id))
         return str(message.id)
 
     async def _resolve(self, channel_id: int) -> discord.abc.Messageable:
@@ -179,8 +231,8 @@ class DiscordSink:
                 raise PermanentDeliveryError(f"channel {channel_id} does not exist") from None
             except discord.Forbidden:
                 raise PermanentDeliveryError(f"no access to channel {channel_id}") from None
-            except discord.HTTPException as exc:
-                raise DeliveryError(f"channel {channel_id}: {exc}") from None
+            except TRANSIENT_ERRORS as exc:
+                raise DeliveryError(f"channel {channel_id}: {_describe(exc)}") from None
         if not isinstance(channel, discord.abc.Messageable):
             raise PermanentDeliveryError(f"channel {channel_id} cannot hold messages")
         return channel
@@ -206,8 +258,10 @@ class DiscordSink:
             raise PermanentDeliveryError(f"{where}: forbidden ({exc.text or exc})") from None
         except discord.NotFound as exc:
             raise PermanentDeliveryError(f"{where}: not found ({exc.text or exc})") from None
-        except (discord.HTTPException, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"{where}: {exc}") from None
+        except TRANSIENT_ERRORS as exc:
+            # aiohttp's own errors (a dropped connection) are not OSErrors: without them here
+            # a transport failure escaped the Deliverer and ended the run loop.
+            raise DeliveryError(f"{where}: {_describe(exc)}") from None
 
     async def _dm(self, user_id: int, alert: Alert, nonce: str) -> None:
         """DM one subscriber; a closed DM inbox is logged, never fails the alert."""
@@ -215,7 +269,7 @@ class DiscordSink:
             user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
             payload = alert_message(alert, self._title(alert.signal_id))
             await self._post(user, payload, nonce, f"DM to {user_id}")
-        except (DeliveryError, discord.HTTPException) as exc:
+        except (DeliveryError, *TRANSIENT_ERRORS) as exc:
             log.warning("could not DM subscriber %s about %s: %s", user_id, alert.alert_id, exc)
 
 
@@ -239,5 +293,13 @@ class DiscordNotifier:
                 await channel.send(
                     truncate(f"⚠️ {text}", 2000), allowed_mentions=discord.AllowedMentions.none()
                 )
-        except discord.HTTPException as exc:
+        except TRANSIENT_ERRORS as exc:
             log.error("could not post the admin notice to %s: %s", self.admin_channel, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    """An error as one line: its text, else its type (aiohttp's often have no text)."""
+    text = str(exc)
+    if text and isinstance(exc, discord.DiscordException):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
