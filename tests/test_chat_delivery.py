@@ -451,6 +451,49 @@ def test_a_long_rate_limit_fails_the_send_instead_of_holding_the_alert(
     run(scenario)
 
 
+def test_a_payload_discord_rejects_fails_for_good(
+    emulator: Emulator, tmp_path: Path, store: Store
+) -> None:
+    """A 400 (Discord refuses this payload) is permanent: resending the same body cannot help."""
+
+    async def scenario() -> None:
+        async with emulator() as emu, signal_bot(emu, tmp_path, store) as rig:
+            path = f"/channels/{emu.alerts.id}/messages"
+            emu.fail_next("POST", path, 400, code=50035, message="Invalid Form Body")
+            with pytest.raises(PermanentDeliveryError, match="rejected"):
+                await rig.sink.send(make_alert())
+            assert [r.status for r in posts_to(emu, emu.alerts.id)] == [400]
+
+    run(scenario)
+
+
+def test_a_dm_subscriber_hears_once_when_a_signal_has_two_channel_routes(
+    emulator: Emulator, tmp_path: Path, store: Store
+) -> None:
+    """One article routed to two channels makes two alerts, but only one DM."""
+
+    async def scenario() -> None:
+        async with emulator() as emu, signal_bot(emu, tmp_path, store) as rig:
+            routed = WATCHLIST + (
+                f"routes:\n  - signal: nato-5pct\n    channel: {emu.general.id}\n"
+                f"  - signal: nato-5pct\n    channel: {emu.alerts.id}\n"
+            )
+            path = tmp_path / "routed.yaml"
+            path.write_text(routed, encoding="utf-8")
+            compiled = Compiled.build(load_watchlist(path))
+            rig.bot.services.compiled = lambda: compiled
+            store.subscribe(emu.user.id, "nato-5pct", "dm", emu.guild.id, NOW)
+            for channel in (emu.general, emu.alerts):
+                await rig.sink.send(make_alert("e" * 32, f"channel:{channel.id}"))
+            dm_posts = [
+                r for r in emu.requests_to("POST", MESSAGES)
+                if r.path not in {f"/channels/{c.id}/messages" for c in (emu.general, emu.alerts)}
+            ]  # fmt: skip
+            assert len(dm_posts) == 1
+
+    run(scenario)
+
+
 # 5. channels that refuse, servers that fail
 
 

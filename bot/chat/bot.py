@@ -72,6 +72,11 @@ def dm_nonce(alert_id: str, user_id: int) -> str:
     return digest[:NONCE_LENGTH]
 
 
+# signalwatch has no voice features: do not warn at every start that voice libraries are absent.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+
 def point_discord_at(api_base: str | None, gateway: str | None) -> None:
     """Send discord.py's REST calls and gateway connection to these URLs (process-wide)."""
     if api_base:
@@ -217,10 +222,18 @@ class DiscordSink:
         nonce = alert.alert_id[:NONCE_LENGTH]
         channel = await self._resolve(channel_id)
         message = await self._post(channel, payload, nonce, f"channel {channel_id}")
-        for sub in subscribers:
-            if sub.mode == "dm":
-                await self._dm(sub.user_id, alert, dm_nonce(alert.alert_id, sub.user_id))
+        # A signal routed to several channels makes one alert per channel; DM only from the
+        # first, so a DM subscriber hears once per article.
+        if alert.destination == self._first_destination(alert.signal_id):
+            for sub in subscribers:
+                if sub.mode == "dm":
+                    await self._dm(sub.user_id, alert, dm_nonce(alert.alert_id, sub.user_id))
         return str(message.id)
+
+    def _first_destination(self, signal_id: str) -> str:
+        destinations = self.bot.services.compiled().destinations(signal_id)
+        channels = [d for d in destinations if not d.startswith("webhook:")]
+        return channels[0] if channels else DEFAULT_DESTINATION
 
     async def _resolve(self, channel_id: int) -> discord.abc.Messageable:
         channel = self.bot.get_channel(channel_id)
@@ -258,6 +271,10 @@ class DiscordSink:
             raise PermanentDeliveryError(f"{where}: forbidden ({exc.text or exc})") from None
         except discord.NotFound as exc:
             raise PermanentDeliveryError(f"{where}: not found ({exc.text or exc})") from None
+        except discord.HTTPException as exc:
+            if exc.status == 400:  # Discord refuses this payload: resending it cannot help
+                raise PermanentDeliveryError(f"{where}: rejected ({exc.text or exc})") from None
+            raise DeliveryError(f"{where}: {_describe(exc)}") from None
         except TRANSIENT_ERRORS as exc:
             # aiohttp's own errors (a dropped connection) are not OSErrors: without them here
             # a transport failure escaped the Deliverer and ended the run loop.

@@ -193,7 +193,10 @@ class LookupCog(commands.Cog):
             return
         titles = {s.id: s.title for s in compiled.watchlist.signals}
         embed = fmt.match_embed(text, matches, titles)
-        await interaction.response.send_message(embed=discord.Embed.from_dict(embed))
+        # A dry run is the asker's business: keep it out of the channel.
+        await interaction.response.send_message(
+            embed=discord.Embed.from_dict(embed), ephemeral=True
+        )
 
 
 def _clamp(count: int) -> int:
