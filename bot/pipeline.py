@@ -24,7 +24,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -284,23 +284,12 @@ class Poller:
     clock: Callable[[], datetime]
     max_failures: int = 10
     batch: int = 256
-    outcomes: list[PollOutcome] = field(default_factory=list)
 
     async def poll_due(self, *, force: bool = False) -> list[PollOutcome]:
         """Poll every due source (every enabled source with `force`) once, concurrently."""
-        now = self.clock()
-        if force:
-            # Claiming "as of" ten years ahead makes every source due; the lease must still
-            # end SOURCE_LEASE after the real now, or a `run --all` stopped mid-poll would
-            # keep its sources from every normal poll for ten years.
-            ahead = timedelta(days=3650)
-            claimed = await asyncio.to_thread(
-                self.store.claim_due_sources, now + ahead, self.batch, SOURCE_LEASE - ahead
-            )
-        else:
-            claimed = await asyncio.to_thread(
-                self.store.claim_due_sources, now, self.batch, SOURCE_LEASE
-            )
+        claimed = await asyncio.to_thread(
+            self.store.claim_due_sources, self.clock(), self.batch, SOURCE_LEASE, force=force
+        )
         if not claimed:
             return []
         results = await asyncio.gather(*(self._poll_guarded(source) for source in claimed))

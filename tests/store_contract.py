@@ -392,6 +392,17 @@ class StoreContract:
         again = polled.claim_due_sources(T0 + LEASE + timedelta(seconds=1), 10, LEASE)
         assert sorted(s.id for s in again) == ["a", "b"]
 
+    def test_forced_claim_ignores_schedule_but_not_leases(self, store: Store) -> None:
+        """force=True takes sources not yet due, never one another claimer holds."""
+        store.sync_sources([cfg("held"), cfg("free")], T0)
+        assert [s.id for s in store.claim_due_sources(T0, 1, LEASE)] == ["free"]
+        store.record_not_modified("free", T0, next_poll_at=at(3600))
+        # A normal claim takes "held" (due); "free" is not due for an hour.
+        assert [s.id for s in store.claim_due_sources(at(1), 10, LEASE)] == ["held"]
+        forced = store.claim_due_sources(at(2), 10, LEASE, force=True)
+        assert [s.id for s in forced] == ["free"]
+        assert forced[0].lease_until == at(2) + LEASE
+
     def test_disabled_sources_are_not_claimed(self, polled: Store) -> None:
         """Neither an admin-disabled nor an auto-disabled source is claimed."""
         polled.set_source_enabled("a", False, T0)

@@ -262,11 +262,14 @@ class Store(Protocol):
         """
         ...
 
-    def claim_due_sources(self, now: datetime, limit: int, lease: timedelta) -> list[SourceState]:
+    def claim_due_sources(
+        self, now: datetime, limit: int, lease: timedelta, *, force: bool = False
+    ) -> list[SourceState]:
         """Lease up to `limit` due sources (oldest `next_poll_at` first) until `now + lease`.
 
         Due: configured, enabled, not auto-disabled, `next_poll_at <= now`, and not leased
         (no lease or one that ended before `now`). Two claimers never get the same source.
+        `force` drops only the `next_poll_at` test (`run --all`): leases still hold.
         """
         ...
 

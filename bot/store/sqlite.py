@@ -250,19 +250,22 @@ class SQLiteStore:
                         (src.type, src.interval_s, src.id),
                     )
 
-    def claim_due_sources(self, now: datetime, limit: int, lease: timedelta) -> list[SourceState]:
+    def claim_due_sources(
+        self, now: datetime, limit: int, lease: timedelta, *, force: bool = False
+    ) -> list[SourceState]:
         """Lease up to `limit` due sources, oldest `next_poll_at` first (see `Store`)."""
         at = codec.to_text(now, "now")
         until = codec.to_text(now + lease)
         if limit <= 0:
             return []
+        due = "" if force else " AND next_poll_at <= ?"
         with self._transaction("claim_due_sources") as db:
             rows = db.execute(
                 "SELECT id FROM sources"
                 " WHERE configured = 1 AND enabled = 1 AND disabled_reason IS NULL"
-                " AND next_poll_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+                f"{due} AND (lease_until IS NULL OR lease_until < ?)"
                 " ORDER BY next_poll_at, id LIMIT ?",
-                (at, at, limit),
+                (at, limit) if force else (at, at, limit),
             ).fetchall()
             ids = [row["id"] for row in rows]
             for chunk in _chunks(ids):
