@@ -1,7 +1,9 @@
 """`python -m bench`: run every benchmark and print its table."""
 
-from bench import bench_match, bench_poll
+from bench import bench_match, bench_poll, bench_stories
 
 bench_match.main([])
+print()
+bench_stories.main([])
 print()
 bench_poll.main([])

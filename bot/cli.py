@@ -135,6 +135,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_stories(args: argparse.Namespace) -> int:
+    """Precision, recall and F1 of the same-story detector on labelled pairs files."""
+    from datetime import timedelta
+
+    from bot.story_eval import evaluate_pairs_file, format_story_report
+
+    window = None if args.window_hours <= 0 else timedelta(hours=args.window_hours)
+    report = evaluate_pairs_file([Path(p) for p in args.files], window=window)
+    print(format_story_report(report, show_errors=args.errors))
+    if args.min_precision is not None and report.precision < args.min_precision:
+        print(
+            f"signalwatch eval-stories: precision {report.precision:.3f} is below the floor "
+            f"{args.min_precision:.3f}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level,
@@ -339,6 +358,56 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0
 
 
+SPARK_LEVELS = "▁▂▃▄▅▆▇█"
+
+
+def _sparkline(counts: Sequence[int]) -> str:
+    """One character per day: '·' for none, else a bar as high as the day's share of the max."""
+    peak = max(counts, default=0)
+    if peak == 0:
+        return "·" * len(counts)
+    levels = len(SPARK_LEVELS)
+    # Ceiling division: any hit shows at least the lowest bar, the busiest day the full one.
+    return "".join(
+        "·" if count == 0 else SPARK_LEVELS[-(-count * levels // peak) - 1] for count in counts
+    )
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    """Print a signal's first and last hit, total and 30-day sparkline; write its chart."""
+    from bot.charts import hits_per_day_png
+    from bot.runner import utc_now
+    from bot.store import open_store
+
+    store = open_store(args.db or Settings().db)
+    try:
+        timeline = store.signal_timeline(args.signal_id, utc_now(), args.days)
+    finally:
+        store.close()
+    if timeline.total == 0 or timeline.first_hit is None or timeline.last_hit is None:
+        note = " (no chart written)" if args.png else ""
+        print(f"signal {args.signal_id}: no hits yet{note}")
+        return 0
+    window = len(timeline.days)
+    counts = [count for _, count in timeline.days]
+    plural = "" if timeline.total == 1 else "s"
+    print(
+        f"signal {args.signal_id}: {timeline.total} hit{plural} in total,"
+        f" {timeline.window_total} in the last {window} days"
+    )
+    print(f"first hit  {timeline.first_hit:%Y-%m-%d %H:%M} UTC")
+    print(f"last hit   {timeline.last_hit:%Y-%m-%d %H:%M} UTC")
+    first_day, last_day = timeline.days[0][0], timeline.days[-1][0]
+    print(f"{first_day} {_sparkline(counts)} {last_day}  max {max(counts)}/day")
+    if args.png:
+        title = f"{args.signal_id} · hits per UTC day, last {window} days"
+        png = Path(args.png)
+        png.parent.mkdir(parents=True, exist_ok=True)
+        png.write_bytes(hits_per_day_png(timeline.days, title))
+        print(f"chart written to {png}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -375,6 +444,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--min-macro-f1", type=float, metavar="F", help="exit 1 below this macro-F1")
     ev.set_defaults(func=cmd_eval)
 
+    evs = sub.add_parser("eval-stories", help="precision/recall of the same-story detector")
+    evs.add_argument("files", nargs="+", metavar="FILE.jsonl", help="labelled pairs")
+    evs.add_argument("--errors", action="store_true", help="list every wrong and missed merge")
+    evs.add_argument(
+        "--window-hours",
+        type=float,
+        default=48,
+        metavar="H",
+        help="never merge pairs published further apart (default 48; 0 = content only)",
+    )
+    evs.add_argument("--min-precision", type=float, metavar="P", help="exit 1 below this precision")
+    evs.set_defaults(func=cmd_eval_stories)
+
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
             "--db",
@@ -405,7 +487,26 @@ def build_parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="exit 0 while the run loop is alive")
     health.add_argument("--max-age", type=float, default=180, help="seconds (default 180)")
     health.set_defaults(func=cmd_health)
+
+    timeline = with_db(sub.add_parser("timeline", help="a signal's hits per day, as text or PNG"))
+    timeline.add_argument("signal_id", metavar="SIGNAL_ID")
+    timeline.add_argument("--png", metavar="FILE", help="also write the hits-per-day chart here")
+    timeline.add_argument(
+        "--days", type=_positive_int, default=30, metavar="N", help="days to show (default 30)"
+    )
+    timeline.set_defaults(func=cmd_timeline)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -70,3 +70,24 @@ class Alert:
     severity: str = "medium"
     publisher: str | None = None
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryUpdate:
+    """More outlets reported a story whose alert was already delivered: tell its readers.
+
+    `original` is the delivered alert, its `extra["also"]` listing every other outlet's copy
+    so far. `edit` is the receipt of the message to edit (the original's within the edit
+    window, else an earlier follow-up's); None means post one short follow-up, replying to
+    `reply_to` (the original's receipt) where the sink can.
+    """
+
+    original: Alert
+    edit: str | None
+    reply_to: str | None
+
+    @property
+    def also(self) -> list[dict[str, object]]:
+        """The other outlets' copies: dicts with outlet, title and link."""
+        also = self.original.extra.get("also")
+        return list(also) if isinstance(also, list) else []

@@ -6,10 +6,17 @@
         fresh   = store.unseen(source, entries)                by key, canonical link, title
         if first poll: fresh older than backfill → seen, silently
         matches = matcher.match(entry) for entry in fresh      the source's signals only
-        alerts  = route(matches) | flood guard                 excess folds into one summary
-        store.commit_poll(seen=fresh, articles, alerts)        ONE transaction (the outbox)
+        story   = find_story(entry, stories of the last 48 h)  link, title, near-duplicate text
+        alerts  = route(matches)                               once per story, signal, route:
+                    a story already announced there          → an update ("+N sources")
+                    a digest route                           → a digest item, not an alert
+                  | flood guard                              excess folds into one summary
+        store.commit_poll(seen, articles, alerts, stories, digest items)   ONE transaction
         store.record_fetch_ok / record_not_modified / record_fetch_failed
     deliver: store.claim_alerts() → sink.send() → store.mark_delivered | mark_failed
+             an alert shows the other outlets of its story; an update edits the delivered
+             message (or posts one follow-up) through sink.update
+    digests: when a route's digest is due → digest_alert(items) → store.commit_digest
 
 `plan_poll` is pure (entries + matches + now → what to store); `Poller` and `Deliverer` are
 the thin I/O around it. An entry becomes seen only in the transaction that enqueues its
@@ -23,14 +30,17 @@ import asyncio
 import hashlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from bot.digest import DigestSchedule, digest_alert
 from bot.errors import DeliveryError, ParseError, PermanentDeliveryError
 from bot.matching import Matcher
-from bot.model import Alert, Entry, Match
+from bot.model import Alert, Entry, Match, StoryUpdate
 from bot.schedule import (
     delivery_retry_at,
     next_poll_after_failure,
@@ -39,8 +49,23 @@ from bot.schedule import (
 from bot.sources.entries import normalised_title
 from bot.sources.feeds import parse_feed
 from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, NotModified
-from bot.store import ArticleRecord, EntryIdentity, SourceConfig, SourceState, Store
-from bot.watchlist import Watchlist
+from bot.sources.search.config import SearchConfig
+from bot.sources.search.pacing import Pacer, min_interval_for_quota
+from bot.sources.search.runner import SearchOutcome, run_search
+from bot.store import (
+    Announcement,
+    ArticleRecord,
+    DigestItem,
+    EntryIdentity,
+    KnownStory,
+    SourceConfig,
+    SourceState,
+    Store,
+    StoryCopy,
+    StoryWrite,
+)
+from bot.stories import StoryFingerprint, find_story, fingerprint
+from bot.watchlist import SourceSpec, Watchlist
 
 __all__ = [
     "DEFAULT_DESTINATION",
@@ -50,8 +75,10 @@ __all__ = [
     "PollOutcome",
     "PollPlan",
     "Poller",
+    "Route",
     "Sink",
     "alert_id",
+    "close_due_digests",
     "identify",
     "plan_poll",
     "source_configs",
@@ -62,6 +89,12 @@ log = logging.getLogger("signalwatch.pipeline")
 DEFAULT_DESTINATION = "default"  # the sink's default place: a Discord channel or the console
 SOURCE_LEASE = timedelta(minutes=2)
 ALERT_LEASE = timedelta(minutes=2)
+# Copies of one story arriving within this long of its last copy join it instead of alerting.
+STORY_WINDOW = timedelta(hours=48)
+# A delivered alert younger than this is edited to show new outlets; an older one gets one
+# short follow-up instead (readers do not see edits to messages far up the channel).
+EDIT_WINDOW = timedelta(hours=6)
+UPDATE_PREFIX = "upd-"
 
 
 class Sink(Protocol):
@@ -72,6 +105,19 @@ class Sink(Protocol):
 
     async def send(self, alert: Alert) -> str | None:
         """Deliver one alert."""
+        ...
+
+
+class UpdatingSink(Sink, Protocol):
+    """A sink that can show a story's new outlets on what it delivered (edit or follow up).
+
+    `update` returns the receipt of the message it touched: the original's when it edited
+    it, `followup:<id>` when it posted or edited a follow-up. A sink without `update` gets
+    the follow-up as an ordinary alert through `send`.
+    """
+
+    async def update(self, update: StoryUpdate) -> str | None:
+        """Show the story's new outlets."""
         ...
 
 
@@ -123,31 +169,135 @@ class Compiled:
         matcher = Matcher.compile((s.id, s.query) for s in watchlist.enabled_signals())
         return cls(watchlist, matcher)
 
-    def destinations(self, signal_id: str) -> list[str]:
-        """Where a signal's alerts go: its routes, else the default destination."""
+    def routes(self, signal_id: str) -> list[Route]:
+        """Where a signal's hits go (one by one or in a digest); no routes: the default."""
         out = []
         for route in self.watchlist.routes_for(signal_id):
+            schedule = route.schedule
             if route.channel is not None:
-                out.append(f"channel:{route.channel}")
+                out.append(Route(f"channel:{route.channel}", schedule))
             if route.webhook is not None:
-                out.append(f"webhook:{route.webhook}")
-        return out or [DEFAULT_DESTINATION]
+                out.append(Route(f"webhook:{route.webhook}", schedule))
+        return out or [Route(DEFAULT_DESTINATION)]
+
+    def destinations(self, signal_id: str) -> list[str]:
+        """Where a signal's alerts go one by one (digest routes left out)."""
+        return [route.destination for route in self.routes(signal_id) if route.digest is None]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One place a signal's hits go: a destination, and the digest schedule if it has one."""
+
+    destination: str
+    digest: DigestSchedule | None = None
+
+    @property
+    def label(self) -> str:
+        """The route's identity in alert ids and story announcements.
+
+        A plain route is its destination (so alert ids stay what they always were); a digest
+        route differs, so one channel can take a signal both one by one and in a digest.
+        """
+        if self.digest is None:
+            return self.destination
+        return f"digest:{self.digest.key}:{self.destination}"
 
 
 @dataclass(frozen=True)
 class PollPlan:
-    """What one poll stores: entries to mark seen, matched articles, alerts to enqueue."""
+    """What one poll stores: entries to mark seen, matched articles, alerts to enqueue,
+    story copies to file and digest routes' hits to collect."""
 
     seen: list[EntryIdentity]
     articles: list[ArticleRecord]
     alerts: list[Alert]
     backfilled: int  # fresh entries marked seen silently (first poll, older than backfill)
     matched: int  # fresh entries that matched at least one signal
+    stories: list[StoryWrite] = field(default_factory=list)
+    digest_items: list[DigestItem] = field(default_factory=list)
+    updates: int = 0  # of `alerts`, story updates ("+N sources") rather than new alerts
 
 
-def _alert(entry: Entry, match: Match, destination: str, severity: str) -> Alert:
+def outlet(source_id: str, publisher: str | None) -> str:
+    """Who published a copy: the outlet an aggregator names, else our source."""
+    return publisher or source_id
+
+
+@dataclass
+class _Story:
+    """A story as one poll sees it: known before, or started by this poll."""
+
+    fingerprint: StoryFingerprint
+    story_id: int | None  # None: new in this poll, stored under `ref`
+    ref: str | None
+    outlets: list[str]
+    announced: dict[tuple[str, str], str]  # (signal id, route label) -> announcing alert id
+    fingerprint_written: bool = False
+
+
+class _StoryIndex:
+    """The stories of the window, loaded only when a poll has a match, plus this poll's new ones."""
+
+    def __init__(self, load: Callable[[], Sequence[KnownStory]]):
+        self._load = load
+        self._stories: list[_Story] | None = None
+
+    def _all(self) -> list[_Story]:
+        if self._stories is None:
+            self._stories = [_known(story) for story in self._load()]
+        return self._stories
+
+    def file(self, entry: Entry) -> _Story:
+        """The story `entry` belongs to; a new one (kept for the rest of the poll) if none."""
+        candidate = fingerprint(entry.title, entry.summary, entry.link)
+        stories = self._all()
+        found = find_story(candidate, ((story, story.fingerprint) for story in stories))
+        if found is not None:
+            return found
+        story = _Story(candidate, None, entry.key, [], {})
+        stories.append(story)
+        return story
+
+
+def _known(story: KnownStory) -> _Story:
+    return _Story(
+        fingerprint=StoryFingerprint.from_text(story.fingerprint),
+        story_id=story.id,
+        ref=None,
+        outlets=list(dict.fromkeys(outlet(c.source_id, c.publisher) for c in story.copies)),
+        announced={(a.signal_id, a.destination): a.alert_id for a in story.announced},
+        fingerprint_written=True,
+    )
+
+
+def _alert(entry: Entry, match: Match, route: Route, severity: str) -> Alert:
     return Alert(
-        alert_id=alert_id(entry, match.signal_id, destination),
+        alert_id=alert_id(entry, match.signal_id, route.label),
+        signal_id=match.signal_id,
+        destination=route.destination,
+        title=entry.title,
+        link=entry.link,
+        source_id=entry.source_id,
+        published=entry.published,
+        terms=tuple(match.terms),
+        snippet=match.snippet,
+        severity=severity,
+        publisher=entry.publisher,
+    )
+
+
+def _update_alert(
+    entry: Entry, match: Match, destination: str, severity: str, original: str, outlets: int
+) -> Alert:
+    """An update to the alert `original`: its story now has `outlets` outlets.
+
+    The id is stable (a replayed poll enqueues nothing new) and starts with UPDATE_PREFIX,
+    which the flood count skips. What the update shows is read from the store when it is
+    delivered, so several updates queued for one story all show its latest state.
+    """
+    return Alert(
+        alert_id=f"{UPDATE_PREFIX}{original}-{outlets}",
         signal_id=match.signal_id,
         destination=destination,
         title=entry.title,
@@ -158,6 +308,7 @@ def _alert(entry: Entry, match: Match, destination: str, severity: str) -> Alert
         snippet=match.snippet,
         severity=severity,
         publisher=entry.publisher,
+        extra={"update_of": original},
     )
 
 
@@ -195,12 +346,18 @@ def plan_poll(
     first_poll: bool,
     backfill: timedelta,
     sent_last_hour: Callable[[str], int],
+    known_stories: Callable[[], Sequence[KnownStory]] = tuple,
 ) -> PollPlan:
-    """Decide what a poll stores, given the entries not seen before. Pure but for the counter.
+    """Decide what a poll stores, given the entries not seen before. Pure but for the two
+    callbacks, which read the store (`known_stories` only when something matched).
 
     On a source's first poll, entries older than `backfill` (or undated) are backlog: seen,
-    never alerted. Past `flood_per_hour` hits (entries) for one signal in the last hour, the
-    rest of this poll's alerts for it fold into one summary alert per destination.
+    never alerted. A matched entry joins the story it repeats (`known_stories`: the stories
+    of the window) or starts one; each story is announced once per signal and route, and a
+    copy from a new outlet of a story already announced becomes an update of that alert.
+    A digest route's hits are collected for its digest instead of alerting. Past
+    `flood_per_hour` hits (entries) for one signal in the last hour, the rest of this poll's
+    alerts for it fold into one summary alert per destination.
     """
     watchlist = compiled.watchlist
     source = watchlist.source(source_id) if _has_source(watchlist, source_id) else None
@@ -209,6 +366,10 @@ def plan_poll(
     seen = [identify(e) for e in fresh]
     articles: list[ArticleRecord] = []
     per_signal: dict[str, list[tuple[str, Alert]]] = {}  # (entry key, alert), entry-major
+    updates: list[Alert] = []
+    story_writes: list[StoryWrite] = []
+    digest_items: list[DigestItem] = []
+    stories = _StoryIndex(known_stories)
     backfilled = 0
     for entry in fresh:
         if first_poll and (entry.published is None or entry.published < now - backfill):
@@ -222,12 +383,40 @@ def plan_poll(
         if not matches:
             continue
         articles.append(ArticleRecord.from_matches(entry, matches, now))
+        story = stories.file(entry)
+        copy_outlet = outlet(entry.source_id, entry.publisher)
+        new_outlet = copy_outlet not in story.outlets
+        if new_outlet:
+            story.outlets.append(copy_outlet)
+        announced: list[Announcement] = []
         for match in matches:
             severity = watchlist.signal(match.signal_id).severity
-            for destination in compiled.destinations(match.signal_id):
-                per_signal.setdefault(match.signal_id, []).append(
-                    (entry.key, _alert(entry, match, destination, severity))
-                )
+            for route in compiled.routes(match.signal_id):
+                told = (match.signal_id, route.label)
+                original = story.announced.get(told)
+                if original is not None:
+                    # Told already. A story known before this poll gets an update when a new
+                    # outlet joins; one started in this poll shows its copies when delivered.
+                    if route.digest is None and new_outlet and story.story_id is not None:
+                        updates.append(
+                            _update_alert(
+                                entry,
+                                match,
+                                route.destination,
+                                severity,
+                                original,
+                                len(story.outlets),
+                            )
+                        )
+                    continue
+                alert = _alert(entry, match, route, severity)
+                story.announced[told] = alert.alert_id
+                announced.append(Announcement(match.signal_id, route.label, alert.alert_id))
+                if route.digest is not None:
+                    digest_items.append(DigestItem(route.digest.key, alert))
+                else:
+                    per_signal.setdefault(match.signal_id, []).append((entry.key, alert))
+        story_writes.append(_story_write(entry, story, announced))
     alerts: list[Alert] = []
     for signal_id, batch in per_signal.items():
         # The limit counts entries (hits), as the batch does: the outbox holds one alert per
@@ -249,7 +438,41 @@ def plan_poll(
         severity = watchlist.signal(signal_id).severity
         for destination, group in folded.items():
             alerts.append(_summary_alert(signal_id, destination, group, severity, limit))
-    return PollPlan(seen, articles, alerts, backfilled, len(articles))
+    # Updates edit what was already counted against the flood limit: never folded.
+    alerts.extend(updates)
+    return PollPlan(
+        seen,
+        articles,
+        alerts,
+        backfilled,
+        len(articles),
+        stories=story_writes,
+        digest_items=digest_items,
+        updates=len(updates),
+    )
+
+
+def _story_write(entry: Entry, story: _Story, announced: list[Announcement]) -> StoryWrite:
+    """How the store files `entry` under `story`; the first write of a new story carries
+    its fingerprint."""
+    copy = StoryCopy(entry.source_id, entry.key, entry.title, entry.link, entry.publisher)
+    if story.story_id is not None:
+        return StoryWrite(copy, story_id=story.story_id, announced=tuple(announced))
+    first = not story.fingerprint_written
+    story.fingerprint_written = True
+    return StoryWrite(
+        copy,
+        new_ref=story.ref,
+        fingerprint=story.fingerprint.to_text() if first else None,
+        announced=tuple(announced),
+    )
+
+
+def _source_spec(watchlist: Watchlist, source_id: str) -> SourceSpec | None:
+    try:
+        return watchlist.source(source_id)
+    except KeyError:
+        return None
 
 
 def _has_source(watchlist: Watchlist, source_id: str) -> bool:
@@ -273,9 +496,53 @@ class PollOutcome:
     disabled: bool = False
 
 
+class StoreQuota:
+    """The store as the news-API quota ledger: request counts survive restarts."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def calls_on(self, api: str, day: date) -> int:
+        """Requests made to `api` on that UTC day."""
+        return self.store.api_calls_on(api, day)
+
+    def add_calls(self, api: str, day: date, n: int) -> None:
+        """Count `n` more requests to `api` on that UTC day."""
+        self.store.add_api_calls(api, day, n)
+
+
+def search_config(spec: SourceSpec, environ: Mapping[str, str]) -> SearchConfig:
+    """A news-API source of the watchlist as the search adapters want it, key included."""
+    key_env = spec.api_key_env
+    key = None
+    if key_env is not None:
+        key = environ.get(key_env, "").strip() or None
+    return SearchConfig(
+        source_id=spec.id,
+        type=spec.type,  # type: ignore[arg-type]  # is_search: one of the API types
+        base_url=spec.url,
+        key=key,
+        language=spec.language,
+        country=spec.country,
+        daily_quota=spec.daily_quota,
+        backfill=spec.backfill,
+    )
+
+
+def search_interval(spec: SourceSpec, config: SearchConfig, signals: int) -> timedelta:
+    """How often a news-API source is searched: its interval, or longer where the daily quota
+    cannot pay for one request per signal that often."""
+    if config.quota is None or signals == 0:
+        return spec.interval
+    return max(spec.interval, min_interval_for_quota(signals, config.quota))
+
+
 @dataclass
 class Poller:
-    """Claims due sources, fetches, parses, plans and commits each poll."""
+    """Claims due sources, fetches (or searches), parses, plans and commits each poll.
+
+    `pacer` spaces news-API requests per API across sources; `environ` holds their keys.
+    """
 
     store: Store
     fetcher: Fetcher
@@ -284,6 +551,8 @@ class Poller:
     clock: Callable[[], datetime]
     max_failures: int = 10
     batch: int = 256
+    pacer: Pacer = field(default_factory=lambda: Pacer(time.monotonic, asyncio.sleep))
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     async def poll_due(self, *, force: bool = False) -> list[PollOutcome]:
         """Poll every due source (every enabled source with `force`) once, concurrently."""
@@ -317,6 +586,9 @@ class Poller:
     async def poll(self, source: SourceState) -> PollOutcome:
         """Poll one claimed source; never raises for a feed's fault."""
         compiled = self.compiled()
+        spec = _source_spec(compiled.watchlist, source.id)
+        if spec is not None and spec.is_search:
+            return await self._search(source, spec, compiled)
         request = FetchRequest(source.id, source.url, source.etag, source.last_modified)
         result = await self.fetcher.fetch(request)
         now = self.clock()
@@ -341,22 +613,7 @@ class Poller:
             )
         except ParseError as exc:
             return await self._failed(source, now, str(exc), result.status, None)
-        fresh = self.store.unseen(source.id, feed.entries, identify)
-        backfill = self._backfill(compiled, source.id)
-        plan = plan_poll(
-            compiled,
-            source.id,
-            fresh,
-            now,
-            first_poll=not source.first_fetch_done,
-            backfill=backfill,
-            sent_last_hour=lambda sid: self.store.alerts_for_signal_since(
-                sid, now - timedelta(hours=1)
-            ),
-        )
-        queued = self.store.commit_poll(
-            source.id, now, seen=plan.seen, articles=plan.articles, alerts=plan.alerts
-        )
+        fresh, plan, queued = self._commit(compiled, source, feed.entries, now)
         next_at = next_poll_after_success(source.id, interval, now, result.max_age)
         self.store.record_fetch_ok(
             source.id,
@@ -368,15 +625,107 @@ class Poller:
             entries_seen_delta=len(fresh),
         )
         log.info(
-            "polled %s: %d entries, %d new%s, %d matched, %d alerts queued",
+            "polled %s: %d entries, %d new%s, %d matched, %d alerts queued%s%s",
             source.id,
             len(feed.entries),
             len(fresh),
             f" ({plan.backfilled} backlog, not alerted)" if plan.backfilled else "",
             plan.matched,
             queued,
+            f" ({plan.updates} story updates)" if plan.updates else "",
+            f", {len(plan.digest_items)} kept for digests" if plan.digest_items else "",
         )
         return PollOutcome(source.id, "ok", len(feed.entries), len(fresh), queued)
+
+    def _commit(
+        self, compiled: Compiled, source: SourceState, entries: Sequence[Entry], now: datetime
+    ) -> tuple[list[Entry], PollPlan, int]:
+        """Plan what the entries not seen before mean and store it in one transaction."""
+        fresh = self.store.unseen(source.id, entries, identify)
+        plan = plan_poll(
+            compiled,
+            source.id,
+            fresh,
+            now,
+            first_poll=not source.first_fetch_done,
+            backfill=self._backfill(compiled, source.id),
+            sent_last_hour=lambda sid: self.store.alerts_for_signal_since(
+                sid, now - timedelta(hours=1)
+            ),
+            known_stories=lambda: self.store.recent_stories(now - STORY_WINDOW),
+        )
+        queued = self.store.commit_poll(
+            source.id,
+            now,
+            seen=plan.seen,
+            articles=plan.articles,
+            alerts=plan.alerts,
+            stories=plan.stories,
+            digest_items=plan.digest_items,
+        )
+        return fresh, plan, queued
+
+    async def _search(
+        self, source: SourceState, spec: SourceSpec, compiled: Compiled
+    ) -> PollOutcome:
+        """Search a news API once per signal in the source's scope since its last success.
+
+        Whatever entries came back are committed even when some signal's request failed; the
+        poll then counts as failed, so the next one searches again from the last success and
+        nothing in between is missed (what was seen is not alerted twice).
+        """
+        config = search_config(spec, self.environ)
+        signals = compiled.watchlist.signals_for(spec)
+        queries = [(signal.id, signal.query) for signal in signals]
+        # A first poll searches its backfill window; later ones from the last success.
+        since = source.last_success_at if source.first_fetch_done else None
+        outcome: SearchOutcome = await run_search(
+            config,
+            queries,
+            since,
+            self.clock(),
+            fetcher=self.fetcher,
+            pacer=self.pacer,
+            quota=StoreQuota(self.store),
+        )
+        now = self.clock()
+        fresh, plan, queued = self._commit(compiled, source, outcome.entries, now)
+        if outcome.errors:
+            error = "; ".join(outcome.errors)
+            failed = await self._failed(source, now, error, outcome.status, outcome.retry_after)
+            failed.entries, failed.fresh, failed.alerts = len(outcome.entries), len(fresh), queued
+            return failed
+        interval = search_interval(spec, config, len(queries))
+        next_at = next_poll_after_success(source.id, interval, now)
+        if outcome.quota_exhausted and outcome.next_quota_reset is not None:
+            next_at = max(next_at, outcome.next_quota_reset)
+            log.warning(
+                "searched %s: daily quota of %s %s requests used; next search %s",
+                source.id,
+                config.quota,
+                config.api_name,
+                next_at.isoformat(timespec="seconds"),
+            )
+        self.store.record_fetch_ok(
+            source.id,
+            now,
+            status=outcome.status or 200,
+            etag=None,
+            last_modified=None,
+            next_poll_at=next_at,
+            entries_seen_delta=len(fresh),
+        )
+        log.info(
+            "searched %s (%s, %d requests): %d entries, %d new, %d matched, %d alerts queued",
+            source.id,
+            config.api_name,
+            outcome.requests,
+            len(outcome.entries),
+            len(fresh),
+            plan.matched,
+            queued,
+        )
+        return PollOutcome(source.id, "ok", len(outcome.entries), len(fresh), queued)
 
     def _backfill(self, compiled: Compiled, source_id: str) -> timedelta:
         if _has_source(compiled.watchlist, source_id):
@@ -449,13 +798,58 @@ class Deliverer:
             for pending in claimed:
                 if stop is not None and stop.is_set():
                     break  # the rest (batch > 1) stay leased and come back when it ends
-                if await self._deliver_one(pending.alert, pending.attempts):
+                if await self._deliver_one(pending.alert, pending.attempts, pending.created_at):
                     delivered += 1
         return delivered
 
-    async def _deliver_one(self, alert: Alert, attempts: int) -> bool:
+    def with_story(self, alert: Alert) -> Alert:
+        """The alert with its story's other outlets (`extra["also"]`), when it has any."""
+        story = self.store.story_of_alert(alert.alert_id)
+        if story is None:
+            return alert
+        own = outlet(alert.source_id, alert.publisher)
+        also: dict[str, dict[str, object]] = {}
+        for copy in story.copies:
+            name = outlet(copy.source_id, copy.publisher)
+            if name != own and name not in also:
+                also[name] = {"outlet": name, "title": copy.title, "link": copy.link}
+        if not also:
+            return alert
+        return replace(alert, extra={**alert.extra, "also": list(also.values())})
+
+    async def _send(self, alert: Alert, queued_at: datetime) -> str | None:
+        """Send an alert, or for a story update, edit or follow up what was delivered."""
+        original_id = alert.extra.get("update_of")
+        if not isinstance(original_id, str):
+            return await self.sink.send(self.with_story(alert))
+        record = self.store.outbox_record(original_id)
+        if (
+            record is None
+            or record.status != "delivered"
+            or (record.delivered_at is not None and record.delivered_at > queued_at)
+        ):
+            # Still queued: it will show every outlet when it goes; delivered after this
+            # update was queued: it showed them already; given up: nothing to edit.
+            return None
+        original = self.with_story(record.alert)
+        now = self.clock()
+        edit = None
+        if record.receipt and record.delivered_at and now - record.delivered_at <= EDIT_WINDOW:
+            edit = record.receipt
+        else:
+            earlier = self.store.last_receipt_like(f"{UPDATE_PREFIX}{original_id}-")
+            if earlier is not None and earlier.startswith("followup:"):
+                edit = earlier
+        update = StoryUpdate(original, edit=edit, reply_to=record.receipt)
+        updater = getattr(self.sink, "update", None)
+        if updater is not None:
+            receipt: str | None = await updater(update)
+            return receipt
+        return await self.sink.send(followup_alert(update, alert.alert_id))
+
+    async def _deliver_one(self, alert: Alert, attempts: int, queued_at: datetime) -> bool:
         try:
-            receipt = await self.sink.send(alert)
+            receipt = await self._send(alert, queued_at)
         except PermanentDeliveryError as exc:
             now = self.clock()
             self.store.mark_failed(
@@ -483,3 +877,58 @@ class Deliverer:
             await self.after_send(alert)
         self.store.mark_delivered(alert.alert_id, self.clock(), receipt)
         return True
+
+
+def followup_alert(update: StoryUpdate, alert_id: str) -> Alert:
+    """A story update as an ordinary alert, for sinks that cannot edit what they sent."""
+    original = update.original
+    names = [str(item.get("outlet")) for item in update.also]
+    return replace(
+        original,
+        alert_id=alert_id,
+        title=f"+{len(names)} sources: {original.title}",
+        snippet="Also reported by " + ", ".join(names) if names else "",
+        terms=(),
+        extra={**original.extra, "followup": True},
+    )
+
+
+def close_due_digests(store: Store, compiled: Compiled, now: datetime) -> list[Alert]:
+    """Enqueue every digest whose time has come; return the digests enqueued.
+
+    A route's waiting hits go out in the digest of the first boundary after the oldest of
+    them: each hit in the digest of the period it came in, and after a long stop one digest
+    per period that had hits. Each hit shows how many other outlets its story has by now.
+    Enqueueing a digest and marking its hits taken is one transaction, and a digest's id is
+    its route and boundary, so a crash or a second worker never sends one twice.
+    """
+    titles = {signal.id: signal.title for signal in compiled.watchlist.signals}
+    enqueued: list[Alert] = []
+    for waiting in store.open_digests():
+        schedule = DigestSchedule.from_key(waiting.schedule)
+        boundary = schedule.next_boundary(waiting.oldest)
+        while boundary <= now:
+            items = store.digest_items(waiting.destination, waiting.schedule, boundary)
+            if items:
+                shown = [_with_outlet_count(store, item) for item in items]
+                digest = digest_alert(waiting.destination, schedule, boundary, shown, titles)
+                if store.commit_digest(
+                    waiting.destination,
+                    waiting.schedule,
+                    now,
+                    item_ids=[item.alert_id for item in items],
+                    digest=digest,
+                ):
+                    enqueued.append(digest)
+            boundary = schedule.next_boundary(boundary)
+    return enqueued
+
+
+def _with_outlet_count(store: Store, item: Alert) -> Alert:
+    """A digest hit with `extra["sources"]`: how many other outlets its story has."""
+    story = store.story_of_alert(item.alert_id)
+    if story is None:
+        return item
+    outlets = {outlet(c.source_id, c.publisher) for c in story.copies}
+    others = len(outlets - {outlet(item.source_id, item.publisher)})
+    return replace(item, extra={**item.extra, "sources": others}) if others else item

@@ -5,17 +5,21 @@ every `@`, and `<@…>`/`<#…>` broken), and `allowed_mentions` permits only th
 to ping — so a headline saying `@everyone` or `<@&role>` pings no one, twice over.
 Discord's limits are kept: title 256, description 4096, field value 1024, footer 2048,
 25 fields, 6000 characters in all.
+
+A digest (`extra["digest"]`, see bot.digest) is one embed with a field per signal; when its
+hits do not fit, each field shows its newest and "…and N more", the room shared fairly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.matching.snippet import escape_markdown
-from bot.model import Alert
+from bot.model import Alert, StoryUpdate
 
 __all__ = [
     "SEVERITY_COLOURS",
@@ -23,6 +27,7 @@ __all__ = [
     "alert_message",
     "defuse",
     "digest_safe",
+    "story_followup_message",
     "truncate",
 ]
 
@@ -36,6 +41,8 @@ TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
 FOOTER_LIMIT = 2048
+FIELD_NAME_LIMIT = 256
+MAX_FIELDS = 25
 TOTAL_LIMIT = 6000
 CONTENT_LIMIT = 2000  # message content: where the subscriber mentions go
 MAX_MENTIONS = 100  # Discord's limit for allowed_mentions.users
@@ -67,6 +74,9 @@ def _timestamp(when: datetime) -> str:
 
 def alert_embed(alert: Alert, signal_title: str | None = None) -> dict[str, Any]:
     """The embed of one alert: signal, linked title, snippet, source, time, terms, footer."""
+    digest = alert.extra.get("digest")
+    if isinstance(digest, Mapping):
+        return _digest_embed(alert, digest)
     colour = SEVERITY_COLOURS.get(alert.severity, SEVERITY_COLOURS["medium"])
     name = truncate(f"{signal_title or alert.signal_id} · {alert.severity}", 256)
     embed: dict[str, Any] = {
@@ -101,8 +111,190 @@ def alert_embed(alert: Alert, signal_title: str | None = None) -> dict[str, Any]
     if alert.terms:
         terms = ", ".join(f"`{t.replace('`', 'ˋ')}`" for t in alert.terms)
         fields.append({"name": "Matched", "value": truncate(defuse(terms), FIELD_LIMIT)})
+    also = _also(alert)
+    if also:
+        fields.append({"name": _also_name(len(also)), "value": _outlets(also, FIELD_LIMIT)})
     embed["fields"] = fields
     return _fit(embed)
+
+
+# --- one alert per story ------------------------------------------------------------------------
+
+
+def _also(alert: Alert) -> list[Mapping[str, Any]]:
+    """The other outlets' copies of the alert's story (`extra["also"]`), if any."""
+    also = alert.extra.get("also")
+    return [a for a in also if isinstance(a, Mapping)] if isinstance(also, list) else []
+
+
+def _also_name(count: int) -> str:
+    return f"+{count} source" + ("" if count == 1 else "s")
+
+
+def _outlets(also: Sequence[Mapping[str, Any]], budget: int) -> str:
+    """ "[Reuters](link) · AP · …and 3 more": each outlet once, linked to its copy."""
+    parts = []
+    for copy in also:
+        name = truncate(digest_safe(str(copy.get("outlet") or "?")), 60)
+        link = _safe_link(copy.get("link"))
+        parts.append(f"[{name}]({link})" if link else name)
+    shown: list[str] = []
+    for index, part in enumerate(parts):
+        rest = len(parts) - index - 1
+        tail = f" · …and {rest} more" if rest else ""
+        if len(" · ".join([*shown, part])) + len(tail) > budget:
+            shown.append(f"…and {len(parts) - index} more")
+            break
+        shown.append(part)
+    return truncate(" · ".join(shown), budget)
+
+
+def story_followup_message(update: StoryUpdate, signal_title: str | None = None) -> dict[str, Any]:
+    """One short message saying which other outlets now report an alert's story.
+
+    Posted (as a reply to the alert) when the alert is too old to edit, then edited as more
+    outlets come. It pings no one.
+    """
+    original = update.original
+    also = _also(original)
+    name = truncate(f"{signal_title or original.signal_id} · {original.severity}", 256)
+    embed: dict[str, Any] = {
+        "type": "rich",
+        "title": truncate(f"{_also_name(len(also))}: {digest_safe(original.title)}", TITLE_LIMIT),
+        "color": SEVERITY_COLOURS.get(original.severity, SEVERITY_COLOURS["medium"]),
+        "author": {"name": defuse(name)},
+        "description": "Also reported by " + _outlets(also, DESCRIPTION_LIMIT - 20),
+        "footer": {"text": truncate(f"signal: {original.signal_id}", FOOTER_LIMIT)},
+    }
+    if original.link:
+        embed["url"] = original.link
+    return {
+        "embeds": [_fit(embed)],
+        "allowed_mentions": {"parse": [], "users": [], "roles": [], "replied_user": False},
+    }
+
+
+# --- digests -----------------------------------------------------------------------------------
+
+_HEADLINE_LIMIT = 150  # a digest line's headline; the list matters more than one long title
+_DIGEST_NAME_LIMIT = 100  # 25 signal titles of 256 would be most of the 6000 on their own
+_LINK_LIMIT = 400  # longer links are left out rather than eat a field's 1024
+_LINK_UNSAFE = {"(": "%28", ")": "%29", "<": "%3C", ">": "%3E", " ": "%20"}
+
+
+def _digest_embed(alert: Alert, digest: Mapping[str, Any]) -> dict[str, Any]:
+    """A digest as one embed: the period, then one field per signal listing its headlines."""
+    label = str(digest.get("label", ""))
+    embed: dict[str, Any] = {
+        "type": "rich",
+        "title": truncate(digest_safe(alert.title), TITLE_LIMIT),
+        "color": SEVERITY_COLOURS.get(alert.severity, SEVERITY_COLOURS["medium"]),
+        "footer": {"text": truncate(f"digest: {digest.get('schedule', '')}", FOOTER_LIMIT)},
+    }
+    start, end = _when(digest.get("period_start")), _when(digest.get("period_end"))
+    if start and end:
+        embed["description"] = truncate(
+            f"Hits from <t:{int(start.timestamp())}:f> to <t:{int(end.timestamp())}:f> "
+            f"({defuse(label)})",
+            DESCRIPTION_LIMIT,
+        )
+        embed["timestamp"] = end.isoformat()
+    groups = [g for g in digest.get("groups") or [] if isinstance(g, Mapping)]
+    shown = groups if len(groups) <= MAX_FIELDS else groups[: MAX_FIELDS - 1]
+    names = [_group_name(group) for group in shown]
+    parts: list[list[str]] = [[_digest_line(item) for item in _items(group)] for group in shown]
+    if len(shown) < len(groups):
+        # The 25th field names the signals that did not get one of their own.
+        rest = groups[len(shown) :]
+        names.append(f"…and {len(rest)} more signals")
+        parts.append([_group_name(group) for group in rest])
+    room = TOTAL_LIMIT - _size(embed) - sum(len(name) for name in names)
+    wants = [len(_listing(lines, FIELD_LIMIT)) for lines in parts]
+    budgets = _share(wants, room)
+    embed["fields"] = [
+        {"name": name, "value": _listing(lines, budget) or "—"}
+        for name, lines, budget in zip(names, parts, budgets, strict=True)
+    ]
+    return _fit(embed)
+
+
+def _when(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _items(group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    items = group.get("items")
+    return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
+
+
+def _group_name(group: Mapping[str, Any]) -> str:
+    """ "NATO spending hits 5% · 3 hits": the signal's title (an admin's words) and count."""
+    count = len(_items(group))
+    title = truncate(str(group.get("signal_title") or group.get("signal_id") or "?"), 80)
+    name = f"{title} · {count} hit" + ("" if count == 1 else "s")
+    return truncate(defuse(name), _DIGEST_NAME_LIMIT)
+
+
+def _digest_line(item: Mapping[str, Any]) -> str:
+    """ "• [headline](link) — outlet, +2 sources": feed text escaped and defused."""
+    title = truncate(digest_safe(str(item.get("title") or "(untitled)")), _HEADLINE_LIMIT)
+    link = _safe_link(item.get("link"))
+    line = f"• [{title}]({link})" if link else f"• {title}"
+    outlet = item.get("publisher") or item.get("source")
+    if outlet:
+        line += " — " + truncate(digest_safe(str(outlet)), 60)
+    others = item.get("sources")
+    if isinstance(others, int) and not isinstance(others, bool) and others > 0:
+        line += f", +{others} source" + ("" if others == 1 else "s")
+    return line
+
+
+def _safe_link(link: object) -> str | None:
+    """An http(s) link that cannot end the markdown link early, or None to show no link."""
+    if not isinstance(link, str) or len(link) > _LINK_LIMIT:
+        return None
+    try:
+        scheme = urlsplit(link).scheme.lower()
+    except ValueError:
+        return None
+    if scheme not in ("http", "https") or any(c in link for c in "\r\n\t"):
+        return None
+    return "".join(_LINK_UNSAFE.get(c, c) for c in link)
+
+
+def _listing(lines: Sequence[str], budget: int) -> str:
+    """As many of `lines` as fit in `budget` characters, then "…and N more" for the rest."""
+    # Room for the longest possible tail is kept, so the tail never pushes past the budget.
+    tail_room = len(f"\n…and {len(lines)} more")
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        cost = len(line) + (1 if kept else 0)
+        last = index == len(lines) - 1
+        if used + cost + (0 if last else tail_room) > budget:
+            break
+        kept.append(line)
+        used += cost
+    hidden = len(lines) - len(kept)
+    if hidden:
+        kept.append(f"…and {hidden} more")
+    return truncate("\n".join(kept), max(budget, 1))
+
+
+def _share(wants: Sequence[int], room: int) -> list[int]:
+    """Split `room` characters among fields: none gets more than it wants or than 1024,
+    and what a small field leaves over goes to the bigger ones."""
+    budgets = [0] * len(wants)
+    left = max(room, 0)
+    order = sorted(range(len(wants)), key=lambda i: wants[i])
+    for position, index in enumerate(order):
+        share = left // (len(wants) - position)
+        budgets[index] = min(wants[index], share, FIELD_LIMIT)
+        left -= budgets[index]
+    return budgets
 
 
 def _size(embed: dict[str, Any]) -> int:

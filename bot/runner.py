@@ -11,19 +11,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.pipeline import Compiled, Deliverer, Notifier, Poller, Sink, source_configs
+from bot.pipeline import (
+    Compiled,
+    Deliverer,
+    Notifier,
+    Poller,
+    Sink,
+    close_due_digests,
+    source_configs,
+)
 from bot.settings import Settings
 from bot.sources.fetch import Fetcher, FetchSettings
 from bot.store import Store
-from bot.watchlist import WatchlistReloader
+from bot.watchlist import Watchlist, WatchlistReloader
 
-__all__ = ["LiveWatchlist", "RunOptions", "run_loop", "utc_now"]
+__all__ = [
+    "KEY_MISSING",
+    "LiveWatchlist",
+    "RunOptions",
+    "check_api_keys",
+    "missing_api_keys",
+    "run_loop",
+    "utc_now",
+]
 
 log = logging.getLogger("signalwatch.run")
 
@@ -67,6 +84,48 @@ class LiveWatchlist:
         self.reload_requested.set()
 
 
+KEY_MISSING = "API key missing"
+
+
+def missing_api_keys(watchlist: Watchlist, environ: Mapping[str, str]) -> dict[str, str]:
+    """The enabled news-API sources whose key is not in the environment, each with why."""
+    missing = {}
+    for source in watchlist.enabled_sources():
+        name = source.api_key_env
+        if name is not None and not environ.get(name, "").strip():
+            missing[source.id] = (
+                f"{KEY_MISSING}: set the environment variable {name} to the {source.type}"
+                " API key and restart signalwatch"
+            )
+    return missing
+
+
+async def check_api_keys(
+    store: Store,
+    watchlist: Watchlist,
+    environ: Mapping[str, str],
+    now: datetime,
+    notifier: Notifier,
+) -> None:
+    """Switch off each news-API source whose key is missing, saying so; switch back on one
+    that was off only for that and now has its key. The other sources go on either way."""
+    missing = missing_api_keys(watchlist, environ)
+    for source in watchlist.enabled_sources():
+        state = store.source(source.id)
+        if state is None:
+            continue
+        reason = missing.get(source.id)
+        was_missing = (state.disabled_reason or "").startswith(KEY_MISSING)
+        if reason is not None and not was_missing:
+            store.record_fetch_failed(
+                source.id, now, error=reason, status=None, next_poll_at=now, disable_reason=reason
+            )
+            await notifier.notify(f"source '{source.id}' is off: {reason}.")
+        elif reason is None and was_missing:
+            store.set_source_enabled(source.id, True, now)
+            log.info("source %s has its API key now: on again", source.id)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How one `run` behaves."""
@@ -97,14 +156,20 @@ async def run_loop(
     clock: Callable[[], datetime] = utc_now,
     stop: asyncio.Event | None = None,
     live: LiveWatchlist | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Run until stopped (or once); return the process exit code."""
+    """Run until stopped (or once); return the process exit code.
+
+    `environ` (default: the process environment) holds the news APIs' keys.
+    """
+    environ = os.environ if environ is None else environ
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
     reloader = WatchlistReloader(watchlist_path)
     compiled = Compiled.build(reloader.load(clock()))
     live.set(compiled)
     store.sync_sources(source_configs(compiled.watchlist), clock())
+    await check_api_keys(store, compiled.watchlist, environ, clock(), notifier)
     log.info(
         "watching %d signals from %d sources (watchlist %s)",
         len(compiled.watchlist.enabled_signals()),
@@ -140,6 +205,7 @@ async def run_loop(
                     compiled = Compiled.build(fresh)
                     live.set(compiled)
                     store.sync_sources(source_configs(fresh), clock())
+                    await check_api_keys(store, fresh, environ, clock(), notifier)
                     reported_error = None
                     log.info("watchlist reloaded: %d signals", len(fresh.enabled_signals()))
                 elif reloader.last_error is not None and str(reloader.last_error) != reported_error:
@@ -160,6 +226,9 @@ async def run_loop(
                     await polling
                 break
             polling.result()
+            digests = close_due_digests(store, compiled, clock())
+            if digests:
+                log.info("%d digests queued", len(digests))
             await deliverer.deliver_due(stop)
             now = clock()
             if now - last_prune >= PRUNE_EVERY:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -29,15 +29,21 @@ from bot.errors import StoreError
 from bot.model import Alert, Entry
 from bot.store.base import (
     SEEN_SUMMARY_MAX_CHARS,
+    Announcement,
     ArticleMatch,
     ArticleRecord,
     AuditEntry,
+    DigestItem,
     EntryIdentity,
+    OpenDigest,
     PendingAlert,
     SeenText,
     SignalStats,
+    SignalTimeline,
     SourceConfig,
     Store,
+    StoryCopy,
+    StoryWrite,
     Subscription,
     source_health,
 )
@@ -979,6 +985,114 @@ class StoreContract:
         assert last == T0 and week == 2
         assert polled.signal_stats("nato", T0 + timedelta(days=6)) == SignalStats(T0, 1)
 
+    # -- signal timelines (T0 is 2025-06-24 09:00 UTC) -------------------------------------------
+
+    def test_signal_timeline_of_a_signal_without_hits(self, polled: Store) -> None:
+        """An unknown signal: no first or last hit, total 0, every day of the window a zero."""
+        commit(polled, T0, articles=[article("k1", "other", signals=("eu",))])
+        timeline = polled.signal_timeline("nato", T0)
+        assert timeline == SignalTimeline(
+            "nato",
+            None,
+            None,
+            0,
+            tuple((date(2025, 5, 26) + timedelta(days=n), 0) for n in range(30)),
+        )
+        assert timeline.window_total == 0 and timeline.busiest_day is None
+
+    def test_signal_timeline_counts_articles_per_utc_day(self, polled: Store) -> None:
+        """Hits fall on the UTC day of their match, midnight on the new day; zeros kept."""
+        last_of_22 = datetime(2025, 6, 22, 23, 59, 59, 999999, tzinfo=UTC)
+        arts = [
+            article("k1", "a", matched_at=last_of_22),
+            article("k2", "b", matched_at=datetime(2025, 6, 23, tzinfo=UTC)),
+            article("k3", "c", matched_at=datetime(2025, 6, 20, 1, tzinfo=UTC)),
+            article(
+                "k4", "d", signals=("nato", "eu"), matched_at=datetime(2025, 6, 20, 23, tzinfo=UTC)
+            ),
+            article("k5", "e", signals=("eu",), matched_at=datetime(2025, 6, 21, tzinfo=UTC)),
+            article("k6", "f", matched_at=T0),
+        ]
+        commit(polled, T0, articles=arts)
+        timeline = polled.signal_timeline("nato", T0, days=6)
+        assert timeline.days == (
+            (date(2025, 6, 19), 0),
+            (date(2025, 6, 20), 2),
+            (date(2025, 6, 21), 0),
+            (date(2025, 6, 22), 1),
+            (date(2025, 6, 23), 1),
+            (date(2025, 6, 24), 1),
+        )
+        assert (timeline.total, timeline.window_total) == (5, 5)
+        assert timeline.busiest_day == (date(2025, 6, 20), 2)
+        assert polled.signal_timeline("eu", T0, days=6).days[1:3] == (
+            (date(2025, 6, 20), 1),
+            (date(2025, 6, 21), 1),
+        )
+
+    def test_signal_timeline_window_edges(self, polled: Store) -> None:
+        """The window starts at midnight UTC of its first day and ends at `now`, inclusive."""
+        start = datetime(2025, 6, 22, tzinfo=UTC)
+        arts = [
+            article("k1", "before", matched_at=start - timedelta(microseconds=1)),
+            article("k2", "first instant", matched_at=start),
+            article("k3", "at now", matched_at=T0),
+            article("k4", "after now", matched_at=T0 + timedelta(microseconds=1)),
+        ]
+        commit(polled, T0, articles=arts)
+        timeline = polled.signal_timeline("nato", T0, days=3)
+        assert timeline.days == (
+            (date(2025, 6, 22), 1),
+            (date(2025, 6, 23), 0),
+            (date(2025, 6, 24), 1),
+        )
+        assert polled.signal_timeline("nato", T0, days=1).days == ((date(2025, 6, 24), 1),)
+
+    def test_signal_timeline_first_and_last_hit_are_over_all_time(self, polled: Store) -> None:
+        """First hit, last hit and total count every hit, inside the window or not."""
+        long_ago = T0 - timedelta(days=400)
+        arts = [
+            article("k1", "long ago", matched_at=long_ago),
+            article("k2", "last month", matched_at=T0 - timedelta(days=31)),
+            article("k3", "yesterday", matched_at=T0 - timedelta(days=1)),
+        ]
+        commit(polled, T0, articles=arts)
+        timeline = polled.signal_timeline("nato", T0)
+        assert (timeline.first_hit, timeline.last_hit, timeline.total) == (
+            long_ago,
+            T0 - timedelta(days=1),
+            3,
+        )
+        assert timeline.first_hit is not None and timeline.first_hit.utcoffset() == timedelta(0)
+        assert timeline.window_total == 1 and len(timeline.days) == 30
+        assert timeline.days[-2] == (date(2025, 6, 23), 1)
+
+    def test_signal_timeline_a_later_signal_counts_when_it_matched(self, polled: Store) -> None:
+        """A signal added to a stored article counts on the day it matched, not the article's."""
+        commit(
+            polled,
+            T0 - timedelta(days=2),
+            articles=[article("k1", "x", matched_at=T0 - timedelta(days=2))],
+        )
+        commit(polled, T0, articles=[article("k1", "x", signals=("nato", "eu"), matched_at=T0)])
+        eu = polled.signal_timeline("eu", T0, days=3)
+        assert eu.days == ((date(2025, 6, 22), 0), (date(2025, 6, 23), 0), (date(2025, 6, 24), 1))
+        assert polled.signal_timeline("nato", T0, days=3).total == 1
+
+    def test_signal_timeline_days_are_utc_whatever_the_zone_of_now(self, polled: Store) -> None:
+        """`now` in another zone ends the window on its UTC day, not its local one."""
+        commit(polled, T0, articles=[article("k1", "x", matched_at=T0)])
+        evening_before = T0.astimezone(timezone(timedelta(hours=-10)))  # 2025-06-23 23:00 local
+        timeline = polled.signal_timeline("nato", evening_before, days=2)
+        assert timeline.days == ((date(2025, 6, 23), 0), (date(2025, 6, 24), 1))
+
+    def test_signal_timeline_refuses_bad_arguments(self, polled: Store) -> None:
+        """A window under one day, or a naive `now`, is a ValueError that says so."""
+        with pytest.raises(ValueError, match="at least 1 day"):
+            polled.signal_timeline("nato", T0, days=0)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            polled.signal_timeline("nato", datetime(2025, 6, 24, 9, 0))
+
     # -- subscriptions -----------------------------------------------------------------------------
 
     def test_subscribe_then_again_is_no_change(self, store: Store) -> None:
@@ -1138,6 +1252,201 @@ class StoreContract:
         assert store.audit_history(10) == []
 
     # -- prune ------------------------------------------------------------------------------------------
+
+    # -- stories, digests and API quotas ----------------------------------------------------------
+
+    def test_story_is_created_with_its_first_copy_and_announcements(self, polled: Store) -> None:
+        """A new story keeps its fingerprint, first copy and the alerts that announced it."""
+        first = StoryCopy("a", "k1", "NATO agrees 5%", "https://a.example/k1", "Reuters")
+        polled.commit_poll(
+            "a",
+            T0,
+            seen=[identify(entry("k1"))],
+            articles=[],
+            alerts=[alert("x1")],
+            stories=[
+                StoryWrite(
+                    first,
+                    new_ref="k1",
+                    fingerprint="v1:abc",
+                    announced=(Announcement("nato", "console", "x1"),),
+                )
+            ],
+        )
+        (story,) = polled.recent_stories(T0 - timedelta(hours=48))
+        assert story.fingerprint == "v1:abc" and story.title == "NATO agrees 5%"
+        assert story.copies == (first,)
+        assert story.announced == (Announcement("nato", "console", "x1"),)
+        assert story.first_seen_at == story.last_seen_at == T0
+        assert polled.story(story.id) == story
+        assert polled.story(story.id + 1000) is None
+        assert polled.story_of_alert("x1") == story
+        assert polled.story_of_alert("x2") is None
+
+    def test_later_copies_join_in_order_and_refresh_last_seen(self, polled: Store) -> None:
+        """Copies filed under an existing story keep their order; a replay adds nothing."""
+        one = StoryCopy("a", "k1", "Title one", None, None)
+        polled.commit_poll(
+            "a",
+            T0,
+            seen=[],
+            articles=[],
+            alerts=[],
+            stories=[StoryWrite(one, new_ref="r", fingerprint="f")],
+        )
+        (story,) = polled.recent_stories(T0)
+        two = StoryCopy("b", "k9", "Title two", "https://b.example/k9", "AP")
+        three = StoryCopy("b", "k10", "Title three", None, "AP")
+        for _ in range(2):  # the second time is a replay
+            polled.commit_poll(
+                "b",
+                at(30),
+                seen=[],
+                articles=[],
+                alerts=[],
+                stories=[StoryWrite(two, story_id=story.id), StoryWrite(three, story_id=story.id)],
+            )
+        again = polled.story(story.id)
+        assert again is not None and again.copies == (one, two, three)
+        assert again.first_seen_at == T0 and again.last_seen_at == at(30)
+        assert polled.recent_stories(at(1)) == [again]  # seen lately through its newest copy
+        assert polled.recent_stories(at(31)) == []
+
+    def test_writes_with_one_new_ref_share_one_story(self, polled: Store) -> None:
+        """Two copies of a story new in this poll make one story, not two."""
+        writes = [
+            StoryWrite(StoryCopy("a", "k1", "T1", None, None), new_ref="s", fingerprint="f1"),
+            StoryWrite(StoryCopy("a", "k2", "T2", None, None), new_ref="s"),
+            StoryWrite(StoryCopy("a", "k3", "T3", None, None), new_ref="t", fingerprint="f3"),
+        ]
+        polled.commit_poll("a", T0, seen=[], articles=[], alerts=[], stories=writes)
+        stories = polled.recent_stories(T0)
+        assert [len(s.copies) for s in stories] == [2, 1]
+        assert [s.fingerprint for s in stories] == ["f1", "f3"]
+
+    def test_story_writes_roll_back_with_the_poll(self, polled: Store) -> None:
+        """A story write to a story that does not exist fails the whole poll."""
+        bad = StoryWrite(StoryCopy("a", "k1", "T", None, None), story_id=12345)
+        with pytest.raises(StoreError):
+            polled.commit_poll(
+                "a",
+                T0,
+                seen=[identify(entry("k1"))],
+                articles=[],
+                alerts=[alert("x")],
+                stories=[bad],
+            )
+        assert polled.outbox_counts()["pending"] == 0
+        assert polled.unseen("a", [entry("k1")], identify) == [entry("k1")]
+        with pytest.raises(ValueError):
+            StoryWrite(StoryCopy("a", "k1", "T", None, None))
+
+    def test_story_updates_do_not_count_toward_the_flood_limit(self, polled: Store) -> None:
+        """An update (id `upd-…`) edits an alert already counted: it is not another alert."""
+        commit(polled, T0, alerts=[alert("x1"), alert("upd-x1-2"), alert("upd-x1-3")])
+        assert polled.alerts_for_signal_since("nato", T0) == 1
+
+    def test_outbox_record_and_last_receipt_like(self, polled: Store) -> None:
+        """An outbox row reads back with its receipt; the latest update receipt is found."""
+        commit(
+            polled,
+            T0,
+            alerts=[alert("x1"), alert("upd-x1-1"), alert("upd-x1-2"), alert("upd-x2-1")],
+        )
+        assert polled.outbox_record("nope") is None
+        record = polled.outbox_record("x1")
+        assert record is not None and record.status == "pending" and record.receipt is None
+        assert record.alert == alert("x1") and record.delivered_at is None
+        polled.claim_alerts(T0, 10, LEASE)
+        polled.mark_delivered("x1", at(1), "m1")
+        polled.mark_delivered("upd-x1-1", at(2), "followup:m2")
+        polled.mark_delivered("upd-x2-1", at(3), "m9")
+        record = polled.outbox_record("x1")
+        assert record is not None and (record.status, record.receipt) == ("delivered", "m1")
+        assert record.delivered_at == at(1) and record.attempts == 1
+        assert polled.last_receipt_like("upd-x1-") == "followup:m2"
+        polled.mark_delivered("upd-x1-2", at(4), "followup:m3")
+        assert polled.last_receipt_like("upd-x1-") == "followup:m3"
+        assert polled.last_receipt_like("upd-x3-") is None
+
+    def test_digest_items_wait_until_a_digest_takes_them(self, polled: Store) -> None:
+        """Hits collect per route and schedule; a digest takes them once, in one transaction."""
+        hits = [alert("h1", destination="channel:1"), alert("h2", destination="channel:1")]
+        other = alert("h3", destination="channel:2")
+        polled.commit_poll(
+            "a",
+            T0,
+            seen=[],
+            articles=[],
+            alerts=[],
+            digest_items=[DigestItem("daily@08:00", h) for h in hits]
+            + [DigestItem("hourly@:00", other)],
+        )
+        # a replay collects nothing twice
+        polled.commit_poll(
+            "a",
+            at(5),
+            seen=[],
+            articles=[],
+            alerts=[],
+            digest_items=[DigestItem("daily@08:00", hits[0])],
+        )
+        assert polled.open_digests() == [
+            OpenDigest("channel:1", "daily@08:00", T0, 2),
+            OpenDigest("channel:2", "hourly@:00", T0, 1),
+        ]
+        assert polled.digest_items("channel:1", "daily@08:00", T0) == []
+        assert polled.digest_items("channel:1", "daily@08:00", at(1)) == hits
+        digest = alert("digest-1", signal_id="digest", destination="channel:1")
+        assert polled.commit_digest(
+            "channel:1", "daily@08:00", at(60), item_ids=["h1", "h2"], digest=digest
+        )
+        assert not polled.commit_digest(
+            "channel:1", "daily@08:00", at(61), item_ids=["h1", "h2"], digest=digest
+        )
+        assert polled.open_digests() == [OpenDigest("channel:2", "hourly@:00", T0, 1)]
+        assert ids(polled.claim_alerts(at(60), 10, LEASE)) == ["digest-1"]
+
+    def test_api_calls_count_per_api_and_day(self, store: Store) -> None:
+        """Calls add up per API and UTC day, starting from zero."""
+        day = date(2025, 6, 24)
+        assert store.api_calls_on("newsapi", day) == 0
+        store.add_api_calls("newsapi", day, 3)
+        store.add_api_calls("newsapi", day, 2)
+        store.add_api_calls("guardian", day, 1)
+        assert store.api_calls_on("newsapi", day) == 5
+        assert store.api_calls_on("newsapi", date(2025, 6, 25)) == 0
+        assert store.api_calls_on("guardian", day) == 1
+        with pytest.raises(ValueError):
+            store.add_api_calls("newsapi", day, -1)
+
+    def test_prune_drops_old_stories_taken_digest_items_and_call_counts(
+        self, polled: Store
+    ) -> None:
+        """Stories, taken digest items and call counts older than the seen cutoff go."""
+        polled.commit_poll(
+            "a",
+            T0,
+            seen=[],
+            articles=[],
+            alerts=[],
+            stories=[
+                StoryWrite(StoryCopy("a", "k1", "T", None, None), new_ref="s", fingerprint="f")
+            ],
+            digest_items=[
+                DigestItem("daily@08:00", alert("h1")),
+                DigestItem("daily@08:00", alert("h2")),
+            ],
+        )
+        polled.commit_digest("console", "daily@08:00", T0, item_ids=["h1"], digest=alert("d1"))
+        polled.add_api_calls("gdelt", T0.date(), 4)
+        later = T0 + timedelta(days=40)
+        polled.prune(
+            later, seen_older_than=timedelta(days=30), delivered_older_than=timedelta(days=30)
+        )
+        assert polled.recent_stories(T0 - timedelta(days=1)) == []
+        assert polled.api_calls_on("gdelt", T0.date()) == 0
+        assert [o.items for o in polled.open_digests()] == [1]  # waiting items are never pruned
 
     def test_prune_drops_old_seen_and_delivered_only(self, polled: Store) -> None:
         """Prune deletes old seen records and old delivered alerts, never pending or failed."""

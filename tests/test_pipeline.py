@@ -235,7 +235,11 @@ def test_alert_carries_the_why() -> None:
 def test_alert_ids_are_stable_and_distinct() -> None:
     """Planning the same entries twice gives the same ids; entry, signal, destination differ."""
     compiled = compiled_for(WIRE)
-    fresh = [entry(1, "NATO backs ceasefire plan"), entry(2, "NATO backs ceasefire plan again")]
+    # Two different stories: one story from two entries would alert once (one alert per story).
+    fresh = [
+        entry(1, "NATO backs ceasefire plan"),
+        entry(2, "Ceasefire collapses; NATO envoys leave"),
+    ]
     first = [a.alert_id for a in plan(compiled, fresh).alerts]
     again = [a.alert_id for a in plan(compiled, fresh).alerts]
     assert first == again

@@ -9,6 +9,8 @@ timeout and concurrency tests.
 from __future__ import annotations
 
 import asyncio
+import gzip
+import logging
 import math
 import socket
 import ssl
@@ -35,6 +37,7 @@ from bot.sources.fetch import (
     NotModified,
     parse_max_age,
     parse_retry_after,
+    redact_url,
 )
 
 pytest_plugins = ["feedserver"]
@@ -748,3 +751,95 @@ def test_many_failures_never_raise(feed_server: FeedServer) -> None:
     results = run(scenario())
     assert all(isinstance(r, FetchFailed) for r in results)
     assert all("\n" not in r.error for r in results if isinstance(r, FetchFailed))
+
+
+# --- request headers, error bodies and secrets (news-API adapters need these) ----------------
+
+
+def test_request_headers_are_sent_and_override_ours(feed_server: FeedServer) -> None:
+    """FetchRequest.headers go out with the request; an Accept given there replaces ours."""
+    headers = {"X-Api-Key": "secret-123", "Accept": "application/json"}
+    result = run(fetch_one(req(feed_server, "/feeds/bbc_world.xml", headers=headers)))
+    assert isinstance(result, Fetched)
+    (seen,) = feed_server.requests
+    assert seen.headers["x-api-key"] == "secret-123"
+    assert seen.headers["accept"] == "application/json"
+
+
+def test_request_repr_hides_header_values_and_url_keys() -> None:
+    """repr(FetchRequest) names header keys only and redacts api-key in the URL."""
+    request = FetchRequest(
+        "guardian",
+        "https://content.guardianapis.com/search?q=x&api-key=SECRET&apiKey=SECRET2",
+        headers={"X-Api-Key": "SECRET3"},
+    )
+    text = repr(request)
+    assert "SECRET" not in text
+    assert "api-key=***" in text and "apiKey=***" in text and "X-Api-Key" in text
+
+
+def test_redact_url_hides_key_values_only() -> None:
+    """redact_url replaces key-like query values and leaves the rest of the URL alone."""
+    assert (
+        redact_url("https://h/search?q=nato&api-key=abc-123&page=2")
+        == "https://h/search?q=nato&api-key=***&page=2"
+    )
+    assert (
+        redact_url("'https://h/v2/everything?apiKey=abc'") == "'https://h/v2/everything?apiKey=***'"
+    )
+    assert redact_url("https://h/keyboard?monkey=1") == "https://h/keyboard?monkey=1"
+
+
+def test_error_body_is_kept_for_the_caller(feed_server: FeedServer) -> None:
+    """A 4xx keeps its body so an API adapter can read the error code in it."""
+    body = b'{"status":"error","code":"apiKeyInvalid","message":"Your API key is invalid."}'
+    feed_server.script("/v2/everything", Reply(401, body, {"Content-Type": "application/json"}))
+    result = run(fetch_one(req(feed_server, "/v2/everything")))
+    assert isinstance(result, FetchFailed) and result.status == 401
+    assert result.body == body
+    assert "apiKeyInvalid" not in repr(result)  # bodies stay out of log lines
+
+
+def test_gzipped_error_body_is_decoded(feed_server: FeedServer) -> None:
+    """An error body sent gzip-encoded comes back inflated."""
+    text = b"Please limit requests to one every 5 seconds."
+    feed_server.script(
+        "/api/v2/doc/doc",
+        Reply(429, gzip.compress(text), {"Content-Encoding": "gzip", "Content-Type": "text/plain"}),
+    )
+    result = run(fetch_one(req(feed_server, "/api/v2/doc/doc", retry_rate_limited=False)))
+    assert isinstance(result, FetchFailed) and result.body == text
+
+
+def test_error_body_is_capped_at_64_kib(feed_server: FeedServer) -> None:
+    """A huge error page is cut at 64 KiB rather than read whole."""
+    feed_server.script("/huge-error", Reply(500, b"x" * (300 * 1024)))
+    result = run(fetch_one(req(feed_server, "/huge-error"), retries=0))
+    assert isinstance(result, FetchFailed) and result.body is not None
+    assert len(result.body) == 64 * 1024
+
+
+def test_429_is_not_retried_when_the_request_says_so(feed_server: FeedServer) -> None:
+    """retry_rate_limited=False: a 429 (even with a short Retry-After) comes back at once."""
+    clock = FakeClock()
+    request = req(feed_server, "/status/429?retry_after=2", retry_rate_limited=False)
+    result = run(fetch_one(request, clock, retries=3))
+    assert result == FetchFailed("HTTP 429 Too Many Requests", 429, 2.0, True)
+    assert len(feed_server.requests) == 1
+    assert clock.sleeps == []
+
+
+def test_api_keys_never_reach_error_texts_or_logs(
+    feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Keys in a query string are *** in retry logs, debug logs and error messages."""
+    caplog.set_level(logging.DEBUG, logger="bot.sources.fetch")
+    clock = FakeClock()
+    failed = run(fetch_one(req(feed_server, "/status/503?api-key=SECRETKEY"), clock, retries=1))
+    ok = run(fetch_one(req(feed_server, "/feeds/bbc_world.xml?apiKey=SECRETKEY")))
+    bad = run(fetch_one(FetchRequest("g", "ftp://h/search?api-key=SECRETKEY")))
+    assert isinstance(failed, FetchFailed) and isinstance(ok, Fetched)
+    assert isinstance(bad, FetchFailed) and "api-key=***" in bad.error
+    assert "retrying" in caplog.text and "fetched" in caplog.text
+    assert "SECRETKEY" not in caplog.text
+    assert "SECRETKEY" not in failed.error + bad.error

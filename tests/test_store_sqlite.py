@@ -327,12 +327,22 @@ def test_migration_3_on_v2_data_adds_nullable_text_columns(db_file: Path) -> Non
         _migrate_to_v2(store)
         _seed_v2(store._db)
         assert "title" not in _columns(store, "seen")
-        assert store.migrate() == 1
+        assert store.migrate() == len(MIGRATIONS) - 2
         seen = _columns(store, "seen")
         assert seen["title"] == seen["summary"] == ("TEXT", 0)
         row = store._db.execute("SELECT title, summary, link FROM seen").fetchone()
         assert tuple(row) == (None, None, V2_SEEN.link)
-    assert [v for v, _, _ in _schema_versions(db_file)] == [1, 2, 3]
+    assert [v for v, _, _ in _schema_versions(db_file)] == [m.version for m in MIGRATIONS]
+
+
+def test_migration_4_is_idempotent(db_file: Path) -> None:
+    """Run again over a database that already has its tables, it changes nothing and keeps data."""
+    with SQLiteStore(db_file) as store:
+        store.migrate()
+        store.add_api_calls("gdelt", T0.date(), 2)
+        store._db.execute("DELETE FROM schema_version WHERE version = 4")  # as if never recorded
+        assert store.migrate() == 1
+        assert store.api_calls_on("gdelt", T0.date()) == 2
 
 
 def test_migration_3_is_idempotent(db_file: Path) -> None:
@@ -348,8 +358,9 @@ def test_migration_3_is_idempotent(db_file: Path) -> None:
             T0, actor_id=None, actor_name="cli", action="a", target="t", before=None, after=None
         )
         before = _columns(store, "seen")
-        store._db.execute("DELETE FROM schema_version WHERE version = 3")  # as if never recorded
-        assert store.migrate() == 1
+        # as if 3 (and what came after it) had never been recorded
+        store._db.execute("DELETE FROM schema_version WHERE version >= 3")
+        assert store.migrate() == len(MIGRATIONS) - 2
         assert _columns(store, "seen") == before
         assert [s.key for s in store.recent_seen(10)] == ["k1"]
         assert [s.user_id for s in store.subscribers("nato")] == [42]

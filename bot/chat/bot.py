@@ -29,9 +29,9 @@ from discord.ext import commands
 from bot import __version__
 from bot.chat.settings import DiscordSettings
 from bot.errors import DeliveryError, PermanentDeliveryError
-from bot.model import Alert
+from bot.model import Alert, StoryUpdate
 from bot.pipeline import DEFAULT_DESTINATION, Compiled
-from bot.render import alert_message, truncate
+from bot.render import alert_message, story_followup_message, truncate
 from bot.store import Store
 from bot.watchlist import WatchlistEditor
 
@@ -230,6 +230,57 @@ class DiscordSink:
                     await self._dm(sub.user_id, alert, dm_nonce(alert.alert_id, sub.user_id))
         return str(message.id)
 
+    async def update(self, update: StoryUpdate) -> str | None:
+        """Show a story's new outlets: edit the message named by `update.edit`, else post one
+        short follow-up replying to the original. Returns the receipt of the message touched."""
+        if not await self.bot.until_ready():
+            raise DeliveryError("not connected to Discord (the gateway connection has ended)")
+        original = update.original
+        channel_id = self._channel_id(original)
+        channel = await self._resolve(channel_id)
+        title = self._title(original.signal_id)
+        where = f"channel {channel_id}"
+        if update.edit is not None:
+            followup = update.edit.startswith("followup:")
+            message_id = update.edit.removeprefix("followup:")
+            if message_id.isdigit() and isinstance(
+                channel, discord.abc.GuildChannel | discord.DMChannel | discord.Thread
+            ):
+                payload = (
+                    story_followup_message(update, title)
+                    if followup
+                    else alert_message(original, title)
+                )
+                try:
+                    await channel.get_partial_message(int(message_id)).edit(
+                        embeds=[discord.Embed.from_dict(e) for e in payload["embeds"]],
+                        allowed_mentions=discord.AllowedMentions.none(),
+                    )
+                    return update.edit
+                except discord.NotFound:
+                    pass  # deleted by someone: post a follow-up instead
+                except discord.Forbidden as exc:
+                    raise PermanentDeliveryError(
+                        f"{where}: forbidden ({exc.text or exc})"
+                    ) from None
+                except discord.HTTPException as exc:
+                    if exc.status == 400:
+                        raise PermanentDeliveryError(
+                            f"{where}: rejected ({exc.text or exc})"
+                        ) from None
+                    raise DeliveryError(f"{where}: {_describe(exc)}") from None
+                except TRANSIENT_ERRORS as exc:
+                    raise DeliveryError(f"{where}: {_describe(exc)}") from None
+        reference = None
+        if update.reply_to is not None and update.reply_to.isdigit():
+            reference = discord.MessageReference(
+                message_id=int(update.reply_to), channel_id=channel_id, fail_if_not_exists=False
+            )
+        payload = story_followup_message(update, title)
+        nonce = hashlib.sha256(f"{original.alert_id}\x1ffollowup".encode()).hexdigest()
+        message = await self._post(channel, payload, nonce[:NONCE_LENGTH], where, reference)
+        return f"followup:{message.id}"
+
     def _first_destination(self, signal_id: str) -> str:
         destinations = self.bot.services.compiled().destinations(signal_id)
         channels = [d for d in destinations if not d.startswith("webhook:")]
@@ -251,7 +302,12 @@ class DiscordSink:
         return channel
 
     async def _post(
-        self, target: discord.abc.Messageable, payload: dict[str, Any], nonce: str, where: str
+        self,
+        target: discord.abc.Messageable,
+        payload: dict[str, Any],
+        nonce: str,
+        where: str,
+        reference: discord.MessageReference | None = None,
     ) -> discord.Message:
         embeds = [discord.Embed.from_dict(e) for e in payload["embeds"]]
         mentions = discord.AllowedMentions(
@@ -261,6 +317,14 @@ class DiscordSink:
             users=[discord.Object(id=int(u)) for u in payload["allowed_mentions"]["users"]],
         )
         try:
+            if reference is not None:  # discord.py takes no None here: it means "omit"
+                return await target.send(
+                    content=payload.get("content"),
+                    embeds=embeds,
+                    allowed_mentions=mentions,
+                    nonce=nonce,
+                    reference=reference,
+                )
             return await target.send(
                 content=payload.get("content"),
                 embeds=embeds,

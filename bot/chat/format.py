@@ -15,12 +15,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.model import Match
 from bot.render import SEVERITY_COLOURS, defuse, digest_safe, truncate
-from bot.store import ArticleRecord, SignalStats, Subscription, SubscriptionMode
+from bot.store import ArticleRecord, SignalStats, SignalTimeline, Subscription, SubscriptionMode
 from bot.watchlist import SignalSpec
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "FIELD_LIMIT",
     "MAX_FIELDS",
     "NO_MATCH",
+    "TIMELINE_FILENAME",
     "StatusFacts",
     "article_line",
     "articles_embeds",
@@ -55,6 +56,7 @@ __all__ = [
     "status_embed",
     "subscribe_message",
     "subscriptions_message",
+    "timeline_chart_title",
     "timestamp",
     "unknown_signal_message",
     "unsubscribe_message",
@@ -218,21 +220,76 @@ def mention_channels(destinations: Sequence[str], default_channel: int | None) -
     return list(dict.fromkeys(out))
 
 
+TIMELINE_FILENAME = "timeline.png"  # the chart /signal attaches and shows in its embed
+
+# Our own month names: strftime("%b") follows the process locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day_text(day: date) -> str:
+    """'Tue 24 Jun 2025': a UTC day as words (a Discord timestamp would shift it by zone)."""
+    weekday = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[day.weekday()]
+    return f"{weekday} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def _moment(when: datetime) -> str:
+    """The date and time in the reader's zone, then how long ago."""
+    return f"{timestamp(when, 'f')}\n{timestamp(when)}"
+
+
+def _hits(count: int) -> str:
+    """'1 hit', '1,234 hits'."""
+    return f"{count:,} hit{'' if count == 1 else 's'}"
+
+
+def timeline_chart_title(signal: SignalSpec, days: int) -> str:
+    """The heading drawn on /signal's chart (plain text: an image renders no markdown)."""
+    return f"{truncate(' '.join(signal.title.split()), 60)} · hits per UTC day, last {days} days"
+
+
+def _timeline_fields(stats: SignalStats, timeline: SignalTimeline) -> list[dict[str, Any]]:
+    """The activity fields of /signal: totals, first and last hit, busiest day."""
+    if timeline.total == 0 or timeline.first_hit is None or timeline.last_hit is None:
+        return [{"name": "Hits", "value": "no hits yet"}]
+    window = len(timeline.days)
+    hits = (
+        f"{_hits(timeline.total)} in total · {timeline.window_total:,} in the last {window} days"
+        f" · {stats.hits_7d:,} in the last 7 days"
+    )
+    first, last = timeline.first_hit, timeline.last_hit
+    busiest = timeline.busiest_day
+    busiest_text = f"{_day_text(busiest[0])} (UTC) · {_hits(busiest[1])}" if busiest else "none"
+    return [
+        {"name": "Hits", "value": hits},
+        {"name": "First hit", "value": _moment(first), "inline": True},
+        {"name": "Last hit", "value": _moment(last), "inline": True},
+        {"name": f"Busiest day ({window} d)", "value": busiest_text, "inline": True},
+    ]
+
+
 def signal_embed(
     signal: SignalSpec,
     stats: SignalStats,
     routes: Sequence[str],
     recent: Sequence[ArticleRecord],
+    timeline: SignalTimeline | None = None,
 ) -> dict[str, Any]:
-    """The /signal answer: meaning, query, severity, tags, routes, activity, recent hits."""
+    """The /signal answer: meaning, query, severity, tags, routes, activity, recent hits.
+
+    With a `timeline`, the activity is its totals, first and last hit and busiest day, and a
+    signal with hits shows the chart attached as TIMELINE_FILENAME.
+    """
     query = truncate(" ".join(signal.query.split()), FIELD_LIMIT - 8).replace("`", "ˋ")
     tags = ", ".join(inline_code(defuse(t)) for t in signal.tags) or "none"
     hits = f"{stats.hits_7d} in the last 7 days"
     if stats.last_hit:
         hits += f" · last {timestamp(stats.last_hit, 'f')} ({timestamp(stats.last_hit)})"
+    activity = (
+        [{"name": "Hits", "value": hits}] if timeline is None else _timeline_fields(stats, timeline)
+    )
     recent_text = paginate([article_line(a, signals=False) for a in recent], page_limit=FIELD_LIMIT)
     description = digest_safe(truncate(" ".join(signal.description.split()), 1500))
-    return {
+    embed: dict[str, Any] = {
         "type": "rich",
         "title": truncate(digest_safe(signal.title), TITLE_LIMIT),
         "description": description or "*No description.*",
@@ -243,11 +300,14 @@ def signal_embed(
             {"name": "Enabled", "value": "yes" if signal.enabled else "no", "inline": True},
             {"name": "Tags", "value": truncate(tags, FIELD_LIMIT), "inline": True},
             {"name": "Routes", "value": truncate(", ".join(routes) or "none", FIELD_LIMIT)},
-            {"name": "Hits", "value": hits},
+            *activity,
             {"name": "Recent hits", "value": recent_text[0] or "none yet"},
         ],
         "footer": {"text": f"signal: {signal.id}"},
     }
+    if timeline is not None and timeline.total > 0:
+        embed["image"] = {"url": f"attachment://{TIMELINE_FILENAME}"}
+    return embed
 
 
 def articles_embeds(

@@ -2,6 +2,8 @@
 
 Each alert is written and flushed before the outbox marks it delivered, so a crash between
 the two repeats at most that one line, and it carries the same `alert_id` to dedupe on.
+A digest prints as its period, then each signal with its headlines; in JSON it is one line
+with the whole digest (every item, nothing cut) under "digest".
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal, TextIO
 
-from bot.model import Alert
+from bot.model import Alert, StoryUpdate
 
 __all__ = ["ConsoleNotifier", "ConsoleSink", "alert_json"]
 
@@ -37,6 +41,12 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     }
     if alert.extra.get("flood"):
         out["folded"] = alert.extra.get("items", [])
+    digest = alert.extra.get("digest")
+    if isinstance(digest, Mapping):
+        out["digest"] = dict(digest)
+    also = alert.extra.get("also")
+    if isinstance(also, list) and also:
+        out["also"] = also
     return out
 
 
@@ -63,6 +73,25 @@ class ConsoleSink:
         self.stream.flush()
         return None
 
+    async def update(self, update: StoryUpdate) -> str | None:
+        """A story's new outlets as one more line (JSON: an "update" object naming the alert).
+
+        A console cannot edit what it printed, so every update is a follow-up line.
+        """
+        original = update.original
+        if self.fmt == "json":
+            line = json.dumps(
+                {"update": original.alert_id, "signal": original.signal_id, "also": update.also},
+                ensure_ascii=False,
+            )
+        else:
+            names = ", ".join(str(item.get("outlet")) for item in update.also)
+            head = f"[{original.signal_id}] +{len(update.also)} sources"
+            line = f"{head}: {original.title}\n    also reported by {names}"
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        return None
+
     def render_text(self, alert: Alert) -> str:
         """A few readable lines for a person at a terminal."""
 
@@ -73,6 +102,9 @@ class ConsoleSink:
         when = alert.published.strftime("%Y-%m-%d %H:%M UTC") if alert.published else "undated"
         source = alert.source_id + (f" ({alert.publisher})" if alert.publisher else "")
         lines = [f"{head} {paint('1', alert.title)}"]
+        digest = alert.extra.get("digest")
+        if isinstance(digest, Mapping):
+            return "\n".join(lines + _digest_lines(digest))
         if alert.extra.get("flood"):
             for item in alert.extra.get("items", []):  # type: ignore[attr-defined]
                 lines.append(f"    - {item['title']}  {item.get('link') or ''}")
@@ -81,7 +113,37 @@ class ConsoleSink:
         lines.append(f"    {source} · {when} · matched: {', '.join(alert.terms)}")
         if alert.snippet:
             lines.append(f"    {alert.snippet}")
+        also = alert.extra.get("also")
+        if isinstance(also, list) and also:
+            names = ", ".join(str(item.get("outlet")) for item in also if isinstance(item, dict))
+            lines.append(f"    also reported by {names}")
         return "\n".join(lines)
+
+
+def _digest_lines(digest: Mapping[str, Any]) -> list[str]:
+    """The period, then per signal its title, severity and count, then its headlines."""
+    lines = []
+    start, end = _minute(digest.get("period_start")), _minute(digest.get("period_end"))
+    lines.append(f"    {digest.get('label', '')}: {start} → {end} UTC")
+    for group in digest.get("groups") or []:
+        items = group.get("items") or []
+        count = f"{len(items)} hit" + ("" if len(items) == 1 else "s")
+        title = group.get("signal_title") or group.get("signal_id")
+        lines.append(f"  {title} ({group.get('severity')}) · {count}")
+        for item in items:
+            outlet = item.get("publisher") or item.get("source") or ""
+            others = item.get("sources") or 0
+            where = outlet + (f", +{others} sources" if others else "")
+            lines.append(f"    - {item.get('title')}  ({where})  {item.get('link') or ''}".rstrip())
+    return lines
+
+
+def _minute(value: object) -> str:
+    """An ISO time from a digest as "2025-06-25 08:00" (the text as is if it is not one)."""
+    try:
+        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(value)
 
 
 class ConsoleNotifier:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from bot.errors import PermanentDeliveryError
-from bot.model import Alert
-from bot.pipeline import Sink
+from bot.model import Alert, StoryUpdate
+from bot.pipeline import Sink, followup_alert
 
 __all__ = ["RoutingSink"]
 
@@ -19,7 +19,7 @@ log = logging.getLogger("signalwatch.sinks")
 
 
 class RoutingSink:
-    """Dispatches alerts by destination prefix."""
+    """Dispatches alerts (and story updates) by destination prefix."""
 
     def __init__(self, *, default: Sink, discord: Sink | None = None, webhooks: Sink | None = None):
         self.default = default
@@ -27,16 +27,28 @@ class RoutingSink:
         self.webhooks = webhooks
         self._warned = False
 
-    async def send(self, alert: Alert) -> str | None:
-        """Deliver through the sink that owns the alert's destination."""
+    def _target(self, alert: Alert) -> Sink:
         kind = alert.destination.split(":", 1)[0]
         if kind == "webhook":
             if self.webhooks is None:
                 raise PermanentDeliveryError(f"{alert.destination}: webhooks are not configured")
-            return await self.webhooks.send(alert)
+            return self.webhooks
         if kind == "channel" and self.discord is not None:
-            return await self.discord.send(alert)
+            return self.discord
         if kind == "channel" and not self._warned:
             self._warned = True
             log.warning("no Discord token: alerts routed to channels print on the console")
-        return await self.default.send(alert)
+        return self.default
+
+    async def send(self, alert: Alert) -> str | None:
+        """Deliver through the sink that owns the alert's destination."""
+        return await self._target(alert).send(alert)
+
+    async def update(self, update: StoryUpdate) -> str | None:
+        """Update through the sink that delivered the original; a follow-up where it can't."""
+        target = self._target(update.original)
+        updater = getattr(target, "update", None)
+        if updater is not None:
+            receipt: str | None = await updater(update)
+            return receipt
+        return await target.send(followup_alert(update, f"{update.original.alert_id}-followup"))

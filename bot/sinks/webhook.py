@@ -2,7 +2,8 @@
 
 A 429 is waited out as Discord asks (`retry_after` in the JSON body) and retried with
 tenacity; 5xx and transport errors are left in the outbox for a later retry; a webhook that
-is gone (401/403/404) is a permanent failure the admins are told about.
+is gone (401/403/404) is a permanent failure the admins are told about. A digest alert goes
+out the same way: `alert_message` renders it as one embed with a field per signal.
 """
 
 from __future__ import annotations

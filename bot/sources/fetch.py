@@ -8,12 +8,18 @@
           304             → NotModified(max_age)
           2xx             → stream the body, inflating it ourselves with a bounded buffer,
                             stop past max_bytes or past a 100:1 inflation ratio → Fetched(body, …)
-          429, 5xx        → FetchFailed(transient=True, retry_after)      retried
+          429, 5xx        → FetchFailed(transient=True, retry_after)      retried (429: unless
+                                                                           retry_rate_limited=False)
           other status    → FetchFailed(transient=False)                   final
+                            (4xx/5xx keep ≤ 64 KiB of their body: APIs explain errors there)
           transport error → FetchFailed(readable one line, transient)      retried when transient
 
 `fetch()` never raises for network or HTTP trouble: the scheduler gets a value it can store
 and back off on. Bugs (and cancellation) still raise.
+
+Secrets: a request's `headers` (news-API keys) are sent but never logged or repr'd, and
+`api-key` / `apiKey` values in a URL's query string are shown as `***` in every log line and
+error text the fetcher writes (`redact_url`).
 
 Why we inflate gzip ourselves instead of using httpx's `aiter_bytes`: httpx inflates each
 network chunk in one unbounded `zlib.decompress` call, so 64 KB of gzipped zeros becomes 64 MB
@@ -27,12 +33,13 @@ import asyncio
 import email.utils
 import logging
 import math
+import re
 import socket
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
@@ -57,6 +64,7 @@ __all__ = [
     "NotModified",
     "parse_max_age",
     "parse_retry_after",
+    "redact_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,9 @@ _MIB = 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _E = TypeVar("_E", bound=BaseException)
 _INFLATE_STEP = 64 * 1024  # most bytes one inflate call may produce
+ERROR_BODY_LIMIT = 64 * 1024  # most bytes of a 4xx/5xx body kept for the caller to read
+# Query parameters that carry API keys (Guardian `api-key`, NewsAPI `apiKey`, and kin).
+_SECRET_PARAM = re.compile(r"(?i)([?&;](?:api[-_]?key|apikey|key|token|access_token)=)[^&#\s'\"]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +142,29 @@ def _require(
 
 @dataclass(frozen=True, slots=True)
 class FetchRequest:
-    """One feed to fetch, with the validators from its last successful fetch."""
+    """One feed to fetch, with the validators from its last successful fetch.
+
+    `headers` are sent with the request (after ours, so they may override Accept); they may
+    hold API keys, so they never appear in a repr or a log line. `retry_rate_limited=False`
+    hands a 429 back at once instead of retrying it: for APIs where every retry counts against
+    a daily quota or a pacing window that the caller keeps itself.
+    """
 
     source_id: str
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    headers: Mapping[str, str] | None = field(default=None, repr=False)
+    retry_rate_limited: bool = True
+
+    def __repr__(self) -> str:
+        # The URL may carry a key in its query string (Guardian's api-key): redact it here so
+        # that logging a request with %r cannot leak it either.
+        names = sorted(self.headers) if self.headers else []
+        return (
+            f"FetchRequest(source_id={self.source_id!r}, url={redact_url(self.url)!r},"
+            f" etag={self.etag!r}, last_modified={self.last_modified!r}, headers={names!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +194,15 @@ class FetchFailed:
     """A fetch that gave no body: one readable line, and whether trying later may help.
 
     `retry_after` (seconds) is set when the server asked us to wait (429/503 Retry-After).
+    `body` holds at most 64 KiB of a 4xx/5xx response's (decoded) body, for callers that read
+    an API's own error code from it; it takes no part in equality.
     """
 
     error: str
     status: int | None
     retry_after: float | None
     transient: bool
+    body: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_error(self) -> FetchError:
         """Return this failure as the FetchError a caller may raise."""
@@ -179,6 +210,11 @@ class FetchFailed:
 
 
 FetchResult = Fetched | NotModified | FetchFailed
+
+
+def redact_url(text: str) -> str:
+    """Return `text` with the values of key-like query parameters (api-key=…) shown as ***."""
+    return _SECRET_PARAM.sub(r"\1***", text)
 
 
 def parse_max_age(cache_control: str | None, age: str | None = None) -> float | None:
@@ -239,6 +275,30 @@ class _Refused(Exception):
 
 
 _DRAIN_LIMIT = 64 * 1024
+
+
+async def _error_body(response: httpx.Response) -> bytes | None:
+    """Return at most ERROR_BODY_LIMIT decoded bytes of an error response's body, or None.
+
+    APIs explain their errors in the body (NewsAPI's JSON `code`, GDELT's plain-text 429), so
+    the caller gets its start; past the limit we stop reading, and the connection is closed
+    rather than reused. A body we cannot decode is no explanation: None.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        inflater = _Inflater.for_response(response)
+        async for raw in response.aiter_raw():
+            for piece in inflater.feed(raw) if inflater is not None else (raw,):
+                chunks.append(piece[: ERROR_BODY_LIMIT - size])
+                size += len(chunks[-1])
+                if size >= ERROR_BODY_LIMIT:
+                    return b"".join(chunks)
+        if inflater is not None:
+            chunks.append(inflater.finish()[: ERROR_BODY_LIMIT - size])
+    except (_Refused, httpx.HTTPError, httpx.StreamError):
+        return None
+    return b"".join(chunks)
 
 
 async def _drain(response: httpx.Response) -> None:
@@ -325,22 +385,27 @@ class Fetcher:
         try:
             url = _checked_url(request.url)
         except _Refused as refused:
-            return refused.failure
+            return replace(refused.failure, error=redact_url(refused.failure.error))
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.retries + 1),
             wait=self._wait,
-            retry=retry_if_result(self._should_retry),
+            retry=retry_if_result(lambda result: self._should_retry(request, result)),
             retry_error_callback=_last_result,
             before_sleep=lambda state: _log_retry(request, state),
             sleep=self._sleep,
         )
         result: FetchResult = await retrying(self._attempt, request, url)
+        if isinstance(result, FetchFailed):
+            # Error texts quote URLs (bad redirects, invalid URLs): never with a key in them.
+            result = replace(result, error=redact_url(result.error))
         return result
 
     # --- retry policy -------------------------------------------------------------------------
 
-    def _should_retry(self, result: FetchResult) -> bool:
+    def _should_retry(self, request: FetchRequest, result: FetchResult) -> bool:
         if not isinstance(result, FetchFailed) or not result.transient:
+            return False
+        if result.status == HTTPStatus.TOO_MANY_REQUESTS and not request.retry_rate_limited:
             return False
         # A long Retry-After is the server asking for minutes or hours: we would hold a task
         # (and the caller) that long. Hand it back so the scheduler backs the source off.
@@ -398,7 +463,7 @@ class Fetcher:
             await self._sleep(start - now)
 
     async def _get(self, request: FetchRequest, url: httpx.URL, started: float) -> FetchResult:
-        headers = {}
+        headers = dict(request.headers or {})
         if request.etag:
             headers["If-None-Match"] = request.etag
         if request.last_modified:
@@ -420,10 +485,10 @@ class Fetcher:
                     await _drain(response)
                     return NotModified(status, max_age)
                 if not 200 <= status < 300:
-                    await _drain(response)
-                    return self._http_failure(response)
+                    failure = self._http_failure(response)
+                    return replace(failure, body=await _error_body(response))
                 body = await self._read_body(response)
-                log.debug("fetched %s: %d bytes", url, len(body))
+                log.debug("fetched %s: %d bytes", redact_url(str(url)), len(body))
                 return Fetched(
                     status=status,
                     body=body,
@@ -684,12 +749,12 @@ def _last_result(state: RetryCallState) -> FetchResult:
 
 def _log_retry(request: FetchRequest, state: RetryCallState) -> None:
     result = state.outcome.result() if state.outcome is not None else None
-    error = result.error if isinstance(result, FetchFailed) else "?"
+    error = redact_url(result.error) if isinstance(result, FetchFailed) else "?"
     wait = state.next_action.sleep if state.next_action is not None else 0.0
     log.info(
         "retrying %s (%s) in %.1f s after attempt %d: %s",
         request.source_id,
-        request.url,
+        redact_url(request.url),
         wait,
         state.attempt_number,
         error,

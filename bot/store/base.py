@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Literal, NamedTuple, Protocol, Self
 
@@ -239,11 +239,130 @@ class AuditEntry:
     after: dict[str, object] | None = field(hash=False)
 
 
+@dataclass(frozen=True, slots=True)
+class StoryCopy:
+    """One outlet's copy of a story: the entry it came as."""
+
+    source_id: str
+    key: str
+    title: str
+    link: str | None
+    publisher: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """The alert that announced a story for one signal at one destination."""
+
+    signal_id: str
+    destination: str
+    alert_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KnownStory:
+    """A story as stored: its fingerprint, every copy so far, and where it was announced."""
+
+    id: int
+    fingerprint: str  # bot.stories.StoryFingerprint.to_text()
+    title: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    copies: tuple[StoryCopy, ...]  # in the order they came; the first is the announced one
+    announced: tuple[Announcement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryWrite:
+    """A copy that a poll files under a story: an existing one (`story_id`) or a new one.
+
+    Writes with the same `new_ref` in one `commit_poll` share the story it creates; the first
+    of them gives its `fingerprint` and title. `announced` records the alerts this poll
+    enqueues for the story (new signals or destinations), so later copies update them.
+    """
+
+    copy: StoryCopy
+    story_id: int | None = None
+    new_ref: str | None = None
+    fingerprint: str | None = None
+    announced: tuple[Announcement, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.story_id is None) == (self.new_ref is None):
+            raise ValueError("a StoryWrite names an existing story_id or a new_ref, not both")
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """A hit waiting for its route's next digest: the alert it would have been alone."""
+
+    schedule: str  # bot.digest.DigestSchedule.key
+    alert: Alert
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDigest:
+    """Hits collected for one digest route that no digest has taken yet."""
+
+    destination: str
+    schedule: str
+    oldest: datetime  # when the oldest waiting hit was collected
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One outbox row as stored, with its receipt (e.g. the Discord message id)."""
+
+    alert: Alert
+    status: OutboxStatus
+    attempts: int
+    receipt: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
 class SignalStats(NamedTuple):
     """When a signal last matched an article, and how many it matched in the last 7 days."""
 
     last_hit: datetime | None
     hits_7d: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalTimeline:
+    """A signal's hits over time: first and last hit and total ever, and hits per UTC day.
+
+    `days` has one entry per UTC day of the window, oldest first, zeros included; the window
+    ends with the UTC day of `now` and counts hits up to `now`. A hit is one article matched.
+    """
+
+    signal_id: str
+    first_hit: datetime | None
+    last_hit: datetime | None
+    total: int
+    days: tuple[tuple[date, int], ...]
+
+    @property
+    def window_total(self) -> int:
+        """The hits inside the window (the sum of `days`)."""
+        return sum(count for _, count in self.days)
+
+    @property
+    def busiest_day(self) -> tuple[date, int] | None:
+        """The window's day with the most hits (the latest of equals), or None if it had none."""
+        best = max(reversed(self.days), key=lambda day: day[1], default=None)
+        return best if best is not None and best[1] > 0 else None
+
+    @staticmethod
+    def window(now: datetime, days: int) -> tuple[date, ...]:
+        """The UTC days of a `days`-day window ending with the UTC day of `now`, oldest first."""
+        if days < 1:
+            raise ValueError(f"a signal timeline needs at least 1 day, not {days}")
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be timezone-aware (UTC), got naive {now.isoformat()}")
+        today = now.astimezone(UTC).date()
+        return tuple(today - timedelta(days=back) for back in range(days - 1, -1, -1))
 
 
 class Store(Protocol):
@@ -335,8 +454,13 @@ class Store(Protocol):
         seen: Sequence[EntryIdentity],
         articles: Sequence[ArticleRecord],
         alerts: Sequence[Alert],
+        stories: Sequence[StoryWrite] = (),
+        digest_items: Sequence[DigestItem] = (),
     ) -> int:
         """In one transaction: mark entries seen, keep matched articles, enqueue alerts.
+
+        Also files story copies (`stories`) and collects digest routes' hits (`digest_items`,
+        each once by its alert id).
 
         Also marks the source's first fetch done. An alert whose id is already in the outbox
         is not enqueued again. Returns the number of alerts newly enqueued. If anything
@@ -350,6 +474,67 @@ class Store(Protocol):
 
     def claim_alerts(self, now: datetime, limit: int, lease: timedelta) -> list[PendingAlert]:
         """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt."""
+        ...
+
+    def outbox_record(self, alert_id: str) -> OutboxRecord | None:
+        """One outbox row with its status and receipt, or None when there is no such alert."""
+        ...
+
+    def last_receipt_like(self, alert_id_prefix: str) -> str | None:
+        """The receipt of the latest delivered alert whose id starts with the prefix, if any.
+
+        Story updates are ids `upd-<announcing alert id>-<n>`: this finds the follow-up
+        message an earlier update posted, so the next one edits it instead of posting again.
+        """
+        ...
+
+    # -- stories: one alert per story ---------------------------------------------------------
+
+    def recent_stories(self, since: datetime) -> list[KnownStory]:
+        """Stories with a copy seen at or after `since`, oldest first, with copies and alerts."""
+        ...
+
+    def story(self, story_id: int) -> KnownStory | None:
+        """One story with its copies and announcements, or None."""
+        ...
+
+    def story_of_alert(self, alert_id: str) -> KnownStory | None:
+        """The story an alert announced (see `StoryWrite.announced`), or None."""
+        ...
+
+    # -- digests ------------------------------------------------------------------------------
+
+    def open_digests(self) -> list[OpenDigest]:
+        """Every (destination, schedule) with hits waiting for a digest."""
+        ...
+
+    def digest_items(self, destination: str, schedule: str, before: datetime) -> list[Alert]:
+        """The waiting hits of one digest route collected before `before`, oldest first."""
+        ...
+
+    def commit_digest(
+        self,
+        destination: str,
+        schedule: str,
+        now: datetime,
+        *,
+        item_ids: Sequence[str],
+        digest: Alert,
+    ) -> bool:
+        """In one transaction: enqueue the digest alert and mark its items as taken by it.
+
+        Returns False (and writes nothing) when the digest id is already in the outbox.
+        """
+        ...
+
+    # -- news-API quotas ------------------------------------------------------------------------
+
+    def api_calls_on(self, api: str, day: date) -> int:
+        """How many requests were made to `api` on that UTC day."""
+        ...
+
+    def add_api_calls(self, api: str, day: date, calls: int) -> None:
+        """Count `calls` more requests to `api` on that UTC day."""
         ...
 
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:
@@ -372,7 +557,10 @@ class Store(Protocol):
         ...
 
     def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
-        """How many alerts for this signal were enqueued at or after `since`, any status."""
+        """How many alerts for this signal were enqueued at or after `since`, any status.
+
+        Story updates (ids starting `upd-`) edit an alert already counted: they do not count.
+        """
         ...
 
     def outbox_counts(self) -> dict[str, int]:
@@ -412,6 +600,15 @@ class Store(Protocol):
 
     def signal_stats(self, signal_id: str, now: datetime) -> SignalStats:
         """When the signal last matched, and how many articles it matched in the 7 days to now."""
+        ...
+
+    def signal_timeline(self, signal_id: str, now: datetime, days: int = 30) -> SignalTimeline:
+        """The signal's first and last hit and total over all time, and hits per UTC day.
+
+        The window is the `days` UTC days ending with the day of `now` (see `SignalTimeline`),
+        counting hits from the start of its first day up to `now`. An unknown signal has no
+        hits; `days < 1` or a naive `now` is a ValueError.
+        """
         ...
 
     def source_counts(self) -> dict[str, int]:
@@ -483,8 +680,9 @@ class Store(Protocol):
     ) -> int:
         """Delete seen records first seen, and delivered alerts delivered, before the cutoffs.
 
-        Never deletes pending or failed alerts, sources, articles, subscriptions or audit
-        entries. Returns rows deleted.
+        Also deletes stories last seen, digest items taken, and API call counts dated before
+        the seen cutoff. Never deletes pending or failed alerts, sources, articles,
+        subscriptions or audit entries. Returns rows deleted.
         Keep `seen_older_than` longer than any feed keeps an item, or the item alerts again.
         """
         ...

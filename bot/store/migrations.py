@@ -7,6 +7,7 @@ and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store
     1  core schema: sources, seen, articles, outbox
     2  full-text search over articles (FTS5, where the build has it)
     3  subscriptions, audit log, receipts by signal, title and summary text on seen entries
+    4  stories (one alert per story across outlets), digest items, news-API call counts
 
 From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
 `add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
@@ -205,6 +206,63 @@ CREATE INDEX IF NOT EXISTS seen_text_by_age ON seen (first_seen_at)
     WHERE title IS NOT NULL OR summary IS NOT NULL;
 """
 
+STORIES_DIGESTS_API_CALLS = """
+-- a story: the same news from one or more outlets, announced once per signal and destination
+CREATE TABLE IF NOT EXISTS stories (
+    id            INTEGER PRIMARY KEY,
+    fingerprint   TEXT NOT NULL,   -- bot.stories.StoryFingerprint.to_text()
+    title         TEXT NOT NULL,   -- the first copy's headline
+    first_seen_at TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL
+);
+-- the clustering window reads the stories seen lately
+CREATE INDEX IF NOT EXISTS stories_by_time ON stories (last_seen_at);
+
+-- every outlet's copy of a story, in the order they came
+CREATE TABLE IF NOT EXISTS story_copies (
+    story_id  INTEGER NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+    position  INTEGER NOT NULL,
+    source_id TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    title     TEXT NOT NULL,
+    link      TEXT,
+    publisher TEXT,
+    added_at  TEXT NOT NULL,
+    PRIMARY KEY (story_id, source_id, key)
+);
+
+-- the alert that announced a story for one signal at one destination: later copies update it
+CREATE TABLE IF NOT EXISTS story_alerts (
+    story_id    INTEGER NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+    signal_id   TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    alert_id    TEXT NOT NULL,
+    PRIMARY KEY (story_id, signal_id, destination)
+);
+-- delivering an alert asks which story it announced, to show the other outlets' copies
+CREATE INDEX IF NOT EXISTS story_alerts_by_alert ON story_alerts (alert_id);
+
+-- hits waiting for a digest route's next digest; digest_id is set when one took them
+CREATE TABLE IF NOT EXISTS digest_items (
+    alert_id    TEXT PRIMARY KEY,  -- the per-hit alert the item stands for
+    destination TEXT NOT NULL,
+    schedule    TEXT NOT NULL,     -- bot.digest.DigestSchedule.key
+    payload     TEXT NOT NULL,     -- the Alert as JSON (bot.store.codec)
+    created_at  TEXT NOT NULL,
+    digest_id   TEXT               -- the digest alert in the outbox that carried it
+);
+CREATE INDEX IF NOT EXISTS digest_items_open ON digest_items (destination, schedule, created_at)
+    WHERE digest_id IS NULL;
+
+-- requests made to each news API per UTC day, against its daily quota
+CREATE TABLE IF NOT EXISTS api_calls (
+    api   TEXT NOT NULL,
+    day   TEXT NOT NULL,  -- YYYY-MM-DD (UTC)
+    calls INTEGER NOT NULL,
+    PRIMARY KEY (api, day)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -214,6 +272,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         SUBSCRIPTIONS_AUDIT_SEEN_TEXT,
         add_columns=(AddColumn("seen", "title", "TEXT"), AddColumn("seen", "summary", "TEXT")),
     ),
+    Migration(4, "stories, digest items, news-API calls", STORIES_DIGESTS_API_CALLS),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old

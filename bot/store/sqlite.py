@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -29,16 +29,24 @@ from bot.store.base import (
     SEEN_SUMMARY_MAX_CHARS,
     SOURCE_HEALTHS,
     SUBSCRIPTION_MODES,
+    Announcement,
     ArticleMatch,
     ArticleRecord,
     AuditEntry,
+    DigestItem,
     EntryIdentity,
     Identify,
+    KnownStory,
+    OpenDigest,
+    OutboxRecord,
     PendingAlert,
     SeenText,
     SignalStats,
+    SignalTimeline,
     SourceConfig,
     SourceState,
+    StoryCopy,
+    StoryWrite,
     Subscription,
     SubscriptionMode,
 )
@@ -486,6 +494,8 @@ class SQLiteStore:
         seen: Sequence[EntryIdentity],
         articles: Sequence[ArticleRecord],
         alerts: Sequence[Alert],
+        stories: Sequence[StoryWrite] = (),
+        digest_items: Sequence[DigestItem] = (),
     ) -> int:
         """In one transaction: mark entries seen, keep matched articles, enqueue alerts."""
         at = codec.to_text(now, "now")
@@ -528,8 +538,70 @@ class SQLiteStore:
                     ),
                 )
                 enqueued += cursor.rowcount
+            self._write_stories(db, stories, at)
+            for item in digest_items:
+                db.execute(
+                    "INSERT INTO digest_items (alert_id, destination, schedule, payload,"
+                    " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+                    (
+                        item.alert.alert_id,
+                        item.alert.destination,
+                        item.schedule,
+                        codec.alert_to_json(item.alert),
+                        at,
+                    ),
+                )
             db.execute("UPDATE sources SET first_fetch_done = 1 WHERE id = ?", (source_id,))
         return enqueued
+
+    @staticmethod
+    def _write_stories(db: sqlite3.Connection, writes: Sequence[StoryWrite], at: str) -> None:
+        created: dict[str, int] = {}
+        for write in writes:
+            story_id = write.story_id
+            if story_id is None:
+                assert write.new_ref is not None  # StoryWrite checks one of the two is set
+                story_id = created.get(write.new_ref)
+                if story_id is None:
+                    if write.fingerprint is None:
+                        raise ValueError(f"new story {write.new_ref!r} needs a fingerprint")
+                    cursor = db.execute(
+                        "INSERT INTO stories (fingerprint, title, first_seen_at, last_seen_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (write.fingerprint, write.copy.title, at, at),
+                    )
+                    story_id = created[write.new_ref] = int(cursor.lastrowid or 0)
+            elif (
+                db.execute(
+                    "UPDATE stories SET last_seen_at = ? WHERE id = ?", (at, story_id)
+                ).rowcount
+                == 0
+            ):
+                raise StoreError(f"no story {story_id}")
+            copy = write.copy
+            db.execute(
+                "INSERT INTO story_copies (story_id, position, source_id, key, title, link,"
+                " publisher, added_at) SELECT ?, COALESCE(MAX(position) + 1, 0), ?, ?, ?, ?, ?, ?"
+                " FROM story_copies WHERE story_id = ?"
+                " ON CONFLICT (story_id, source_id, key) DO NOTHING",
+                (
+                    story_id,
+                    copy.source_id,
+                    copy.key,
+                    copy.title,
+                    copy.link,
+                    copy.publisher,
+                    at,
+                    story_id,
+                ),
+            )
+            for announced in write.announced:
+                db.execute(
+                    "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"
+                    " VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (story_id, signal_id, destination) DO NOTHING",
+                    (story_id, announced.signal_id, announced.destination, announced.alert_id),
+                )
 
     @staticmethod
     def _insert_article(db: sqlite3.Connection, article: ArticleRecord) -> None:
@@ -636,6 +708,35 @@ class SQLiteStore:
             if cursor.rowcount == 0:
                 self._require_alert(db, alert_id)
 
+    def outbox_record(self, alert_id: str) -> OutboxRecord | None:
+        """One outbox row with its status and receipt, or None when there is no such alert."""
+        with self._transaction("outbox_record", write=False) as db:
+            row = db.execute("SELECT * FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone()
+        if row is None:
+            return None
+        return OutboxRecord(
+            alert=codec.alert_from_json(row["payload"]),
+            status=row["status"],
+            attempts=row["attempts"],
+            receipt=row["receipt"],
+            created_at=codec.from_text(row["created_at"]),
+            delivered_at=codec.opt_from_text(row["delivered_at"]),
+        )
+
+    def last_receipt_like(self, alert_id_prefix: str) -> str | None:
+        """The receipt of the latest delivered alert whose id starts with the prefix, if any."""
+        if not alert_id_prefix:
+            raise ValueError("alert_id_prefix must not be empty")
+        # A range on the primary key instead of LIKE: no escaping, and the index serves it.
+        with self._transaction("last_receipt_like", write=False) as db:
+            row = db.execute(
+                "SELECT receipt FROM outbox WHERE alert_id >= ? AND alert_id < ?"
+                " AND status = 'delivered' AND receipt IS NOT NULL"
+                " ORDER BY delivered_at DESC, alert_id DESC LIMIT 1",
+                (alert_id_prefix, alert_id_prefix + "\U0010ffff"),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     @staticmethod
     def _require_alert(db: sqlite3.Connection, alert_id: str) -> None:
         if db.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone() is None:
@@ -645,7 +746,8 @@ class SQLiteStore:
         """How many alerts for this signal were enqueued at or after `since`, any status."""
         with self._transaction("alerts_for_signal_since", write=False) as db:
             row = db.execute(
-                "SELECT COUNT(*) FROM outbox WHERE signal_id = ? AND created_at >= ?",
+                "SELECT COUNT(*) FROM outbox WHERE signal_id = ? AND created_at >= ?"
+                " AND alert_id NOT LIKE 'upd-%'",
                 (signal_id, codec.to_text(since, "since")),
             ).fetchone()
         return int(row[0])
@@ -783,6 +885,36 @@ class SQLiteStore:
             ).fetchone()
         return SignalStats(codec.opt_from_text(row[0]), int(row[1]))
 
+    def signal_timeline(self, signal_id: str, now: datetime, days: int = 30) -> SignalTimeline:
+        """First and last hit and total over all time, and hits per UTC day of the window."""
+        window = SignalTimeline.window(now, days)
+        # Stored times are fixed-width UTC text that starts with the day: "2025-06-24" sorts
+        # before every time of that day, and the first 10 characters are the UTC day.
+        start, end = window[0].isoformat(), codec.to_text(now)
+        with self._transaction("signal_timeline", write=False) as db:
+            # Both read only the (signal_id, matched_at) index: MIN/MAX at its ends, the
+            # counts over this signal's range (all time, then the window's part of it).
+            first, last, total = db.execute(
+                "SELECT MIN(matched_at), MAX(matched_at), COUNT(*)"
+                " FROM article_signals WHERE signal_id = ?",
+                (signal_id,),
+            ).fetchone()
+            per_day = dict(
+                db.execute(
+                    "SELECT substr(matched_at, 1, 10), COUNT(*) FROM article_signals"
+                    " WHERE signal_id = ? AND matched_at >= ? AND matched_at <= ?"
+                    " GROUP BY substr(matched_at, 1, 10)",
+                    (signal_id, start, end),
+                ).fetchall()
+            )
+        return SignalTimeline(
+            signal_id=signal_id,
+            first_hit=codec.opt_from_text(first),
+            last_hit=codec.opt_from_text(last),
+            total=int(total),
+            days=tuple((day, int(per_day.get(day.isoformat(), 0))) for day in window),
+        )
+
     # -- subscriptions ------------------------------------------------------------------------
 
     def subscribe(
@@ -913,6 +1045,156 @@ class SQLiteStore:
 
     # -- housekeeping -----------------------------------------------------------------------
 
+    # -- stories --------------------------------------------------------------------------------
+
+    def recent_stories(self, since: datetime) -> list[KnownStory]:
+        """Stories with a copy seen at or after `since`, oldest first, with copies and alerts."""
+        start = codec.to_text(since, "since")
+        with self._transaction("recent_stories", write=False) as db:
+            rows = db.execute(
+                "SELECT * FROM stories WHERE last_seen_at >= ? ORDER BY first_seen_at, id",
+                (start,),
+            ).fetchall()
+            return self._stories(db, rows)
+
+    def story(self, story_id: int) -> KnownStory | None:
+        """One story with its copies and announcements, or None."""
+        with self._transaction("story", write=False) as db:
+            rows = db.execute("SELECT * FROM stories WHERE id = ?", (story_id,)).fetchall()
+            found = self._stories(db, rows)
+        return found[0] if found else None
+
+    def story_of_alert(self, alert_id: str) -> KnownStory | None:
+        """The story an alert announced, or None."""
+        with self._transaction("story_of_alert", write=False) as db:
+            rows = db.execute(
+                "SELECT s.* FROM stories s JOIN story_alerts a ON a.story_id = s.id"
+                " WHERE a.alert_id = ? LIMIT 1",
+                (alert_id,),
+            ).fetchall()
+            found = self._stories(db, rows)
+        return found[0] if found else None
+
+    @staticmethod
+    def _stories(db: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[KnownStory]:
+        ids = [row["id"] for row in rows]
+        copies: dict[int, list[StoryCopy]] = {i: [] for i in ids}
+        announced: dict[int, list[Announcement]] = {i: [] for i in ids}
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            for c in db.execute(
+                f"SELECT * FROM story_copies WHERE story_id IN ({marks})"
+                " ORDER BY story_id, position",
+                chunk,
+            ):
+                copies[c["story_id"]].append(
+                    StoryCopy(c["source_id"], c["key"], c["title"], c["link"], c["publisher"])
+                )
+            for a in db.execute(
+                f"SELECT * FROM story_alerts WHERE story_id IN ({marks})"
+                " ORDER BY story_id, signal_id, destination",
+                chunk,
+            ):
+                announced[a["story_id"]].append(
+                    Announcement(a["signal_id"], a["destination"], a["alert_id"])
+                )
+        return [
+            KnownStory(
+                id=row["id"],
+                fingerprint=row["fingerprint"],
+                title=row["title"],
+                first_seen_at=codec.from_text(row["first_seen_at"]),
+                last_seen_at=codec.from_text(row["last_seen_at"]),
+                copies=tuple(copies[row["id"]]),
+                announced=tuple(announced[row["id"]]),
+            )
+            for row in rows
+        ]
+
+    # -- digests --------------------------------------------------------------------------------
+
+    def open_digests(self) -> list[OpenDigest]:
+        """Every (destination, schedule) with hits waiting for a digest."""
+        with self._transaction("open_digests", write=False) as db:
+            rows = db.execute(
+                "SELECT destination, schedule, MIN(created_at) AS oldest, COUNT(*) AS items"
+                " FROM digest_items WHERE digest_id IS NULL"
+                " GROUP BY destination, schedule ORDER BY destination, schedule"
+            ).fetchall()
+        return [
+            OpenDigest(r["destination"], r["schedule"], codec.from_text(r["oldest"]), r["items"])
+            for r in rows
+        ]
+
+    def digest_items(self, destination: str, schedule: str, before: datetime) -> list[Alert]:
+        """The waiting hits of one digest route collected before `before`, oldest first."""
+        until = codec.to_text(before, "before")
+        with self._transaction("digest_items", write=False) as db:
+            rows = db.execute(
+                "SELECT payload FROM digest_items WHERE digest_id IS NULL AND destination = ?"
+                " AND schedule = ? AND created_at < ? ORDER BY created_at, alert_id",
+                (destination, schedule, until),
+            ).fetchall()
+        return [codec.alert_from_json(row[0]) for row in rows]
+
+    def commit_digest(
+        self,
+        destination: str,
+        schedule: str,
+        now: datetime,
+        *,
+        item_ids: Sequence[str],
+        digest: Alert,
+    ) -> bool:
+        """In one transaction: enqueue the digest alert and mark its items as taken by it."""
+        at = codec.to_text(now, "now")
+        with self._transaction("commit_digest") as db:
+            cursor = db.execute(
+                "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
+                " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (alert_id) DO NOTHING",
+                (
+                    digest.alert_id,
+                    digest.signal_id,
+                    digest.destination,
+                    digest.source_id,
+                    codec.alert_to_json(digest),
+                    at,
+                    at,
+                ),
+            )
+            if cursor.rowcount == 0:
+                return False
+            for chunk in _chunks(list(item_ids)):
+                marks = ", ".join("?" * len(chunk))
+                db.execute(
+                    f"UPDATE digest_items SET digest_id = ? WHERE digest_id IS NULL"
+                    f" AND destination = ? AND schedule = ? AND alert_id IN ({marks})",
+                    (digest.alert_id, destination, schedule, *chunk),
+                )
+        return True
+
+    # -- news-API quotas ------------------------------------------------------------------------
+
+    def api_calls_on(self, api: str, day: date) -> int:
+        """How many requests were made to `api` on that UTC day."""
+        with self._transaction("api_calls_on", write=False) as db:
+            row = db.execute(
+                "SELECT calls FROM api_calls WHERE api = ? AND day = ?", (api, day.isoformat())
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def add_api_calls(self, api: str, day: date, calls: int) -> None:
+        """Count `calls` more requests to `api` on that UTC day."""
+        if calls < 0:
+            raise ValueError(f"calls must be 0 or more, got {calls}")
+        with self._transaction("add_api_calls") as db:
+            db.execute(
+                "INSERT INTO api_calls (api, day, calls) VALUES (?, ?, ?)"
+                " ON CONFLICT (api, day) DO UPDATE SET calls = calls + excluded.calls",
+                (api, day.isoformat(), calls),
+            )
+
     def prune(
         self, now: datetime, *, seen_older_than: timedelta, delivered_older_than: timedelta
     ) -> int:
@@ -926,6 +1208,17 @@ class SQLiteStore:
             deleted += db.execute(
                 "DELETE FROM outbox WHERE status = 'delivered' AND delivered_at < ?",
                 (delivered_cutoff,),
+            ).rowcount
+            # A story's copies and announcements go with it (ON DELETE CASCADE).
+            deleted += db.execute(
+                "DELETE FROM stories WHERE last_seen_at < ?", (seen_cutoff,)
+            ).rowcount
+            deleted += db.execute(
+                "DELETE FROM digest_items WHERE digest_id IS NOT NULL AND created_at < ?",
+                (seen_cutoff,),
+            ).rowcount
+            deleted += db.execute(
+                "DELETE FROM api_calls WHERE day < ?", (seen_cutoff[:10],)
             ).rowcount
         return deleted
 

@@ -38,8 +38,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bot.digest import DigestSchedule, parse_at
 from bot.errors import QueryError
 from bot.matching import parse_query
+from bot.sources.search.config import API_TYPES, DEFAULT_BASE_URLS, KEY_ENV_DEFAULTS
 
 # --- ids -------------------------------------------------------------------------------------
 
@@ -219,11 +221,15 @@ def _env_var_name(value: str) -> str:
 
 Severity = Literal["low", "medium", "high", "critical"]
 
-# To add a source type: add it to this Literal, then give it a fetcher in bot/sources. If the
-# new type needs its own fields (an API key variable, a search query instead of a URL), make
-# `Source = Annotated[RssSource | GdeltSource, Field(discriminator="type")]` and use that in
-# `Watchlist.sources`; the loader already maps such errors back to YAML lines.
-SourceType = Literal["rss"]
+# "rss" polls a feed URL; the others are news APIs searched with each signal's query
+# (bot.sources.search), where `url` is optional and overrides the API's endpoint.
+SourceType = Literal["rss", "gdelt", "google_news", "newsapi", "guardian"]
+SEARCH_TYPES: tuple[str, ...] = API_TYPES
+# A search source without `url` uses its API's real endpoint.
+SEARCH_ENDPOINTS: Mapping[str, str] = DEFAULT_BASE_URLS
+# The environment variable holding a keyed API's key unless the source names another.
+SEARCH_KEY_ENVS: Mapping[str, str] = KEY_ENV_DEFAULTS
+_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota")
 
 # --- models ----------------------------------------------------------------------------------
 
@@ -271,7 +277,13 @@ class SignalSpec(_Spec):
 
 
 class SourceSpec(_Spec):
-    """One feed to poll; `signals` limits which signals it is matched against (None = all)."""
+    """One feed to poll, or one news API to search (`type`); `signals` limits which signals
+    it is matched against and, for an API, searched for (None = all).
+
+    A search source's `url` defaults to its API's endpoint; `key_env` names the environment
+    variable with its key (NewsAPI, Guardian); `language`/`country` narrow the search where
+    the API can; `daily_quota` caps requests per UTC day (the API's free tier by default).
+    """
 
     id: Slug
     type: SourceType = "rss"
@@ -281,11 +293,63 @@ class SourceSpec(_Spec):
     signals: list[Slug] | None = None
     enabled: bool = Field(default=True, strict=True)
     name: str | None = None
+    key_env: str | None = None
+    language: str | None = None
+    country: str | None = None
+    daily_quota: int | None = Field(default=None, ge=1, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _search_endpoint(cls, data: Any) -> Any:
+        # A search source may leave `url` out: it means the API's own endpoint.
+        if isinstance(data, Mapping) and data.get("url") is None:
+            endpoint = SEARCH_ENDPOINTS.get(str(data.get("type")))
+            if endpoint is not None:
+                return {**data, "url": endpoint}
+        return data
 
     @field_validator("url")
     @classmethod
     def _url_is_http(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("key_env")
+    @classmethod
+    def _key_env_is_name(cls, value: str | None) -> str | None:
+        if value is None or _ENV_NAME.fullmatch(value):
+            return value
+        raise PydanticCustomError(
+            "key_env",
+            "must be the NAME of an environment variable holding the API key, not the key"
+            " itself (letters, digits and underscores; keep secrets out of the watchlist)",
+        )
+
+    @model_validator(mode="after")
+    def _fields_fit_type(self) -> Self:
+        if self.type == "rss":
+            given = [name for name in _SEARCH_ONLY_FIELDS if getattr(self, name) is not None]
+            if given:
+                raise PydanticCustomError(
+                    "source_type",
+                    "{fields}: only for news-API sources (type gdelt, google_news, newsapi"
+                    " or guardian), not for rss",
+                    {"fields": ", ".join(given)},
+                )
+        elif self.key_env is not None and self.type not in SEARCH_KEY_ENVS:
+            raise PydanticCustomError(
+                "source_type", "key_env: {type} needs no API key", {"type": self.type}
+            )
+        return self
+
+    @property
+    def is_search(self) -> bool:
+        """Whether this source is a news API searched per signal (not a feed)."""
+        return self.type in SEARCH_TYPES
+
+    @property
+    def api_key_env(self) -> str | None:
+        """The environment variable holding this source's API key; None if it needs none."""
+        return self.key_env or SEARCH_KEY_ENVS.get(self.type)
 
     @property
     def display_name(self) -> str:
@@ -293,21 +357,52 @@ class SourceSpec(_Spec):
         return self.name or self.id
 
 
+def _digest_at(value: Any, info: ValidationInfo) -> Any:
+    """Check a route's `at` against its `digest` kind; the text is kept as the user wrote it."""
+    if value is None:
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "digest_at", 'must be a time in quotes, like "08:00" (daily) or ":30" (hourly)'
+        )
+    if "digest" not in info.data:
+        return value  # `digest` itself was bad and is reported on its own line
+    kind = info.data["digest"]
+    if kind is None:
+        raise PydanticCustomError(
+            "digest_at", "is only for digests: add `digest: daily` or `digest: hourly`"
+        )
+    try:
+        parse_at(kind, value)
+    except ValueError as err:
+        raise PydanticCustomError("digest_at", "{detail}", {"detail": str(err)}) from None
+    return value
+
+
 class RouteSpec(_Spec):
     """Where alerts for a signal ("*" = every signal) go: a channel, a webhook, or both.
 
     `webhook` is the NAME of an environment variable that holds the webhook URL, so the
-    watchlist can be shared and committed without leaking it.
+    watchlist can be shared and committed without leaking it. With `digest` the route's hits
+    are collected and sent as one message per hour or day, at `at` (UTC): "HH:MM" for daily
+    (default "08:00"), ":MM" past each hour for hourly (default ":00").
     """
 
     signal: SignalRef
     channel: Snowflake | None = None
     webhook: str | None = None
+    digest: Literal["hourly", "daily"] | None = None
+    at: str | None = None
 
     @field_validator("webhook")
     @classmethod
     def _webhook_is_env_name(cls, value: str | None) -> str | None:
         return None if value is None else _env_var_name(value)
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_fits_digest(cls, value: Any, info: ValidationInfo) -> Any:
+        return _digest_at(value, info)
 
     @model_validator(mode="after")
     def _has_destination(self) -> Self:
@@ -318,6 +413,11 @@ class RouteSpec(_Spec):
     def matches(self, signal_id: str) -> bool:
         """Whether this route carries alerts of `signal_id`."""
         return self.signal in ("*", signal_id)
+
+    @property
+    def schedule(self) -> DigestSchedule | None:
+        """When this route's digest is sent, or None for a route that sends each alert."""
+        return None if self.digest is None else parse_at(self.digest, self.at)
 
 
 class Defaults(_Spec):
@@ -477,7 +577,7 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
                     loc: Loc = ("sources", index, "signals", position)
                     problems.append(ReferenceProblem(loc, _unknown_signal(ref, known)))
 
-    seen_routes: dict[tuple[object, object, object], int] = {}
+    seen_routes: dict[tuple[object, ...], int] = {}
     for index, route in enumerate(routes):
         ref = route.get("signal")
         if isinstance(ref, str) and ref != "*" and ref not in known:
@@ -486,7 +586,14 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
             )
         # str(channel): the raw YAML may quote an id that validation turns into an int.
         channel = route.get("channel")
-        key = (ref, None if channel is None else str(channel), route.get("webhook"))
+        # A digest route is a different way to deliver: it may share a plain route's target.
+        key = (
+            ref,
+            None if channel is None else str(channel),
+            route.get("webhook"),
+            route.get("digest"),
+            route.get("at"),
+        )
         if _hashable(key) and key in seen_routes:
             # Two identical routes would post every alert twice.
             first = seen_routes[key]

@@ -8,7 +8,9 @@ results are ephemeral; answers worth sharing are posted in the channel.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,10 +18,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.charts import hits_per_day_png
 from bot.chat import format as fmt
 from bot.chat.cogs.common import signal_choices
 from bot.render import truncate
-from bot.store import ArticleRecord, SignalStats
+from bot.store import ArticleRecord, SignalStats, SignalTimeline
 from bot.watchlist import SignalSpec
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["LookupCog"]
 
 RECENT_HITS = 5  # articles /signal lists under "Recent hits"
+TIMELINE_DAYS = 30  # days /signal charts, today (UTC) included
 
 Count = app_commands.Range[int, 1, fmt.COUNT_MAX]
 
@@ -44,6 +48,16 @@ async def reply_private(interaction: discord.Interaction[Any], text: str) -> Non
         ephemeral=True,
         allowed_mentions=discord.AllowedMentions.none(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SignalActivity:
+    """What /signal reads from the store, with its chart drawn (None without any hit)."""
+
+    stats: SignalStats
+    recent: list[ArticleRecord]
+    timeline: SignalTimeline
+    chart: bytes | None
 
 
 class LookupCog(commands.Cog):
@@ -77,6 +91,22 @@ class LookupCog(commands.Cog):
         store = self.services.store
         return [(signal, store.signal_stats(signal.id, now)) for signal in signals]
 
+    def _activity(self, spec: SignalSpec, now: datetime) -> SignalActivity:
+        """A signal's stats, recent hits, timeline and chart (blocking: run in a thread)."""
+        store = self.services.store
+        timeline = store.signal_timeline(spec.id, now, TIMELINE_DAYS)
+        chart = None
+        if timeline.total > 0:
+            # Drawing takes a few milliseconds of CPU: here, off the event loop, too.
+            title = fmt.timeline_chart_title(spec, len(timeline.days))
+            chart = hits_per_day_png(timeline.days, title)
+        return SignalActivity(
+            stats=store.signal_stats(spec.id, now),
+            recent=store.recent_articles(RECENT_HITS, spec.id),
+            timeline=timeline,
+            chart=chart,
+        )
+
     @app_commands.command(name="signals", description="List every signal with its recent activity")
     async def signals(self, interaction: discord.Interaction[Any]) -> None:
         """Every signal: id, title, enabled, last hit, hits in 7 days."""
@@ -85,26 +115,30 @@ class LookupCog(commands.Cog):
         await interaction.response.send_message(embeds=embeds_of(fmt.signal_list_embeds(rows)))
 
     @app_commands.command(
-        name="signal", description="Show one signal: meaning, query, routes and recent hits"
+        name="signal",
+        description="Show one signal: meaning, query, routes, recent hits and hits per day",
     )
     @app_commands.rename(signal_id="id")
     @app_commands.describe(signal_id="The signal's id (start typing to pick one)")
     @app_commands.autocomplete(signal_id=signal_choices)
     async def signal(self, interaction: discord.Interaction[Any], signal_id: str) -> None:
-        """One signal in full, with its recent hits."""
+        """One signal in full, with its recent hits and a chart of its hits per day."""
         spec = self._signal_or_none(signal_id)
         if spec is None:
             await self._unknown_signal(interaction, signal_id)
             return
-        store, now = self.services.store, self.services.clock()
-        stats, recent = await asyncio.to_thread(
-            lambda: (store.signal_stats(spec.id, now), store.recent_articles(RECENT_HITS, spec.id))
-        )
+        activity = await asyncio.to_thread(self._activity, spec, self.services.clock())
         routes = fmt.route_labels(
             self.services.compiled().destinations(spec.id), self.bot.settings.channel
         )
-        embed = fmt.signal_embed(spec, stats, routes, recent)
-        await interaction.response.send_message(embed=discord.Embed.from_dict(embed))
+        embed = discord.Embed.from_dict(
+            fmt.signal_embed(spec, activity.stats, routes, activity.recent, activity.timeline)
+        )
+        if activity.chart is None:
+            await interaction.response.send_message(embed=embed)
+            return
+        chart = discord.File(io.BytesIO(activity.chart), filename=fmt.TIMELINE_FILENAME)
+        await interaction.response.send_message(embed=embed, file=chart)
 
     @app_commands.command(
         name="latest", description="The latest matched articles, optionally for one signal"

@@ -1,0 +1,20 @@
+"""News-API search sources: each signal's query sent to GDELT, Google News, NewsAPI or the Guardian.
+
+    config.SearchConfig                      one configured search source (endpoint, key, quota)
+    translate.translate_for(dialect, query)  our query language → an API's syntax, never narrower
+    gdelt / google_news / newsapi / guardian one adapter each, all pure:
+        translate(query_text)                    → Translation(text, broadened, dropped)
+        build_request(config, signal_id, query_text, since, now)
+                                                 → SearchRequest(signal_id, url, headers)
+        parse(config, request, fetched, now)     → [Entry]   (ParseError / SourceError)
+        describe_failure(failed)                 → one readable line
+    pacing.Pacer, pacing.QuotaLedger         global per-API spacing; daily request quotas
+    runner.run_search(...)                   the only I/O: one paced request per signal
+                                             → SearchOutcome
+
+Where a signal's query cannot be said in an API's syntax (NOT, regexes, prefixes, nested
+groups, numbers our matcher folds), the API is asked something broader and our own matcher
+decides, so an API search never hides an item our matcher would have alerted on.
+
+Import the submodules directly: this package imports nothing, so pure code stays free of httpx.
+"""

@@ -1,0 +1,123 @@
+"""What every adapter shares: the request value, JSON reading, dates, entries, error bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bot.errors import ParseError
+from bot.model import Entry
+from bot.sources.entries import canonical_link, entry_key, html_to_text
+from bot.sources.feeds import FUTURE_TOLERANCE
+
+if TYPE_CHECKING:  # the fetcher imports httpx; adapters only read its result values
+    from bot.sources.fetch import FetchFailed
+
+__all__ = [
+    "SearchRequest",
+    "body_text",
+    "build_entry",
+    "error_text",
+    "load_json",
+    "parse_iso_utc",
+    "unique_entries",
+]
+
+_MAX_ERROR_TEXT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """One API request for one signal; `headers` may hold the API key (never repr'd)."""
+
+    signal_id: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def load_json(body: bytes, api: str, signal_id: str) -> dict[str, Any]:
+    """Return a JSON object body, or raise ParseError naming the API and signal."""
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ParseError(
+            f"{api} answer for signal '{signal_id}' is not UTF-8 JSON ({exc.reason})"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(
+            f"{api} answer for signal '{signal_id}' is not JSON (line {exc.lineno}: {exc.msg})"
+        ) from None
+    if not isinstance(document, dict):
+        raise ParseError(f"{api} answer for signal '{signal_id}' is not a JSON object")
+    return document
+
+
+def parse_iso_utc(value: object) -> datetime | None:
+    """Read an ISO 8601 timestamp ("2025-06-25T14:30:00Z") as UTC; None if absent or bad."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def build_entry(
+    source_id: str,
+    *,
+    title: object,
+    link: object,
+    summary: object = "",
+    published: datetime | None,
+    now: datetime,
+    author: object = None,
+    publisher: object = None,
+) -> Entry | None:
+    """Return a cleaned Entry keyed by its canonical link, or None when it has no http(s) link."""
+    if not isinstance(link, str) or urlsplit(link.strip()).scheme.lower() not in ("http", "https"):
+        return None
+    url = canonical_link(link)
+    clean_title = html_to_text(title) if isinstance(title, str) else ""
+    clean_summary = html_to_text(summary) if isinstance(summary, str) else ""
+    if published is not None and published > now + FUTURE_TOLERANCE:
+        published = None  # a date far ahead is a bug at the source; "unknown" is more honest
+    return Entry(
+        source_id=source_id,
+        key=entry_key(None, url, clean_title, clean_summary),
+        title=clean_title,
+        summary=clean_summary,
+        link=url,
+        published=published,
+        author=html_to_text(author) or None if isinstance(author, str) else None,
+        publisher=html_to_text(publisher) or None if isinstance(publisher, str) else None,
+    )
+
+
+def unique_entries(entries: Iterable[Entry | None]) -> list[Entry]:
+    """Drop Nones and repeated keys, keeping the first of each in order."""
+    seen: set[str] = set()
+    out: list[Entry] = []
+    for entry in entries:
+        if entry is not None and entry.key not in seen:
+            seen.add(entry.key)
+            out.append(entry)
+    return out
+
+
+def body_text(body: bytes | None) -> str:
+    """An error body as one short line of text (HTML stripped), '' when there is none."""
+    if not body:
+        return ""
+    text = html_to_text(body.decode("utf-8", "replace"))
+    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 1] + "…"
+
+
+def error_text(api: str, failed: FetchFailed) -> str:
+    """The generic failure line: the API, the fetcher's error, and the body's text if any."""
+    detail = body_text(failed.body)
+    return f"{api}: {failed.error}" + (f": {detail}" if detail else "")

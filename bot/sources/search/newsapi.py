@@ -1,0 +1,143 @@
+"""NewsAPI.org `/v2/everything`: pure query translation, request, parsing and error codes.
+
+    GET {base}?q=<translated>&from=<ISO 8601 UTC>&to=<now>&sortBy=publishedAt&pageSize=100
+        [&language=xx]          header X-Api-Key: <key>  (never in the URL, so never logged)
+
+NewsAPI's q: words, "phrases", AND / OR / NOT with parentheses, at most 500 characters. It
+matches words as written, so plurals are sent spelled out. `country` is not a parameter of
+/v2/everything (only of top-headlines): ignored. Errors come as JSON
+{"status": "error", "code": "apiKeyInvalid", "message": "…"} with 400/401/429/500.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from bot.errors import ParseError, SourceError
+from bot.model import Entry
+from bot.sources.search.common import (
+    SearchRequest,
+    build_entry,
+    error_text,
+    load_json,
+    parse_iso_utc,
+    unique_entries,
+)
+from bot.sources.search.config import SearchConfig
+from bot.sources.search.translate import Dialect, Translation, translate_for
+
+if TYPE_CHECKING:
+    from bot.sources.fetch import Fetched, FetchFailed
+
+__all__ = ["DIALECT", "ERROR_CODES", "build_request", "describe_failure", "parse", "translate"]
+
+API = "NewsAPI"
+DIALECT = Dialect(name=API, and_separator=" AND ", max_length=500, stems_plurals=False)
+PAGE_SIZE = 100  # the most one request returns
+
+# NewsAPI's documented error codes, as a person would say them.
+ERROR_CODES = {
+    "apiKeyDisabled": "API key disabled",
+    "apiKeyExhausted": "API key has no requests left",
+    "apiKeyInvalid": "API key invalid",
+    "apiKeyMissing": "API key missing",
+    "parameterInvalid": "parameter invalid",
+    "parametersMissing": "parameters missing",
+    "rateLimited": "rate limited",
+    "sourcesTooMany": "too many sources",
+    "sourceDoesNotExist": "source does not exist",
+    "unexpectedError": "NewsAPI server error",
+}
+
+
+def translate(query_text: str, *, reserve: int = 0) -> Translation:
+    """Translate our query to NewsAPI's q syntax, no narrower, within 500 characters."""
+    return translate_for(DIALECT, query_text, reserve=reserve)
+
+
+def build_request(
+    config: SearchConfig, signal_id: str, query_text: str, since: datetime | None, now: datetime
+) -> SearchRequest:
+    """The /v2/everything request for one signal, from `since` (or the backfill) to now."""
+    if not config.key:
+        raise SourceError(f"{API}: no API key for source '{config.source_id}'; not searching")
+    try:
+        query = translate(query_text).text
+    except SourceError as exc:
+        raise SourceError(f"signal '{signal_id}': {exc}") from None
+    start = now - config.backfill if since is None else since
+    params = {
+        "q": query,
+        "from": _iso(start),
+        "to": _iso(now),
+        "sortBy": "publishedAt",
+        "pageSize": str(PAGE_SIZE),
+    }
+    if config.language:
+        params["language"] = config.language
+    headers = {"X-Api-Key": config.key, "Accept": "application/json"}
+    return SearchRequest(signal_id, f"{config.base_url}?{urlencode(params)}", headers)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def parse(
+    config: SearchConfig, request: SearchRequest, fetched: Fetched, now: datetime
+) -> list[Entry]:
+    """Entries from an articles answer; an error document raises SourceError."""
+    document = load_json(fetched.body, API, request.signal_id)
+    if document.get("status") == "error":
+        raise SourceError(f"{_describe_document(document)} (signal '{request.signal_id}')")
+    articles = document.get("articles")
+    if not isinstance(articles, list):
+        raise ParseError(f"{API} answer for signal '{request.signal_id}' has no articles list")
+    return unique_entries(_entry(config, item, now) for item in articles if isinstance(item, dict))
+
+
+def _entry(config: SearchConfig, item: dict[str, Any], now: datetime) -> Entry | None:
+    if item.get("title") == "[Removed]":  # NewsAPI's placeholder for a withdrawn article
+        return None
+    source = item.get("source")
+    return build_entry(
+        config.source_id,
+        title=item.get("title"),
+        link=item.get("url"),
+        summary=item.get("description") or "",
+        published=parse_iso_utc(item.get("publishedAt")),
+        now=now,
+        author=item.get("author"),
+        publisher=source.get("name") if isinstance(source, dict) else None,
+    )
+
+
+def _describe_document(document: dict[str, Any]) -> str:
+    code = document.get("code")
+    message = " ".join(str(document.get("message") or "").split())
+    label = ERROR_CODES.get(code, "error") if isinstance(code, str) else "error"
+    return f"{API}: {label} ({code}): {message}" if code else f"{API}: {message or 'error'}"
+
+
+def error_code(failed: FetchFailed) -> str | None:
+    """NewsAPI's error code from a failed response's JSON body, or None."""
+    try:
+        document = json.loads(failed.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    code = document.get("code") if isinstance(document, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def describe_failure(failed: FetchFailed) -> str:
+    """One line for a failed request: NewsAPI's code and message, e.g. "API key invalid"."""
+    try:
+        document = json.loads(failed.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if isinstance(document, dict) and document.get("status") == "error":
+        return _describe_document(document)
+    return error_text(API, failed)

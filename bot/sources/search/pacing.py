@@ -1,0 +1,87 @@
+"""Politeness towards news APIs: global per-API spacing, and daily request quotas.
+
+`Pacer` spaces requests to one API across every source that uses it (GDELT's "one request
+every 5 seconds" holds per caller, not per source). `QuotaLedger` counts requests per API and
+UTC day; the store implements it so counts survive restarts; `MemoryQuotaLedger` is the
+in-memory one for tests and single runs. `min_interval_for_quota` is the planning side: the
+shortest poll interval that a quota can pay for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from typing import Protocol
+
+__all__ = ["MemoryQuotaLedger", "Pacer", "QuotaLedger", "min_interval_for_quota"]
+
+_DAY_SECONDS = 86_400
+
+
+class Pacer:
+    """Keep requests to each API at least `spacing` seconds apart, whoever sends them.
+
+    `clock` is monotonic seconds and `sleep` waits; tests pass fakes so nothing really waits.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]]
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._next_start: dict[str, float] = {}
+
+    async def wait(self, api: str, spacing: float) -> None:
+        """Return when a request to `api` may start: `spacing` s after the last one reserved."""
+        if spacing < 0 or not math.isfinite(spacing):
+            raise ValueError(f"pacing for {api} must be a finite number of seconds >= 0")
+        # Reserve the slot before sleeping, so concurrent callers queue at `spacing`
+        # intervals instead of all waking at the same moment.
+        now = self._clock()
+        start = max(now, self._next_start.get(api, -math.inf))
+        self._next_start[api] = start + spacing
+        if start > now:
+            await self._sleep(start - now)
+
+    def hold(self, api: str, seconds: float) -> None:
+        """Start no request to `api` for `seconds` from now (after it answered 429)."""
+        until = self._clock() + max(0.0, seconds)
+        self._next_start[api] = max(self._next_start.get(api, -math.inf), until)
+
+
+class QuotaLedger(Protocol):
+    """Requests made per API and UTC day (the store keeps these so restarts do not reset them)."""
+
+    def calls_on(self, api: str, day: date) -> int:
+        """How many requests to `api` were counted on `day`."""
+        ...
+
+    def add_calls(self, api: str, day: date, n: int) -> None:
+        """Count `n` more requests to `api` on `day`."""
+        ...
+
+
+class MemoryQuotaLedger:
+    """A QuotaLedger in a dict: for tests and runs that need not remember across restarts."""
+
+    def __init__(self) -> None:
+        self._calls: dict[tuple[str, date], int] = {}
+
+    def calls_on(self, api: str, day: date) -> int:
+        """How many requests to `api` were counted on `day`."""
+        return self._calls.get((api, day), 0)
+
+    def add_calls(self, api: str, day: date, n: int) -> None:
+        """Count `n` more requests to `api` on `day`."""
+        self._calls[(api, day)] = self._calls.get((api, day), 0) + n
+
+
+def min_interval_for_quota(requests_per_poll: int, daily_quota: int) -> timedelta:
+    """The shortest poll interval at which `requests_per_poll` a poll stays within the quota."""
+    if requests_per_poll < 1 or daily_quota < 1:
+        raise ValueError(
+            "requests per poll and daily quota must be 1 or more,"
+            f" got {requests_per_poll} and {daily_quota}"
+        )
+    return timedelta(seconds=math.ceil(_DAY_SECONDS * requests_per_poll / daily_quota))

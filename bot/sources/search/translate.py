@@ -1,0 +1,266 @@
+"""Our query language → a news API's query syntax, searching broader where it must: pure.
+
+    parse_query(text) ─► AST ─► clauses: AND of (OR of literals)  ─► fit the length limit ─► text
+
+Every API here can say "all of these groups, each one of these words or phrases", so we
+translate to that shape (conjunctive normal form, one level deep) and drop what an API cannot
+say, always towards a BROADER query: our own matcher runs on whatever comes back, so a broader
+search only costs bandwidth, while a narrower one would hide items we should alert on.
+
+What is dropped (each drop is listed in `Translation.dropped`):
+- NOT parts and /regexes/: matched as "anything" (the API returns more, our matcher filters);
+- prefix* terms: no API here has wildcards; the term matches "anything";
+- terms with numbers or percentages: our matcher folds "5%", "5 per cent", "five percent",
+  "5.0 %" into one token and no API does; the term matches "anything";
+- title:/summary: scopes: searched everywhere instead;
+- NEAR/n: becomes AND, except GDELT's near<n+1>:"a b" between two single words (one
+  near per pair of spellings: near6:"ally pact" OR near6:"allies pact" OR …);
+- an OR with an AND inside (a OR (b AND c)): the AND keeps only its smallest group, because
+  a AND b is never more than a alone;
+- words GDELT rejects as too short (under 3 letters): "anything";
+- groups that do not fit the API's length limit: the longest groups go first (an AND of fewer
+  groups matches more). If even the shortest required group does not fit, we refuse.
+"Anything" spreads: an OR with an "anything" member is itself "anything" and drops out of the
+AND around it. A query left with nothing to search is refused with a clear message.
+
+Spelling: words go out as the query wrote them (case and accents folded). Our matcher folds
+plurals (pacts = pact); for APIs that match exact words (GDELT, NewsAPI) the last word of
+each term is also sent in every spelling that folds to it ("pact" OR "pacts", "peace talk"
+OR "peace talks"); the Guardian and Google stem words themselves. Two-word phrases also get
+their closed-up compound ("cease fire" → "ceasefire"), which our matcher also accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.errors import SourceError
+from bot.matching.normalize import fold_word, tokenize
+from bot.matching.query import And, Near, Node, Not, Or, Regex, Term, parse_query
+
+__all__ = [
+    "Dialect",
+    "NearPair",
+    "Phrase",
+    "Translation",
+    "plural_spellings",
+    "translate_for",
+]
+
+_OPERATOR_WORDS = frozenset({"and", "or", "not", "near", "to"})
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """A query in an API's syntax; `broadened` when parts were dropped, and which (`dropped`)."""
+
+    text: str
+    broadened: bool
+    dropped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """Words that must appear in this order (one word: a keyword)."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NearPair:
+    """Two words within `distance` words of each other (GDELT's near<n>:"a b")."""
+
+    left: str
+    right: str
+    distance: int
+
+
+Literal = Phrase | NearPair
+Clause = tuple[Literal, ...]  # at least one of these
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What one API's query syntax can say, and how it writes it."""
+
+    name: str  # as messages show it
+    and_separator: str  # " " where juxtaposition is AND, " AND " where AND must be written
+    max_length: int  # characters of the query text
+    stems_plurals: bool  # the API folds plurals itself; else we send each plural spelling
+    near: bool = False  # near<n>:"a b" between two words (GDELT)
+    min_word_length: int = 1  # shorter single keywords are rejected by the API
+    max_spellings: int = 8  # most spellings (plural/compound variants) sent for one term
+
+
+_Clauses = list[Clause] | None  # None: "anything" (the part could not be said and is dropped)
+
+
+def translate_for(dialect: Dialect, query_text: str, *, reserve: int = 0) -> Translation:
+    """Translate `query_text` to `dialect`, no narrower than ours, within its length limit.
+
+    `reserve` characters of the limit are kept free for operators the caller appends
+    (GDELT's sourcelang:, Google's when:). Raise SourceError when nothing can be searched.
+    """
+    node = parse_query(query_text)
+    dropped: list[str] = []
+    clauses = _Translator(dialect, dropped.append).clauses(node)
+    if not clauses:
+        raise SourceError(
+            f"{dialect.name} cannot search for this query: no part of it can be said in its"
+            f" syntax ({'; '.join(dropped) or 'nothing to search'})"
+        )
+    clauses = _unique(clauses)
+    limit = dialect.max_length - reserve
+    while len(render(dialect, clauses)) > limit and len(clauses) > 1:
+        longest = max(clauses, key=lambda c: len(_clause_text(c)))
+        clauses.remove(longest)
+        dropped.append(f"group {_clause_text(longest)} (to fit {limit} characters)")
+    text = render(dialect, clauses)
+    if len(text) > limit:
+        raise SourceError(
+            f"{dialect.name} cannot search for this query: its smallest required group is"
+            f" {len(text)} characters, over the {limit}-character limit"
+        )
+    return Translation(text=text, broadened=bool(dropped), dropped=dropped)
+
+
+def render(dialect: Dialect, clauses: list[Clause]) -> str:
+    """Write AND-of-OR clauses in the dialect's syntax."""
+    return dialect.and_separator.join(_clause_text(c) for c in clauses)
+
+
+def _clause_text(clause: Clause) -> str:
+    parts = [_literal_text(lit) for lit in clause]
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def _literal_text(literal: Literal) -> str:
+    if isinstance(literal, NearPair):
+        return f'near{literal.distance}:"{literal.left} {literal.right}"'
+    words = literal.words
+    if len(words) == 1 and words[0].isalnum() and words[0] not in _OPERATOR_WORDS:
+        return words[0]
+    return '"' + " ".join(words) + '"'
+
+
+def plural_spellings(word: str) -> list[str]:
+    """Every spelling our plural folding maps to `word` ("pact" → pact, pacts), word first."""
+    candidates = [word, word + "s", word + "es"]
+    if word.endswith("y"):
+        candidates.append(word[:-1] + "ies")
+    return [c for c in dict.fromkeys(candidates) if fold_word(c) == word]
+
+
+def _unique(clauses: list[Clause]) -> list[Clause]:
+    seen: set[Clause] = set()
+    out = []
+    for clause in clauses:
+        if clause not in seen:
+            seen.add(clause)
+            out.append(clause)
+    return out
+
+
+class _Translator:
+    """One translation: AST → clauses, noting every part it had to drop."""
+
+    def __init__(self, dialect: Dialect, note: Callable[[str], None]) -> None:
+        self.dialect = dialect
+        self.note = note
+
+    def clauses(self, node: Node) -> _Clauses:
+        match node:
+            case Term():
+                literals = self.term(node)
+                return None if literals is None else [literals]
+            case Regex(pattern):
+                self.note(f"regex /{pattern}/ (no regexes in {self.dialect.name})")
+                return None
+            case Not():
+                self.note("NOT part (searched without it; our matcher applies it)")
+                return None
+            case And(children):
+                return self.conjunction(children)
+            case Or(children):
+                return self.disjunction(children)
+            case Near(left, right, distance):
+                pairs = self.near_pair(left, right, distance)
+                if pairs is not None:
+                    return [pairs]
+                self.note(f"NEAR/{distance} (searched as AND)")
+                return self.conjunction((left, right))
+        raise AssertionError(node)  # pragma: no cover
+
+    def conjunction(self, children: tuple[Node, ...]) -> _Clauses:
+        out: list[Clause] = []
+        for child in children:
+            out.extend(self.clauses(child) or ())
+        return out or None
+
+    def disjunction(self, children: tuple[Node, ...]) -> _Clauses:
+        merged: list[Literal] = []
+        for child in children:
+            clauses = self.clauses(child)
+            if clauses is None:
+                return None  # one member matches anything, so the whole OR does
+            if len(clauses) > 1:
+                # (a AND b) inside an OR: no API here nests that, and a alone is broader.
+                kept = min(clauses, key=lambda c: (len(c), len(_clause_text(c))))
+                others = [_clause_text(c) for c in clauses if c is not kept]
+                self.note(f"AND inside OR: kept {_clause_text(kept)}, dropped {', '.join(others)}")
+                clauses = [kept]
+            merged.extend(clauses[0])
+        return [tuple(dict.fromkeys(merged))]
+
+    def near_pair(self, left: Node, right: Node, distance: int) -> Clause | None:
+        """GDELT's near<n>:"a b" for two single words (one per pair of spellings), or None."""
+        if not self.dialect.near:
+            return None
+        sides: list[list[str]] = []
+        for side in (left, right):
+            if not isinstance(side, Term) or len(side.words) != 1 or side.prefix:
+                return None
+            spellings = self.term(side)
+            if spellings is None:
+                return None
+            sides.append([lit.words[0] for lit in spellings if isinstance(lit, Phrase)])
+        pairs = [(a, b) for a in sides[0] for b in sides[1]]
+        if len(pairs) > self.dialect.max_spellings:
+            return None
+        # Our NEAR/n allows n words between the two; GDELT's near<n> counts positions apart.
+        return tuple(NearPair(a, b, distance + 1) for a, b in pairs)
+
+    def term(self, term: Term) -> Clause | None:
+        """The spellings to send for a term, or None when it cannot be said."""
+        name = self.dialect.name
+        if term.prefix:
+            self.note(f"prefix {term.source} (no wildcards in {name})")
+            return None
+        if any(any(ch.isdigit() for ch in w) or "%" in w for w in term.words):
+            self.note(f"number {term.source} (its spellings are ours to fold)")
+            return None
+        if term.field is not None:
+            self.note(f"{term.field}: scope of {term.source} (searched everywhere)")
+        # Send the words as written (case and accents folded), not our plural-folded form:
+        # "Trans-Pacific" must stay "trans pacific", not our "tran pacific".
+        words = tuple(t.text for t in tokenize(term.source.strip('"'), plural=False))
+        if not words:
+            words = term.words
+        if len(words) == 1 and len(words[0]) < self.dialect.min_word_length:
+            self.note(f"{term.source} (too short for {name})")
+            return None
+        spellings: list[tuple[str, ...]] = [words]
+        if not self.dialect.stems_plurals:
+            # English plurals inflect the last word of a phrase ("peace talks"): every
+            # spelling our matcher folds to the same last word is sent.
+            last = fold_word(words[-1])
+            spellings += [(*words[:-1], w) for w in plural_spellings(last)]
+        if len(words) == 2:
+            # Our matcher also finds "cease fire" written "ceasefire" (longer phrases are
+            # rarely closed up, and each spelling costs length).
+            spellings.append((words[0] + words[1],))
+        if len(spellings) > self.dialect.max_spellings:
+            self.note(f"{term.source} (more than {self.dialect.max_spellings} spellings)")
+            return None
+        return tuple(Phrase(s) for s in dict.fromkeys(spellings))

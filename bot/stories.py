@@ -1,0 +1,274 @@
+"""Same-story detection: one alert per story, however many outlets carry it. Pure: no I/O, no clock.
+
+fingerprint(title, summary, link) → StoryFingerprint   once per entry; the store keeps to_text()
+same_story(a, b)                                       canonical link → normalised title → near-dup
+find_story(candidate, [(key, fingerprint), ...])       the best known story in the window, or None
+
+The rules, in order (the first that applies decides):
+1. the same canonical link is the same story;
+2. the same normalised title is the same story, unless the title is too short or generic to
+   identify one (fewer than MIN_TITLE_WORDS words, or a live blog: "Live updates: ...");
+3. otherwise the near-duplicate score (below) must reach NEAR_DUPLICATE_THRESHOLD, and no number
+   in either title may be missing from the other item ("5%" vs "2%", "20,000" vs "8,000").
+
+The near-duplicate signature is a set of hashed content words (case, accents, plurals and
+number spellings folded by `bot.matching.normalize`, stop words dropped) for the title and for
+the lede (the first LEDE_WORDS content words of the summary). The score is the mean of
+  - the Jaccard similarity of the two titles' words, and
+  - containment: the smaller of the shares of each title's words found anywhere in the other item.
+Exact word sets rather than MinHash or SimHash: short texts have 10-40 words, so the exact set is
+as small as a sketch and has no estimation error (measured in tests/data/stories/README.md).
+
+The window (default 48 h) is the caller's: `find_story` compares against whatever it is given.
+A wrong merge loses an alert, a missed merge only repeats one, so the threshold favours precision.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar
+
+from bot.matching.normalize import normal_form
+from bot.sources.entries import canonical_link, normalised_title
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "NEAR_DUPLICATE_THRESHOLD",
+    "SCHEME",
+    "StoryFingerprint",
+    "find_story",
+    "fingerprint",
+    "same_story",
+    "similarity",
+]
+
+K = TypeVar("K")
+
+# The signature scheme; bump it when tokens, hashing or the lede length change. Rows written
+# under another scheme keep their link and title rules but never near-match.
+SCHEME = "sw1"
+# How far back the caller should look for a story to join (the issue's default).
+DEFAULT_WINDOW = timedelta(hours=48)
+# Chosen on pairs_dev.jsonl: the lowest threshold with precision ≥ 0.97 there, window applied
+# (tests/data/stories/README.md has the sweep).
+NEAR_DUPLICATE_THRESHOLD = 0.50
+# Titles with fewer words than this ("Breaking news", "Kyiv attacked") name no single story.
+MIN_TITLE_WORDS = 4
+# Titles with fewer content words than this are not compared as near-duplicates at all.
+MIN_SIGNATURE_WORDS = 3
+# How much of the summary is signed: ledes agree early and drift apart later.
+LEDE_WORDS = 30
+
+# Function words and news filler, after normalisation (plurals folded). Agency names are here
+# because datelines ("BEIJING (AP) —") are shared by unrelated stories from one wire.
+_STOP = frozenset(
+    """a an the and or but of to in on at for from by with as is are was were be been being has
+    have had it its this that these those into over after before about than then so not no nor
+    via per up out off he she they we you his her their our your them who whom which what when
+    where why how will would can could should may might must shall do does did say said saying
+    report reported according amid also new news live update breaking exclusive analysis watch
+    video photo opinion more most under reuter ap afp tass xinhua dpa ian pti yonhap bloomberg
+    anadolu kyodo jiji""".split()  # noqa: SIM905 (a word list reads best as words)
+)
+# A trailing " - Publisher" (Google News) or " | Site": one to five words, capitalised or numeric.
+_PUBLISHER_SUFFIX = re.compile(r"^(?P<title>.*\S)\s+[-–—|]\s+(?P<pub>[A-Z0-9][^-–—|]{1,40})$")
+# Headline prefixes that say how a story is presented, not which story it is.
+_LABEL_PREFIX = re.compile(
+    r"^\s*(?:breaking(?: news)?|exclusive|update[d]?|analysis|watch|video|explainer)\s*[:|-]\s*",
+    re.IGNORECASE,
+)
+# Live blogs keep one title for a day of different stories: never merge on their titles.
+_LIVE = re.compile(r"\blive(?:\s+updates?|\s+blog|:)|\bas it happened\b|^\s*live\b", re.IGNORECASE)
+
+
+# Characters a fingerprint's text form uses as separators.
+_UNSAFE = re.compile(r"[\t\n\r]")
+
+
+def _safe_link(link: str) -> str:
+    """`link` canonical, with tabs and line breaks percent-encoded (they are never meaningful)."""
+    return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", canonical_link(link))
+
+
+def clean_title(title: str) -> str:
+    """`title` without a trailing "- Publisher" or a leading "Breaking:"-style label."""
+    title = _LABEL_PREFIX.sub("", title.strip())
+    m = _PUBLISHER_SUFFIX.match(title)
+    if m and len(m["title"].split()) >= MIN_TITLE_WORDS and len(m["pub"].split()) <= 5:
+        title = m["title"]
+    return title
+
+
+def _content_words(text: str) -> list[str]:
+    """Normalised words of `text` that carry meaning: no stop words, no lone letters."""
+    return [w for w in normal_form(text).split() if w not in _STOP and (len(w) > 1 or w.isdigit())]
+
+
+def _hash(word: str) -> int:
+    """A stable 24-bit hash (Python's hash() is salted per process; rows outlive processes)."""
+    return zlib.crc32(word.encode("utf-8")) & 0xFFFFFF
+
+
+def _is_number(word: str) -> bool:
+    return any(c.isdigit() for c in word)
+
+
+def _encode(hashes: frozenset[int]) -> str:
+    """Sorted 24-bit hashes as 4 base64url characters each."""
+    raw = b"".join(h.to_bytes(3, "big") for h in sorted(hashes))
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode(text: str, where: str) -> frozenset[int]:
+    """Inverse of `_encode`; ValueError naming `where` on bad input."""
+    if len(text) % 4:
+        raise ValueError(
+            f"story fingerprint: {where} has {len(text)} characters, not a multiple of 4"
+        )
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ValueError(f"story fingerprint: {where} is not base64url: {exc}") from None
+    return frozenset(int.from_bytes(raw[i : i + 3], "big") for i in range(0, len(raw), 3))
+
+
+@dataclass(frozen=True, slots=True)
+class StoryFingerprint:
+    """What identifies a news item's story: link, normalised title, near-duplicate signature."""
+
+    link: str | None
+    title_norm: str | None
+    title_words: frozenset[int] = frozenset()
+    lede_words: frozenset[int] = frozenset()
+    # Hashes of the words with digits ("5%", "2035"), title and lede: numbers must agree.
+    numbers: frozenset[int] = frozenset()
+    scheme: str = SCHEME
+    words: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, value in (("link", self.link), ("title_norm", self.title_norm)):
+            if value is not None and _UNSAFE.search(value):
+                raise ValueError(
+                    f"story fingerprint: {name} {value[:60]!r} has a tab or line break"
+                )
+        object.__setattr__(self, "words", self.title_words | self.lede_words)
+
+    def to_text(self) -> str:
+        """One line for a TEXT column: scheme, link, title, then the signature."""
+        link, title = self.link or "", self.title_norm or ""
+        if self.scheme != SCHEME:  # a foreign signature cannot be re-encoded; keep what we know
+            return f"{self.scheme}\t{link}\t{title}"
+        parts = (_encode(self.title_words), _encode(self.lede_words), _encode(self.numbers))
+        return "\t".join((self.scheme, link, title, *parts))
+
+    @classmethod
+    def from_text(cls, text: str) -> StoryFingerprint:
+        """Parse `to_text()` output; another scheme's row keeps link and title, no signature."""
+        fields = text.split("\t")
+        if len(fields) < 3 or not fields[0].startswith("sw"):
+            raise ValueError(
+                f"story fingerprint: expected 'sw<N>\\tlink\\ttitle...', got {text[:60]!r}"
+            )
+        scheme, link, title = fields[0], fields[1] or None, fields[2] or None
+        if scheme != SCHEME:
+            return cls(link, title, scheme=scheme)
+        if len(fields) != 6:
+            raise ValueError(f"story fingerprint: {scheme} needs 6 fields, got {len(fields)}")
+        return cls(
+            link,
+            title,
+            _decode(fields[3], "title words"),
+            _decode(fields[4], "lede words"),
+            _decode(fields[5], "numbers"),
+        )
+
+
+def fingerprint(title: str, summary: str, link: str | None) -> StoryFingerprint:
+    """The fingerprint of one news item (`summary` as plain text)."""
+    cleaned = clean_title(title)
+    live = bool(_LIVE.search(cleaned))
+    title_norm = normalised_title(cleaned) or None
+    title_words = _content_words(cleaned)
+    lede_words = _content_words(summary)[:LEDE_WORDS]
+    numbers = {w for w in (*title_words, *lede_words) if _is_number(w)}
+    return StoryFingerprint(
+        link=_safe_link(link) if link and link.strip() else None,
+        # A live blog's title names a running page, not a story: keep it out of the title rule.
+        title_norm=None if live else title_norm,
+        title_words=frozenset() if live else frozenset(map(_hash, title_words)),
+        lede_words=frozenset(map(_hash, lede_words)),
+        numbers=frozenset(map(_hash, numbers)),
+    )
+
+
+def _title_identifies(fp: StoryFingerprint) -> bool:
+    """True when a title is long enough that two items sharing it share a story."""
+    return fp.title_norm is not None and fp.title_norm.count(" ") + 1 >= MIN_TITLE_WORDS
+
+
+def _near_duplicate(a: StoryFingerprint, b: StoryFingerprint) -> float:
+    """The signature score in [0, 1]; 0 when a title number is missing from the other item."""
+    if a.scheme != SCHEME or b.scheme != SCHEME:
+        return 0.0
+    ta, tb = a.title_words, b.title_words
+    if len(ta) < MIN_SIGNATURE_WORDS or len(tb) < MIN_SIGNATURE_WORDS:
+        return 0.0
+    # Numbers matter: "5%" against "2%" is another story, but a number one side leaves out is not.
+    if (ta & a.numbers) - b.words and (tb & b.numbers) - a.words:
+        return 0.0
+    common = len(ta & tb)
+    jaccard = common / (len(ta) + len(tb) - common)
+    containment = min(len(ta & b.words) / len(ta), len(tb & a.words) / len(tb))
+    return (jaccard + containment) / 2
+
+
+def similarity(a: StoryFingerprint, b: StoryFingerprint) -> float:
+    """1.0 for the same link or identifying title, else the near-duplicate score."""
+    if a.link is not None and a.link == b.link:
+        return 1.0
+    if a.title_norm == b.title_norm and _title_identifies(a):
+        return 1.0
+    return _near_duplicate(a, b)
+
+
+def same_story(a: StoryFingerprint, b: StoryFingerprint) -> bool:
+    """True when `a` and `b` report the same story (link, then title, then near-duplicate)."""
+    return similarity(a, b) >= NEAR_DUPLICATE_THRESHOLD
+
+
+def find_story(
+    candidate: StoryFingerprint, known: Iterable[tuple[K, StoryFingerprint]]
+) -> K | None:
+    """The key of the known story `candidate` belongs to, or None.
+
+    A link match wins outright, then the first title match, then the highest near-duplicate
+    score at or above the threshold (the first of equals).
+    """
+    title_key: tuple[K] | None = None  # a 1-tuple, so that a falsy key is still found
+    best_key: tuple[K] | None = None
+    best = NEAR_DUPLICATE_THRESHOLD
+    link = candidate.link
+    title = candidate.title_norm if _title_identifies(candidate) else None
+    near = len(candidate.title_words) >= MIN_SIGNATURE_WORDS and candidate.scheme == SCHEME
+    cand_title_words = candidate.title_words
+    for key, fp in known:
+        if link is not None and fp.link == link:
+            return key
+        if title_key is not None:
+            continue  # only a link match can still win
+        if title is not None and fp.title_norm == title:
+            title_key = (key,)
+            continue
+        # Cheap prefilter: a story sharing no title word with the candidate cannot score.
+        if near and not cand_title_words.isdisjoint(fp.words):
+            score = _near_duplicate(candidate, fp)
+            if score >= best and (best_key is None or score > best):
+                best, best_key = score, (key,)
+    if title_key is not None:
+        return title_key[0]
+    return best_key[0] if best_key is not None else None

@@ -1,0 +1,213 @@
+"""Precision/recall of `same_story` on labelled pairs of real news items.
+
+Each line of a pairs file is a JSON object `{"id", "a": {...}, "b": {...}, "same": bool, "note"}`
+where `a` and `b` hold `title`, `summary` and optionally `link` (other keys are kept for the
+report). A true positive is a pair labelled `same` that `same_story` merges; a false positive is a
+different-story pair it merges (an alert lost), a false negative a same-story pair it keeps apart
+(an alert repeated). Pure: no I/O but reading files.
+
+In production only stories inside the window (DEFAULT_WINDOW) are compared. With `window` set, a
+pair whose `published` days (YYYY-MM-DD on both sides) are certainly further apart than the window
+is never merged, as the store would never offer one to the other; a pair with no day-precision
+dates is assumed to fall inside the window. With `window=None` every pair is compared on content
+alone: the worst case, where a different story on the same topic lands inside the window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from bot.errors import SignalwatchError
+from bot.stories import DEFAULT_WINDOW, NEAR_DUPLICATE_THRESHOLD, fingerprint, similarity
+
+__all__ = [
+    "PairResult",
+    "StoryEvalReport",
+    "evaluate_pairs",
+    "evaluate_pairs_file",
+    "format_story_report",
+]
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One labelled pair with the detector's score and verdict."""
+
+    pair_id: str
+    same: bool
+    score: float
+    merged: bool
+    outside_window: bool
+    title_a: str
+    title_b: str
+    note: str
+
+    def describe(self) -> str:
+        """One line for the confusion lists."""
+        window = ", outside the window" if self.outside_window else ""
+        return (
+            f"{self.pair_id} ({self.score:.2f}{window}): {self.title_a!r} | {self.title_b!r}"
+            f" — {self.note}"
+        )
+
+
+@dataclass
+class StoryEvalReport:
+    """Counts, scores and the confusions over a set of labelled pairs."""
+
+    results: list[PairResult] = field(default_factory=list)
+
+    @property
+    def tp(self) -> int:
+        """Same-story pairs merged."""
+        return sum(1 for r in self.results if r.same and r.merged)
+
+    @property
+    def fp(self) -> int:
+        """Different-story pairs merged: each one loses an alert."""
+        return sum(1 for r in self.results if not r.same and r.merged)
+
+    @property
+    def fn(self) -> int:
+        """Same-story pairs kept apart: each one repeats an alert."""
+        return sum(1 for r in self.results if r.same and not r.merged)
+
+    @property
+    def tn(self) -> int:
+        """Different-story pairs kept apart."""
+        return sum(1 for r in self.results if not r.same and not r.merged)
+
+    @property
+    def precision(self) -> float:
+        """tp / (tp + fp); 1.0 when nothing was merged."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        """tp / (tp + fn); 1.0 when there are no same-story pairs."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def false_positives(self) -> list[PairResult]:
+        """Wrong merges."""
+        return [r for r in self.results if not r.same and r.merged]
+
+    @property
+    def false_negatives(self) -> list[PairResult]:
+        """Missed merges."""
+        return [r for r in self.results if r.same and not r.merged]
+
+
+def _side(pair: dict[str, object], name: str, where: str) -> dict[str, object]:
+    """The `a` or `b` object of a pair, checked."""
+    side = pair.get(name)
+    if not isinstance(side, dict) or not isinstance(side.get("title"), str):
+        raise SignalwatchError(f"{where}: '{name}' must be an object with a string 'title'")
+    return side
+
+
+def _day(side: dict[str, object]) -> date | None:
+    """The side's `published` day, when it is given to the day."""
+    published = side.get("published")
+    if isinstance(published, str) and len(published) == 10:
+        try:
+            return date.fromisoformat(published)
+        except ValueError:
+            return None
+    return None
+
+
+def _outside(a: dict[str, object], b: dict[str, object], window: timedelta | None) -> bool:
+    """True when the two items were certainly published further apart than `window`."""
+    day_a, day_b = _day(a), _day(b)
+    if window is None or day_a is None or day_b is None:
+        return False
+    # Days, not instants: the closest two items on days d apart can be is (d - 1) days.
+    return (abs((day_a - day_b).days) - 1) * timedelta(days=1) >= window
+
+
+def evaluate_pairs(
+    pairs: Iterable[tuple[str, dict[str, object]]],
+    *,
+    threshold: float = NEAR_DUPLICATE_THRESHOLD,
+    window: timedelta | None = DEFAULT_WINDOW,
+) -> StoryEvalReport:
+    """Score `same_story` (at `threshold`, inside `window`) on (where, pair) tuples."""
+    report = StoryEvalReport()
+    for where, pair in pairs:
+        a, b = _side(pair, "a", where), _side(pair, "b", where)
+        if not isinstance(pair.get("same"), bool):
+            raise SignalwatchError(f"{where}: 'same' must be true or false")
+        fa = fingerprint(str(a["title"]), str(a.get("summary") or ""), _link(a))
+        fb = fingerprint(str(b["title"]), str(b.get("summary") or ""), _link(b))
+        score = similarity(fa, fb)
+        outside = _outside(a, b, window)
+        report.results.append(
+            PairResult(
+                pair_id=str(pair.get("id") or where),
+                same=bool(pair["same"]),
+                score=score,
+                merged=score >= threshold and not outside,
+                outside_window=outside,
+                title_a=str(a["title"]),
+                title_b=str(b["title"]),
+                note=str(pair.get("note") or ""),
+            )
+        )
+    return report
+
+
+def _link(side: dict[str, object]) -> str | None:
+    link = side.get("link")
+    return link if isinstance(link, str) and link else None
+
+
+def _read(paths: Iterable[Path]) -> Iterable[tuple[str, dict[str, object]]]:
+    """(path:line, pair) for every non-blank line of `paths`."""
+    for path in paths:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    pair = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise SignalwatchError(f"{where}: not JSON: {exc.msg}") from None
+                if not isinstance(pair, dict):
+                    raise SignalwatchError(f"{where}: expected a JSON object")
+                yield where, pair
+
+
+def evaluate_pairs_file(
+    paths: Iterable[Path],
+    *,
+    threshold: float = NEAR_DUPLICATE_THRESHOLD,
+    window: timedelta | None = DEFAULT_WINDOW,
+) -> StoryEvalReport:
+    """Score `same_story` on one or more labelled pairs files."""
+    return evaluate_pairs(_read(paths), threshold=threshold, window=window)
+
+
+def format_story_report(report: StoryEvalReport, *, show_errors: bool = False) -> str:
+    """Counts, precision, recall and F1 on one line each; the confusions on request."""
+    same = report.tp + report.fn
+    lines = [
+        f"pairs: {len(report.results)} ({same} same story, {report.fp + report.tn} different)",
+        f"tp {report.tp}  fp {report.fp}  fn {report.fn}  tn {report.tn}",
+        f"precision {report.precision:.3f}  recall {report.recall:.3f}  f1 {report.f1:.3f}",
+    ]
+    if show_errors:
+        lines += [f"  FP (wrong merge) {r.describe()}" for r in report.false_positives]
+        lines += [f"  FN (missed merge) {r.describe()}" for r in report.false_negatives]
+    return "\n".join(lines)

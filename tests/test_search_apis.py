@@ -1,0 +1,491 @@
+"""The news-API search sources end to end: adapters → real Fetcher → tests/apiserver.py.
+
+No test waits: the Fetcher and the Pacer share a fake clock whose sleep only records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from apiserver import GDELT_PATH, GOOGLE_PATH, GUARDIAN_PATH, NEWSAPI_PATH, ApiServer
+from feedserver import Reply
+
+from bot.sources.fetch import Fetcher, FetchFailed, FetchSettings
+from bot.sources.search.config import SearchConfig, resolve_key
+from bot.sources.search.pacing import MemoryQuotaLedger, Pacer, min_interval_for_quota
+from bot.sources.search.runner import SearchOutcome, run_search
+
+pytest_plugins = ["apiserver"]
+
+NOW = datetime(2025, 6, 25, 15, 0, tzinfo=UTC)
+SINCE = NOW - timedelta(hours=1)
+NATO = '(NATO OR alliance) AND "defence spending" NOT quiz'
+GAZA = "Gaza AND (peacekeepers OR ISF)"
+
+
+class FakeClock:
+    """Monotonic seconds that move only when someone sleeps; every sleep is recorded."""
+
+    def __init__(self, *, advance: bool = True) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self._advance = advance
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Record the wait and move time instead of waiting."""
+        self.sleeps.append(seconds)
+        if self._advance:
+            self.now += seconds
+        await asyncio.sleep(0)
+
+
+def config(server: ApiServer, api: str, **overrides: Any) -> SearchConfig:
+    """A SearchConfig for `api` pointed at the local server, with the server's keys."""
+    paths = {"gdelt": GDELT_PATH, "google_news": GOOGLE_PATH, "newsapi": NEWSAPI_PATH}
+    keys = {"newsapi": server.newsapi_key, "guardian": server.guardian_key}
+    values: dict[str, Any] = {
+        "source_id": f"{api}-search",
+        "type": api,
+        "base_url": server.url(paths.get(api, GUARDIAN_PATH)),
+        "key": keys.get(api),
+    }
+    values.update(overrides)
+    return SearchConfig(**values)
+
+
+def poll(
+    cfg: SearchConfig,
+    queries: list[tuple[str, str]],
+    *,
+    since: datetime | None = SINCE,
+    now: datetime = NOW,
+    clock: FakeClock | None = None,
+    pacer: Pacer | None = None,
+    ledger: MemoryQuotaLedger | None = None,
+) -> SearchOutcome:
+    """Run one run_search against the local server with fake time."""
+    clock = clock or FakeClock()
+    pacer = pacer or Pacer(clock, clock.sleep)
+    ledger = ledger if ledger is not None else MemoryQuotaLedger()
+    settings = FetchSettings(
+        allow_private=True, trust_env=False, per_host_spacing=0.0, backoff_multiplier=0.0
+    )
+
+    async def scenario() -> SearchOutcome:
+        async with Fetcher(settings, clock=clock, sleep=clock.sleep) as fetcher:
+            return await run_search(
+                cfg, queries, since, now, fetcher=fetcher, pacer=pacer, quota=ledger
+            )
+
+    return asyncio.run(scenario())
+
+
+# --- GDELT ------------------------------------------------------------------------------------
+
+
+def test_gdelt_entries_and_window(api_server: ApiServer) -> None:
+    """GDELT artlist: entries deduplicated, domain as publisher, seendate as UTC, window in URL."""
+    outcome = poll(config(api_server, "gdelt", language="english"), [("nato-5pct", NATO)])
+    assert outcome.errors == [] and outcome.requests == 1 and outcome.status == 200
+    assert [e.publisher for e in outcome.entries] == ["brusselstimes.com", "aa.com.tr"]
+    first, second = outcome.entries
+    assert first.source_id == "gdelt-search"
+    assert first.key == f"link:{first.link}"
+    assert first.published == datetime(2025, 6, 25, 14, 30, tzinfo=UTC)
+    assert first.summary == ""
+    assert second.link is not None and "utm_source" not in second.link
+    (request,) = api_server.requests_to(GDELT_PATH)
+    q = request.query
+    assert (q["mode"], q["format"], q["sort"], q["maxrecords"]) == (
+        "artlist",
+        "json",
+        "datedesc",
+        "250",
+    )
+    assert q["startdatetime"] == "20250625134500"  # since minus GDELT's 15-minute batch
+    assert q["enddatetime"] == "20250625150000"
+    assert q["query"].startswith("(nato OR natos OR alliance OR alliances)")
+    assert q["query"].endswith(" sourcelang:english")
+    assert "quiz" not in q["query"]
+
+
+def test_gdelt_first_poll_looks_back_the_backfill(api_server: ApiServer) -> None:
+    """With no last poll the window starts `backfill` before now."""
+    poll(config(api_server, "gdelt", backfill=timedelta(hours=6)), [("x", NATO)], since=None)
+    (request,) = api_server.requests_to(GDELT_PATH)
+    assert request.query["startdatetime"] == "20250625090000"
+
+
+def test_gdelt_rejected_query_is_a_clear_error_and_others_go_on(api_server: ApiServer) -> None:
+    """GDELT's 200 text/html refusal names the signal; the next signal is still searched."""
+    api_server.script(GDELT_PATH, ApiServer.reply("gdelt_bad_query.html"))
+    outcome = poll(config(api_server, "gdelt"), [("bad", NATO), ("good", GAZA)])
+    assert outcome.errors == [
+        "GDELT rejected the query for signal 'bad': "
+        "Parentheses may only be used around OR'd statements."
+    ]
+    assert outcome.requests == 2 and len(outcome.entries) == 2
+
+
+def test_gdelt_429_stops_the_poll_with_retry_after(api_server: ApiServer) -> None:
+    """A plain-text 429 becomes a readable error, stops the poll and keeps Retry-After."""
+    api_server.script(GDELT_PATH, ApiServer.reply("gdelt_429.txt", 429, {"Retry-After": "60"}))
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO), ("b", GAZA)])
+    assert outcome.errors == [
+        "GDELT: rate limited (HTTP 429): Please limit requests to one every 5 seconds or "
+        "contact kalev.leetaru5@gmail.com for larger queries. (signal 'a')"
+    ]
+    assert outcome.status == 429 and outcome.retry_after == 60.0
+    assert outcome.requests == 1 and len(api_server.requests_to(GDELT_PATH)) == 1
+
+
+def test_gdelt_rate_limit_text_in_a_200_also_stops(api_server: ApiServer) -> None:
+    """GDELT sometimes rate-limits with status 200: treated as a 429."""
+    api_server.script(GDELT_PATH, Reply(200, (b"Please limit requests to one every 5 seconds.")))
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO), ("b", GAZA)])
+    assert outcome.status == 429 and outcome.requests == 1
+    assert outcome.errors == [
+        "GDELT rate limited the search for signal 'a': Please limit requests to one every 5 seconds."
+    ]
+
+
+def test_gdelt_empty_answer_is_no_entries(api_server: ApiServer) -> None:
+    """GDELT's `{}` for no results is an empty list, not an error."""
+    api_server.results[GDELT_PATH] = b"{}"
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO)])
+    assert outcome.entries == [] and outcome.errors == []
+
+
+def test_gdelt_requests_are_paced_five_seconds_apart(api_server: ApiServer) -> None:
+    """Three signals: the pacer asks for two 5 s waits (fake clock: nothing really waits)."""
+    clock = FakeClock()
+    poll(config(api_server, "gdelt"), [("a", NATO), ("b", GAZA), ("c", NATO)], clock=clock)
+    assert [s for s in clock.sleeps if s > 0] == [5.0, 5.0]
+
+
+def test_pacing_is_global_across_sources(api_server: ApiServer) -> None:
+    """Two GDELT sources polled at once share one pacer: four requests, 15 s of fake time."""
+    clock = FakeClock()
+    pacer = Pacer(clock, clock.sleep)
+    ledger = MemoryQuotaLedger()
+    settings = FetchSettings(allow_private=True, trust_env=False, per_host_spacing=0.0)
+    first = config(api_server, "gdelt", source_id="gdelt-1")
+    second = config(api_server, "gdelt", source_id="gdelt-2")
+
+    async def scenario() -> None:
+        async with Fetcher(settings, clock=clock, sleep=clock.sleep) as fetcher:
+            await asyncio.gather(
+                *(
+                    run_search(cfg, [("a", NATO), ("b", GAZA)], SINCE, NOW,
+                               fetcher=fetcher, pacer=pacer, quota=ledger)
+                    for cfg in (first, second)
+                )
+            )  # fmt: skip
+
+    asyncio.run(scenario())
+    assert len(api_server.requests_to(GDELT_PATH)) == 4
+    # Four requests to one API take three 5 s slots in all (per-source pacing would take one).
+    assert clock.now - 1000.0 == 15.0
+
+
+# --- Google News ------------------------------------------------------------------------------
+
+
+def test_google_news_entries_publisher_and_when_window(api_server: ApiServer) -> None:
+    """Google News RSS: <source> is the publisher, keys are link-based, q carries when:."""
+    cfg = config(api_server, "google_news", language="en", country="gb")
+    outcome = poll(cfg, [("canal-deals", "Panama AND (port OR ports) NOT Suez")])
+    assert outcome.errors == []
+    assert outcome.entries and outcome.entries[0].publisher == "Reuters"
+    assert all(e.key.startswith("link:https://news.google.com/") for e in outcome.entries)
+    (request,) = api_server.requests_to(GOOGLE_PATH)
+    assert request.query["q"] == "panama (port OR ports) when:1h"
+    assert (request.query["hl"], request.query["gl"], request.query["ceid"]) == (
+        "en-GB",
+        "GB",
+        "GB:en",
+    )
+
+
+def test_google_news_error_page_is_a_clear_error(api_server: ApiServer) -> None:
+    """An HTML answer (Google's throttling page) is named as not RSS, for the signal."""
+    api_server.script(
+        GOOGLE_PATH,
+        Reply(
+            200,
+            b"<html><body>Our systems have detected unusual traffic</body></html>",
+            {"Content-Type": "text/html"},
+        ),
+    )
+    outcome = poll(config(api_server, "google_news"), [("x", NATO)])
+    assert outcome.errors == [
+        "Google News answer for signal 'x' is not RSS: not a feed: got an HTML page"
+    ]
+
+
+# --- NewsAPI ----------------------------------------------------------------------------------
+
+
+def test_newsapi_entries_header_and_from(api_server: ApiServer) -> None:
+    """NewsAPI: key in X-Api-Key (not the URL), from= the last poll, [Removed] items skipped."""
+    outcome = poll(config(api_server, "newsapi", language="en"), [("nato-5pct", NATO)])
+    assert outcome.errors == []
+    assert [e.publisher for e in outcome.entries] == ["Reuters", "Politico Europe"]
+    politico = outcome.entries[1]
+    assert politico.summary == "Madrid says it can meet its capability targets on 2.1%."
+    assert politico.published == datetime(2025, 6, 24, 9, 5, 12, tzinfo=UTC)
+    assert outcome.entries[0].author == "Andrew Gray, Sabine Siebold"
+    (request,) = api_server.requests_to(NEWSAPI_PATH)
+    assert request.headers["x-api-key"] == api_server.newsapi_key
+    assert "apiKey" not in request.query and api_server.newsapi_key not in str(request.query)
+    assert request.query["from"] == "2025-06-25T14:00:00"
+    assert request.query["language"] == "en" and request.query["sortBy"] == "publishedAt"
+    assert request.query["q"].startswith("(nato OR natos OR alliance OR alliances) AND (")
+
+
+def test_newsapi_invalid_key_is_named_and_stops(api_server: ApiServer) -> None:
+    """A refused key gives NewsAPI's code and message once, and no further requests."""
+    outcome = poll(config(api_server, "newsapi", key="wrong"), [("a", NATO), ("b", GAZA)])
+    assert outcome.errors == [
+        "NewsAPI: API key invalid (apiKeyInvalid): Your API key is invalid or incorrect. "
+        "Check your key, or go to https://newsapi.org to create a free API key. (signal 'a')"
+    ]
+    assert outcome.status == 401 and outcome.requests == 1
+    assert "wrong" not in " ".join(outcome.errors)
+
+
+def test_newsapi_rate_limited_returns_retry_after(api_server: ApiServer) -> None:
+    """rateLimited (429) stops the poll; Retry-After is handed back, not slept on."""
+    api_server.script(
+        NEWSAPI_PATH,
+        ApiServer.reply("newsapi_error_rateLimited.json", 429, {"Retry-After": "3600"}),
+    )
+    clock = FakeClock()
+    outcome = poll(config(api_server, "newsapi"), [("a", NATO), ("b", GAZA)], clock=clock)
+    assert outcome.status == 429 and outcome.retry_after == 3600.0 and outcome.requests == 1
+    assert outcome.errors[0].startswith("NewsAPI: rate limited (rateLimited): You have made")
+    assert 3600.0 not in clock.sleeps
+
+
+def test_newsapi_parameter_invalid_fails_one_signal_only(api_server: ApiServer) -> None:
+    """A 400 parameterInvalid is that signal's error; the next signal still runs."""
+    api_server.script(NEWSAPI_PATH, ApiServer.reply("newsapi_error_parameterInvalid.json", 400))
+    outcome = poll(config(api_server, "newsapi"), [("a", NATO), ("b", GAZA)])
+    assert len(outcome.errors) == 1
+    assert outcome.errors[0].startswith("NewsAPI: parameter invalid (parameterInvalid): You are")
+    assert outcome.requests == 2 and len(outcome.entries) == 2
+
+
+def test_newsapi_empty_results(api_server: ApiServer) -> None:
+    """totalResults 0 is an empty poll, not an error."""
+    api_server.results[NEWSAPI_PATH] = ApiServer.reply("newsapi_empty.json").body
+    outcome = poll(config(api_server, "newsapi"), [("a", NATO)])
+    assert outcome.entries == [] and outcome.errors == []
+
+
+def test_missing_key_refuses_without_a_request(api_server: ApiServer) -> None:
+    """No key for an API that needs one: one error line, nothing sent."""
+    outcome = poll(config(api_server, "newsapi", key=None), [("a", NATO)])
+    assert outcome.errors == [
+        "NewsAPI: no API key for source 'newsapi-search' (set SIGNALWATCH_NEWSAPI_KEY)"
+    ]
+    assert outcome.requests == 0 and api_server.requests == []
+
+
+# --- Guardian ---------------------------------------------------------------------------------
+
+
+def test_guardian_entries_and_parameters(api_server: ApiServer) -> None:
+    """Guardian: trailText as plain text, "The Guardian" as publisher, from-date the poll's day."""
+    outcome = poll(config(api_server, "guardian"), [("nato-5pct", NATO)], since=None)
+    assert outcome.errors == []
+    first, second = outcome.entries
+    assert first.title == "Nato leaders agree to raise defence spending target to 5% of GDP"
+    assert (
+        first.summary
+        == "Allies sign up to new goal at The Hague summit, with Spain insisting it will not meet it"
+    )
+    assert second.summary == "This blog is now closed. Rutte's text to Trump leaked"
+    assert first.publisher == "The Guardian"
+    assert first.published == datetime(2025, 6, 25, 14, 52, 9, tzinfo=UTC)
+    (request,) = api_server.requests_to(GUARDIAN_PATH)
+    q = request.query
+    assert q["api-key"] == api_server.guardian_key
+    assert q["from-date"] == "2025-06-24"  # backfill 24 h before NOW
+    assert (q["show-fields"], q["order-by"]) == ("trailText", "newest")
+    assert q["q"] == '(nato OR alliance) AND ("defence spending" OR defencespending)'
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "status"),
+    [
+        (
+            ApiServer.reply("guardian_401.json", 401),
+            "Guardian: API key refused (HTTP 401): Invalid authentication credentials (signal 'a')",
+            401,
+        ),
+        (
+            ApiServer.reply("guardian_429.json", 429),
+            "Guardian: rate limited (HTTP 429): API rate limit exceeded (signal 'a')",
+            429,
+        ),
+    ],
+)
+def test_guardian_gateway_errors_stop_the_poll(
+    api_server: ApiServer, reply: Reply, error: str, status: int
+) -> None:
+    """Key refused or rate limited: the Guardian's message, and no more requests this poll."""
+    api_server.script(GUARDIAN_PATH, reply)
+    outcome = poll(config(api_server, "guardian"), [("a", NATO), ("b", GAZA)])
+    assert outcome.errors == [error]
+    assert outcome.status == status and outcome.requests == 1
+
+
+def test_guardian_key_never_appears_in_errors(api_server: ApiServer) -> None:
+    """A failing request's error line carries no api-key value."""
+    api_server.script(
+        GUARDIAN_PATH,
+        Reply(500, b"oops"),
+        Reply(500, b"oops"),
+        Reply(500, b"oops"),
+        Reply(500, b"oops"),
+    )
+    outcome = poll(config(api_server, "guardian"), [("a", NATO)])
+    assert outcome.errors == ["Guardian: HTTP 500 Internal Server Error: oops (signal 'a')"]
+    assert api_server.guardian_key not in " ".join(outcome.errors)
+
+
+def test_guardian_bad_parameter_in_the_envelope(api_server: ApiServer) -> None:
+    """A 400 whose envelope says status error gives the Guardian's message."""
+    api_server.script(GUARDIAN_PATH, ApiServer.reply("guardian_400.json", 400))
+    outcome = poll(config(api_server, "guardian"), [("a", NATO)])
+    assert outcome.errors == [
+        "Guardian: HTTP 400 (HTTP 400): Invalid date format for from-date (signal 'a')"
+    ]
+
+
+# --- quota ------------------------------------------------------------------------------------
+
+
+def test_quota_stops_requests_without_an_error(api_server: ApiServer) -> None:
+    """With one request left today, one signal is searched, the rest wait for midnight UTC."""
+    ledger = MemoryQuotaLedger()
+    ledger.add_calls("newsapi", NOW.date(), 99)
+    outcome = poll(
+        config(api_server, "newsapi"), [("a", NATO), ("b", GAZA), ("c", NATO)], ledger=ledger
+    )
+    assert outcome.requests == 1 and outcome.errors == []
+    assert outcome.quota_exhausted
+    assert outcome.next_quota_reset == datetime(2025, 6, 26, tzinfo=UTC)
+    assert ledger.calls_on("newsapi", NOW.date()) == 100
+    assert ledger.calls_on("newsapi", date(2025, 6, 26)) == 0
+
+
+def test_configured_quota_overrides_the_free_tier(api_server: ApiServer) -> None:
+    """daily_quota=2: the third signal is not searched."""
+    outcome = poll(
+        config(api_server, "guardian", daily_quota=2), [("a", NATO), ("b", GAZA), ("c", NATO)]
+    )
+    assert outcome.requests == 2 and outcome.quota_exhausted
+
+
+def test_min_interval_for_quota() -> None:
+    """Polls are planned no closer than the quota pays for."""
+    assert min_interval_for_quota(5, 100) == timedelta(hours=1, minutes=12)
+    assert min_interval_for_quota(13, 500) == timedelta(seconds=2247)
+    with pytest.raises(ValueError, match="1 or more"):
+        min_interval_for_quota(0, 100)
+
+
+# --- translation failures, config, keys -------------------------------------------------------
+
+
+def test_untranslatable_signal_is_an_error_line_and_others_go_on(api_server: ApiServer) -> None:
+    """A query with nothing an API can say is reported; the other signals are searched."""
+    outcome = poll(
+        config(api_server, "gdelt"), [("prefixes", "Ukrain* NEAR/5 truce*"), ("ok", NATO)]
+    )
+    assert outcome.requests == 1
+    assert outcome.errors == [
+        "GDELT: signal 'prefixes': GDELT cannot search for this query: no part of it can be said "
+        "in its syntax (NEAR/5 (searched as AND); prefix Ukrain* (no wildcards in GDELT); "
+        "prefix truce* (no wildcards in GDELT))"
+    ]
+
+
+def test_search_config_defaults_and_validation() -> None:
+    """The real endpoint by default; bad types, URLs and quotas are refused with the source id."""
+    cfg = SearchConfig("g", "guardian", key="SECRETKEY")
+    assert cfg.base_url == "https://content.guardianapis.com/search"
+    assert cfg.quota == 500 and cfg.spacing == 1.0 and "SECRETKEY" not in repr(cfg)
+    assert SearchConfig("d", "gdelt").quota is None
+    with pytest.raises(ValueError, match="search source 'x': unknown type 'bing'"):
+        SearchConfig("x", "bing")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="daily_quota must be 1 or more"):
+        SearchConfig("x", "newsapi", daily_quota=0)
+    with pytest.raises(ValueError, match="without a query"):
+        SearchConfig("x", "gdelt", base_url="https://h/doc?query=x")
+
+
+def test_resolve_key_reads_the_environment() -> None:
+    """Keys come from the default or configured variable; a missing one disables the source."""
+    env = {"SIGNALWATCH_NEWSAPI_KEY": "abc", "MY_GUARDIAN": "def"}
+    assert resolve_key("n", "newsapi", env) == ("abc", None)
+    assert resolve_key("g", "guardian", env, "MY_GUARDIAN") == ("def", None)
+    assert resolve_key("d", "gdelt", env) == (None, None)
+    assert resolve_key("g", "guardian", env) == (
+        None,
+        "search source 'g' (Guardian) is disabled: set SIGNALWATCH_GUARDIAN_KEY to its API key",
+    )
+
+
+def test_pacer_reserves_slots_for_concurrent_callers() -> None:
+    """Five concurrent waits on one API queue at 1 s slots; another API is not held."""
+    clock = FakeClock(advance=False)  # all five reserve before any of them has slept
+    pacer = Pacer(clock, clock.sleep)
+    starts: list[float] = []
+
+    async def one(api: str) -> None:
+        await pacer.wait(api, 1.0)
+        starts.append(clock.now - 1000.0)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(one("guardian") for _ in range(5)), one("gdelt"))
+
+    asyncio.run(scenario())
+    assert sorted(clock.sleeps) == [1.0, 2.0, 3.0, 4.0]
+    assert starts.count(0.0) == 6  # the clock stood still; gdelt's wait did not sleep
+
+
+def test_pacer_hold_pushes_the_next_slot() -> None:
+    """After a 429 the runner holds the API: the next wait sleeps the remainder."""
+    clock = FakeClock()
+    pacer = Pacer(clock, clock.sleep)
+    pacer.hold("gdelt", 30.0)
+    asyncio.run(pacer.wait("gdelt", 5.0))
+    assert clock.sleeps == [30.0]
+
+
+def test_failed_fetch_keeps_body_for_describe() -> None:
+    """describe_failure reads the body the fetcher kept (unit check of the adapters' input)."""
+    from bot.sources.search import gdelt, newsapi
+
+    failed = FetchFailed(
+        "HTTP 429 Too Many Requests",
+        429,
+        None,
+        True,
+        body=b"Please limit requests to one every 5 seconds",
+    )
+    assert (
+        gdelt.describe_failure(failed)
+        == "GDELT: rate limited (HTTP 429): Please limit requests to one every 5 seconds"
+    )
+    plain = FetchFailed("HTTP 502 Bad Gateway", 502, None, True, body=b"<html><h1>502</h1></html>")
+    assert newsapi.describe_failure(plain) == "NewsAPI: HTTP 502 Bad Gateway: 502"

@@ -1,0 +1,197 @@
+"""Unit tests of the same-story detector: the link, title and near-duplicate rules."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.stories import (
+    SCHEME,
+    StoryFingerprint,
+    find_story,
+    fingerprint,
+    same_story,
+    similarity,
+)
+
+# Real headlines and ledes from tests/data/labelled (the 11-12 Aug 2025 truce extension).
+EXTEND_A = fingerprint(
+    "Trump signs order extending China tariff truce by 90 days, White House says",
+    "President Trump signed an executive order extending the tariff pause with China for 90 days "
+    "to avoid escalating trade tensions and support ongoing negotiations on key trade issues.",
+    "https://ground.news/article/trump-extends-china-tariff-truce",
+)
+EXTEND_B = fingerprint(
+    "Trump signs order extending US, China tariff pause by another 90 days",
+    "US President Donald Trump signed an executive order extending a tariff truce with China by "
+    "another 90 days, a White House official said on Monday.",
+    "https://www.chinadaily.com.cn/a/202508/12/WS689a5d2ca310724b60021019.html",
+)
+# The issue's example of one topic, two stories (The Brussels Times; The Mint Magazine).
+NATO_AGREES = fingerprint(
+    "'Stronger and more lethal': NATO officially agrees 5% defence spending",
+    "NATO Member States officially pledged to spend 5% of their GDP by 2035 at Wednesday's summit "
+    'in The Hague, with Secretary-General Mark Rutte hailing the "significant commitment" made '
+    "by Europe and Canada.",
+    None,
+)
+SPAIN_REJECTS = fingerprint(
+    "Spain rejects NATO's 5% defence spending hike as 'counterproductive'",
+    "Spain has reportedly asked to opt out of NATO's proposed defence spending target of 5 percent "
+    "of GDP, risking disruption to a key agreement expected at next week's alliance summit.",
+    None,
+)
+
+
+def test_same_canonical_link_is_the_same_story() -> None:
+    """Two items whose links differ only by trackers and case are one story."""
+    a = fingerprint("One headline", "", "https://Example.com/a?utm_source=x")
+    b = fingerprint("Quite another headline here", "", "https://example.com/a")
+    assert same_story(a, b)
+    assert similarity(a, b) == 1.0
+
+
+def test_same_normalised_title_is_the_same_story() -> None:
+    """Case, accents and punctuation do not split one headline into two stories."""
+    a = fingerprint("Panamá ports deal: BlackRock buys CK Hutchison's terminals", "x", None)
+    b = fingerprint("PANAMA PORTS DEAL — BLACKROCK BUYS CK HUTCHISON'S TERMINALS", "y", None)
+    assert same_story(a, b)
+
+
+def test_google_news_publisher_suffix_is_ignored() -> None:
+    """A Google News title ending "- Publisher" matches the publisher's own title."""
+    a = fingerprint("Trump extends trade truce with China another 90 days - Reuters", "", None)
+    b = fingerprint("Trump extends trade truce with China another 90 days", "", None)
+    assert a.title_norm == b.title_norm
+    assert same_story(a, b)
+
+
+def test_short_titles_do_not_merge_on_title_alone() -> None:
+    """A three-word title names no single story: equal titles with different ledes stay apart."""
+    a = fingerprint(
+        "Kyiv under attack", "Russian drones struck Kyiv overnight, killing four.", None
+    )
+    b = fingerprint(
+        "Kyiv under attack", "A missile barrage hit the capital's power grid on Friday.", None
+    )
+    assert not same_story(a, b)
+
+
+def test_live_blog_titles_never_merge_on_title() -> None:
+    """Live blogs keep one title across a day of stories; only their link identifies them."""
+    a = fingerprint("Live updates: Trump tariffs", "China retaliates with 34% duties.", None)
+    b = fingerprint("Live updates: Trump tariffs", "Markets slump for a second day.", None)
+    assert a.title_norm is None
+    assert not same_story(a, b)
+    assert same_story(
+        fingerprint("Live updates: Trump tariffs", "a", "https://x.test/live"),
+        fingerprint("Live updates: Trump tariffs", "b", "https://x.test/live"),
+    )
+
+
+def test_rewrites_of_one_event_are_near_duplicates() -> None:
+    """Two outlets' headlines on the truce extension merge on the signature."""
+    assert EXTEND_A.link != EXTEND_B.link and EXTEND_A.title_norm != EXTEND_B.title_norm
+    assert same_story(EXTEND_A, EXTEND_B)
+
+
+def test_follow_up_on_the_same_topic_is_another_story() -> None:
+    """ "NATO agrees 5%" and "Spain rejects NATO 5%" share a topic, not a story."""
+    assert not same_story(NATO_AGREES, SPAIN_REJECTS)
+
+
+def test_different_numbers_in_titles_are_different_stories() -> None:
+    """A 5% target and a 2% target are different stories, however alike the words."""
+    five = fingerprint("NATO allies agree to defence spending target of 5%", "", None)
+    two = fingerprint("NATO allies agree to defence spending target of 2%", "", None)
+    assert similarity(five, two) == 0.0
+    assert not same_story(five, two)
+
+
+def test_a_number_one_side_omits_does_not_block_a_merge() -> None:
+    """Only a title number the other item contradicts (lacks entirely) vetoes the merge."""
+    a = fingerprint("Trump extends China tariff truce by 90 days", "", None)
+    b = fingerprint("Trump extends China tariff truce", "The truce is extended by 90 days.", None)
+    assert same_story(a, b)
+
+
+def test_round_trip_through_text() -> None:
+    """from_text(to_text(f)) gives back an equal fingerprint."""
+    text = EXTEND_A.to_text()
+    assert text.startswith(f"{SCHEME}\t")
+    assert "\n" not in text
+    assert StoryFingerprint.from_text(text) == EXTEND_A
+
+
+def test_old_scheme_rows_never_near_match() -> None:
+    """A row written under another scheme keeps link and title rules but no signature."""
+    _, link, title, *_ = EXTEND_A.to_text().split("\t")
+    old = StoryFingerprint.from_text(f"sw0\tzzz\t{title}\tABCD")
+    assert old.scheme == "sw0" and old.title_words == frozenset()
+    assert same_story(old, EXTEND_A)  # the title rule still applies
+    renamed = StoryFingerprint.from_text(f"sw0\t{link}x\tsome other title entirely\tABCD")
+    assert similarity(renamed, EXTEND_A) == 0.0
+    assert StoryFingerprint.from_text(renamed.to_text()) == renamed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "expected 'sw<N>"),
+        ("xx1\ta\tb", "expected 'sw<N>"),
+        (f"{SCHEME}\ta\tb\tABCD", "needs 6 fields"),
+        (f"{SCHEME}\ta\tb\tABC\t\t", "title words has 3 characters"),
+    ],
+)
+def test_malformed_text_says_what_is_wrong(text: str, message: str) -> None:
+    """from_text rejects malformed rows with a message naming the problem."""
+    with pytest.raises(ValueError, match=message):
+        StoryFingerprint.from_text(text)
+
+
+def test_find_story_prefers_link_then_title_then_best_score() -> None:
+    """find_story returns a link match over a title match over the highest near-duplicate."""
+    candidate = fingerprint(EXTEND_B_TITLE, EXTEND_B_LEDE, "https://x.test/b")
+    weaker = fingerprint(
+        "Trump extends US-China tariff pause by 90 days",
+        "The White House said the truce was extended.",
+        None,
+    )
+    known = [("nato", NATO_AGREES), ("weak", weaker), ("best", EXTEND_A)]
+    assert find_story(candidate, known) == "best"
+    same_title = fingerprint(EXTEND_B_TITLE, "unrelated lede", None)
+    assert find_story(candidate, [*known, ("title", same_title)]) == "title"
+    same_link = fingerprint("anything at all", "", "https://x.test/b")
+    assert find_story(candidate, [("title", same_title), ("link", same_link), *known]) == "link"
+    assert find_story(candidate, [("nato", NATO_AGREES), ("spain", SPAIN_REJECTS)]) is None
+    assert find_story(candidate, []) is None
+
+
+def test_find_story_returns_falsy_keys() -> None:
+    """A key of 0 is a found story, not "none found"."""
+    assert find_story(EXTEND_B, [(0, EXTEND_A)]) == 0
+
+
+EXTEND_B_TITLE = "Trump signs order extending US, China tariff pause by another 90 days"
+EXTEND_B_LEDE = (
+    "US President Donald Trump signed an executive order extending a tariff truce with China by "
+    "another 90 days, a White House official said on Monday."
+)
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=120)
+
+
+@given(title=_texts, summary=_texts, link=st.none() | _texts)
+def test_fingerprint_equals_itself_and_survives_text(
+    title: str, summary: str, link: str | None
+) -> None:
+    """Any fingerprint is the same story as itself and round-trips through its text."""
+    fp = fingerprint(title, summary, link)
+    assert StoryFingerprint.from_text(fp.to_text()) == fp
+    if fp.link or _words(fp.title_norm) >= 4 or len(fp.title_words) >= 3:
+        assert same_story(fp, fp)
+
+
+def _words(title: str | None) -> int:
+    return 0 if title is None else title.count(" ") + 1
