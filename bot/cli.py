@@ -77,7 +77,27 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{path}: ok — {len(watchlist.signals)} signals ({enabled} enabled), "
         f"{len(watchlist.sources)} sources, {len(watchlist.routes)} routes"
     )
+    for line in _search_warnings(watchlist):
+        print(f"{path}: warning: {line}", file=sys.stderr)
     return 0
+
+
+def _search_warnings(watchlist: Watchlist) -> list[str]:
+    """What each news-API source cannot search for (a warning: feeds still cover it)."""
+    from bot.sources.search.coverage import search_coverage
+    from bot.watchlist import search_query
+
+    lines = []
+    for source in watchlist.enabled_sources():
+        if not source.is_search:
+            continue
+        queries = [(s.id, search_query(s)) for s in watchlist.signals_for(source)]
+        for signal_id, reason in search_coverage(source.type, queries).unsearchable.items():
+            lines.append(
+                f"source '{source.id}' ({source.type}) cannot search for signal '{signal_id}':"
+                f" {reason} — give the signal a `search:` query"
+            )
+    return lines
 
 
 def _read_lines(path: str) -> TextIO:

@@ -50,6 +50,7 @@ from bot.sources.entries import normalised_title
 from bot.sources.feeds import parse_feed
 from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, NotModified
 from bot.sources.search.config import SearchConfig
+from bot.sources.search.coverage import search_coverage
 from bot.sources.search.pacing import Pacer, min_interval_for_quota
 from bot.sources.search.runner import SearchOutcome, run_search
 from bot.store import (
@@ -65,7 +66,7 @@ from bot.store import (
     StoryWrite,
 )
 from bot.stories import StoryFingerprint, find_story, fingerprint
-from bot.watchlist import SourceSpec, Watchlist
+from bot.watchlist import SourceSpec, Watchlist, search_query
 
 __all__ = [
     "DEFAULT_DESTINATION",
@@ -553,6 +554,8 @@ class Poller:
     batch: int = 256
     pacer: Pacer = field(default_factory=lambda: Pacer(time.monotonic, asyncio.sleep))
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    # (source, signal, reason) already logged as unsearchable: said once, not every poll
+    told_unsearchable: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
 
     async def poll_due(self, *, force: bool = False) -> list[PollOutcome]:
         """Poll every due source (every enabled source with `force`) once, concurrently."""
@@ -676,7 +679,18 @@ class Poller:
         """
         config = search_config(spec, self.environ)
         signals = compiled.watchlist.signals_for(spec)
-        queries = [(signal.id, signal.query) for signal in signals]
+        coverage = search_coverage(spec.type, [(s.id, search_query(s)) for s in signals])
+        for signal_id, reason in coverage.unsearchable.items():
+            if (spec.id, signal_id, reason) not in self.told_unsearchable:
+                self.told_unsearchable.add((spec.id, signal_id, reason))
+                log.warning(
+                    "%s cannot search for signal '%s' (%s); give the signal a `search:`"
+                    " query the API can say. Its feeds still cover it.",
+                    config.api_name,
+                    signal_id,
+                    reason,
+                )
+        queries = coverage.searchable
         # A first poll searches its backfill window; later ones from the last success.
         since = source.last_success_at if source.first_fetch_done else None
         outcome: SearchOutcome = await run_search(

@@ -186,7 +186,9 @@ async def run_loop(
     last_prune = datetime.min.replace(tzinfo=UTC)
     last_reload = 0.0
     async with Fetcher(fetch_settings(settings)) as fetcher:
-        poller = Poller(store, fetcher, live.get, notifier, clock, settings.max_failures)
+        poller = Poller(
+            store, fetcher, live.get, notifier, clock, settings.max_failures, environ=environ
+        )
         deliverer = Deliverer(store, sink, notifier, clock)
         if settings.delivery_delay:
             delay = settings.delivery_delay

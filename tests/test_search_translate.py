@@ -50,6 +50,12 @@ def _signals() -> dict[str, str]:
     return {s["id"]: s["query"] for s in data["signals"]}
 
 
+def _searches() -> dict[str, str]:
+    """What the APIs are searched with for each shipped signal: its `search:`, else `query`."""
+    data = YAML(typ="safe").load((ROOT / "watchlist.yaml").read_text(encoding="utf-8"))
+    return {s["id"]: s.get("search") or s["query"] for s in data["signals"]}
+
+
 def _labelled() -> list[dict[str, object]]:
     items = []
     for path in sorted((ROOT / "tests" / "data" / "labelled").glob("*.jsonl")):
@@ -62,6 +68,7 @@ def _labelled() -> list[dict[str, object]]:
 
 
 SIGNALS = _signals()
+SEARCHES = _searches()
 LABELLED = _labelled()
 
 
@@ -162,6 +169,31 @@ def test_shipped_signal_translation_is_never_narrower(api: str, signal_id: str) 
         if not model.matches(translation.text, str(item["title"]), str(item["summary"] or ""))
     ]
     assert missed == [], f"{api} query {translation.text!r} misses {missed}"
+
+
+@pytest.mark.parametrize("api", sorted(ADAPTERS))
+@pytest.mark.parametrize("signal_id", sorted(SIGNALS))
+def test_shipped_search_queries_reach_every_labelled_hit(api: str, signal_id: str) -> None:
+    """Every shipped signal is searchable on every API with its `search:` (or its query), and
+    that search finds each labelled positive that the signal's own query alerts on."""
+    adapter = ADAPTERS[api]
+    translation = adapter.translate(SEARCHES[signal_id])
+    assert len(translation.text) <= adapter.DIALECT.max_length
+    matcher = Matcher.compile([(signal_id, SIGNALS[signal_id])])
+    model = _model(adapter)
+    found = [
+        item
+        for item in LABELLED
+        if signal_id in item["labels"]
+        and matcher.match_ids(str(item["title"]), str(item["summary"] or ""))
+    ]
+    assert found, "the labelled set has positives our matcher finds"
+    missed = [
+        item["id"]
+        for item in found
+        if not model.matches(translation.text, str(item["title"]), str(item["summary"] or ""))
+    ]
+    assert missed == [], f"{api} search {translation.text!r} misses {missed}"
 
 
 def test_most_shipped_signals_are_searchable_somewhere() -> None:

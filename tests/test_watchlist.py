@@ -558,9 +558,9 @@ def test_pydantic_wording_never_leaks() -> None:
     )
     assert reported == [
         "watchlist.yaml:2: signal 'a': unknown key 'colour' (expected one of: id, title, "
-        "description, query, enabled, severity, tags)",
+        "description, query, search, enabled, severity, tags)",
         "watchlist.yaml:2: signal 'a': unknown key 'interval' (expected one of: id, title, "
-        "description, query, enabled, severity, tags)",
+        "description, query, search, enabled, severity, tags)",
     ]
     assert not any("Extra inputs" in p or "Value error" in p for p in reported)
 

@@ -18,6 +18,7 @@ from bot.watchlist.schema import (
     Watchlist,
     format_duration,
     parse_duration,
+    search_query,
 )
 
 __all__ = [
@@ -36,4 +37,5 @@ __all__ = [
     "load_watchlist",
     "parse_duration",
     "parse_watchlist",
+    "search_query",
 ]

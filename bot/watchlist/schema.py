@@ -250,6 +250,10 @@ class SignalSpec(_Spec):
     title: str
     description: str = ""
     query: str
+    # What news APIs are searched with, where `query` cannot be said in their syntax (its
+    # prefix* terms and numbers): a query in the same language. Hits are still decided by
+    # `query`, so `search` only needs to be broad enough. None: search with `query`.
+    search: str | None = None
     enabled: bool = Field(default=True, strict=True)
     severity: Severity = "medium"
     tags: list[str] = Field(default_factory=list)
@@ -264,9 +268,11 @@ class SignalSpec(_Spec):
     def _title_not_blank(cls, value: str) -> str:
         return _non_blank(value)
 
-    @field_validator("query")
+    @field_validator("query", "search")
     @classmethod
-    def _query_parses(cls, value: str) -> str:
+    def _query_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         query = _non_blank(value)
         try:
             parse_query(query)
@@ -274,6 +280,11 @@ class SignalSpec(_Spec):
             # "{detail}" keeps braces in the parser's message from being read as a template.
             raise PydanticCustomError("query", "{detail}", {"detail": str(err)}) from None
         return query
+
+
+def search_query(signal: SignalSpec) -> str:
+    """The query a news API is searched with for this signal: `search`, else `query`."""
+    return signal.search or signal.query
 
 
 class SourceSpec(_Spec):
