@@ -361,7 +361,7 @@ def plan_poll(
     alerts for it fold into one summary alert per destination.
     """
     watchlist = compiled.watchlist
-    source = watchlist.source(source_id) if _has_source(watchlist, source_id) else None
+    source = _source_spec(watchlist, source_id)
     scope = None if source is None or source.signals is None else set(source.signals)
     limit = watchlist.defaults.flood_per_hour
     seen = [identify(e) for e in fresh]
@@ -470,18 +470,11 @@ def _story_write(entry: Entry, story: _Story, announced: list[Announcement]) -> 
 
 
 def _source_spec(watchlist: Watchlist, source_id: str) -> SourceSpec | None:
+    """The watchlist's source with this id, or None (removed since the poll was claimed)."""
     try:
         return watchlist.source(source_id)
     except KeyError:
         return None
-
-
-def _has_source(watchlist: Watchlist, source_id: str) -> bool:
-    try:
-        watchlist.source(source_id)
-    except KeyError:
-        return False
-    return True
 
 
 @dataclass
@@ -742,9 +735,8 @@ class Poller:
         return PollOutcome(source.id, "ok", len(outcome.entries), len(fresh), queued)
 
     def _backfill(self, compiled: Compiled, source_id: str) -> timedelta:
-        if _has_source(compiled.watchlist, source_id):
-            return compiled.watchlist.source(source_id).backfill
-        return compiled.watchlist.defaults.backfill
+        spec = _source_spec(compiled.watchlist, source_id)
+        return spec.backfill if spec is not None else compiled.watchlist.defaults.backfill
 
     async def _failed(
         self,
@@ -897,10 +889,11 @@ def followup_alert(update: StoryUpdate, alert_id: str) -> Alert:
     """A story update as an ordinary alert, for sinks that cannot edit what they sent."""
     original = update.original
     names = [str(item.get("outlet")) for item in update.also]
+    count = f"+{len(names)} source" + ("" if len(names) == 1 else "s")
     return replace(
         original,
         alert_id=alert_id,
-        title=f"+{len(names)} sources: {original.title}",
+        title=f"{count}: {original.title}",
         snippet="Also reported by " + ", ".join(names) if names else "",
         terms=(),
         extra={**original.extra, "followup": True},
@@ -921,8 +914,10 @@ def close_due_digests(store: Store, compiled: Compiled, now: datetime) -> list[A
     for waiting in store.open_digests():
         schedule = DigestSchedule.from_key(waiting.schedule)
         boundary = schedule.next_boundary(waiting.oldest)
-        while boundary <= now:
+        left = waiting.items
+        while boundary <= now and left > 0:
             items = store.digest_items(waiting.destination, waiting.schedule, boundary)
+            left -= len(items)
             if items:
                 shown = [_with_outlet_count(store, item) for item in items]
                 digest = digest_alert(waiting.destination, schedule, boundary, shown, titles)

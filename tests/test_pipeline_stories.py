@@ -347,7 +347,7 @@ def test_a_sink_without_update_gets_a_follow_up_alert(
     poll_all(rig)
     rig.deliver()
     original, followup = rig.sink.sent
-    assert followup.title == f"+1 sources: {HEADLINE}"
+    assert followup.title == f"+1 source: {HEADLINE}"
     assert followup.snippet == "Also reported by agency"
     assert followup.alert_id.startswith(f"upd-{original.alert_id}-")
 
@@ -384,3 +384,28 @@ def test_digest_goes_out_once_at_its_time_with_the_hits_of_its_period(
     assert items[HEADLINE] == 1  # agency's copy joined the story: +1 source, not a line
     assert len(items) == 2
     assert rig.deliver() == 1 and rig.sink.sent == [digest]
+
+
+def test_after_a_long_stop_each_period_with_hits_gets_its_own_digest(store: Store) -> None:
+    """Hits from 13:xx and 15:xx, closed at 19:00: two hourly digests, none for 14:00."""
+    compiled = compiled_for(
+        SOURCES, routes=DIGEST_ONLY.replace("daily", "hourly").replace('    at: "08:00"\n', "")
+    )
+    store.sync_sources([*_configs(compiled)], NOW)
+    hit = plan(compiled, [entry("a", HEADLINE)]).digest_items
+    later = plan(compiled, [entry("b", OTHER.replace("Ceasefire", "NATO"))]).digest_items
+    store.commit_poll(
+        "wire", NOW + timedelta(minutes=10), seen=[], articles=[], alerts=[], digest_items=hit
+    )
+    store.commit_poll(
+        "wire",
+        NOW + timedelta(hours=2, minutes=5),
+        seen=[],
+        articles=[],
+        alerts=[],
+        digest_items=later,
+    )
+    digests = close_due_digests(store, compiled, NOW + timedelta(hours=6))
+    assert [d.published for d in digests] == [NOW + timedelta(hours=1), NOW + timedelta(hours=3)]
+    assert [len(d.extra["digest"]["groups"][0]["items"]) for d in digests] == [1, 1]
+    assert store.open_digests() == []
