@@ -72,12 +72,15 @@ __all__ = [
     "DEFAULT_DESTINATION",
     "Compiled",
     "Deliverer",
+    "GivenStories",
     "Notifier",
     "PollOutcome",
     "PollPlan",
     "Poller",
     "Route",
     "Sink",
+    "StoredStories",
+    "StoryBook",
     "alert_id",
     "close_due_digests",
     "identify",
@@ -237,33 +240,90 @@ class _Story:
     fingerprint_written: bool = False
 
 
+class StoryBook(Protocol):
+    """The stored stories a poll files its entries under (the store's, or given in tests)."""
+
+    def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
+        """Every story of the window: id and fingerprint."""
+        ...
+
+    def story(self, story_id: int) -> KnownStory | None:
+        """One story in full: its copies and announcements."""
+        ...
+
+
+@dataclass(frozen=True)
+class GivenStories:
+    """A StoryBook of stories at hand (no store): for planning in tests and tools."""
+
+    stories: Sequence[KnownStory] = ()
+
+    def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
+        """Every story's id and parsed fingerprint."""
+        return [(s.id, StoryFingerprint.from_text(s.fingerprint)) for s in self.stories]
+
+    def story(self, story_id: int) -> KnownStory | None:
+        """The story with this id, if given."""
+        return next((s for s in self.stories if s.id == story_id), None)
+
+
+class StoredStories:
+    """The store's stories of the window, their parsed fingerprints kept between polls.
+
+    A fingerprint never changes once stored, so each is parsed once per process: a poll
+    reads only ids and fingerprint texts, and loads copies and announcements only of the
+    stories its entries join.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.since: datetime | None = None
+        self._parsed: dict[int, StoryFingerprint] = {}
+
+    def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
+        """Every story seen since `since`: id and fingerprint."""
+        if self.since is None:
+            raise RuntimeError("StoredStories.since must be set before a poll reads stories")
+        rows = self.store.recent_story_fingerprints(self.since)
+        parsed = {i: self._parsed.get(i) or StoryFingerprint.from_text(text) for i, text in rows}
+        self._parsed = parsed  # stories that left the window are forgotten
+        return list(parsed.items())
+
+    def story(self, story_id: int) -> KnownStory | None:
+        """One story in full, from the store."""
+        return self.store.story(story_id)
+
+
 class _StoryIndex:
-    """The stories of the window, loaded only when a poll has a match, plus this poll's new ones."""
+    """The stories of the window, read only when a poll has a match, plus this poll's new ones."""
 
-    def __init__(self, load: Callable[[], Sequence[KnownStory]]):
-        self._load = load
-        self._stories: list[_Story] | None = None
-
-    def _all(self) -> list[_Story]:
-        if self._stories is None:
-            self._stories = [_known(story) for story in self._load()]
-        return self._stories
+    def __init__(self, book: StoryBook):
+        self._book = book
+        self._stories: list[tuple[int | None, StoryFingerprint, _Story | None]] | None = None
 
     def file(self, entry: Entry) -> _Story:
         """The story `entry` belongs to; a new one (kept for the rest of the poll) if none."""
+        if self._stories is None:
+            self._stories = [(i, fp, None) for i, fp in self._book.fingerprints()]
         candidate = fingerprint(entry.title, entry.summary, entry.link)
-        stories = self._all()
-        found = find_story(candidate, ((story, story.fingerprint) for story in stories))
-        if found is not None:
-            return found
+        index = find_story(candidate, ((n, fp) for n, (_, fp, _) in enumerate(self._stories)))
+        if index is not None:
+            story_id, fp, story = self._stories[index]
+            if story is None:  # a stored story, read in full the first time a copy joins it
+                assert story_id is not None
+                known = self._book.story(story_id)
+                story = _known(known, fp) if known else _Story(fp, story_id, None, [], {})
+                self._stories[index] = (story_id, fp, story)
+            return story
         story = _Story(candidate, None, entry.key, [], {})
-        stories.append(story)
+        self._stories.append((None, candidate, story))
         return story
 
 
-def _known(story: KnownStory) -> _Story:
+def _known(story: KnownStory, fp: StoryFingerprint) -> _Story:
+    """A stored story as a poll sees it: its outlets so far and where it was announced."""
     return _Story(
-        fingerprint=StoryFingerprint.from_text(story.fingerprint),
+        fingerprint=fp,
         story_id=story.id,
         ref=None,
         outlets=list(dict.fromkeys(outlet(c.source_id, c.publisher) for c in story.copies)),
@@ -347,14 +407,14 @@ def plan_poll(
     first_poll: bool,
     backfill: timedelta,
     sent_last_hour: Callable[[str], int],
-    known_stories: Callable[[], Sequence[KnownStory]] = tuple,
+    stories: StoryBook = GivenStories(),
 ) -> PollPlan:
-    """Decide what a poll stores, given the entries not seen before. Pure but for the two
-    callbacks, which read the store (`known_stories` only when something matched).
+    """Decide what a poll stores, given the entries not seen before. Pure but for the
+    counter and the story book, which read the store (`stories` only when something matched).
 
     On a source's first poll, entries older than `backfill` (or undated) are backlog: seen,
-    never alerted. A matched entry joins the story it repeats (`known_stories`: the stories
-    of the window) or starts one; each story is announced once per signal and route, and a
+    never alerted. A matched entry joins the story it repeats (`stories`: those of the
+    window) or starts one; each story is announced once per signal and route, and a
     copy from a new outlet of a story already announced becomes an update of that alert.
     A digest route's hits are collected for its digest instead of alerting. Past
     `flood_per_hour` hits (entries) for one signal in the last hour, the rest of this poll's
@@ -370,7 +430,7 @@ def plan_poll(
     updates: list[Alert] = []
     story_writes: list[StoryWrite] = []
     digest_items: list[DigestItem] = []
-    stories = _StoryIndex(known_stories)
+    index = _StoryIndex(stories)
     backfilled = 0
     for entry in fresh:
         if first_poll and (entry.published is None or entry.published < now - backfill):
@@ -384,7 +444,7 @@ def plan_poll(
         if not matches:
             continue
         articles.append(ArticleRecord.from_matches(entry, matches, now))
-        story = stories.file(entry)
+        story = index.file(entry)
         copy_outlet = outlet(entry.source_id, entry.publisher)
         new_outlet = copy_outlet not in story.outlets
         if new_outlet:
@@ -549,6 +609,7 @@ class Poller:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     # (source, signal, reason) already logged as unsearchable: said once, not every poll
     told_unsearchable: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
+    story_book: StoredStories | None = field(default=None, repr=False)
 
     async def poll_due(self, *, force: bool = False) -> list[PollOutcome]:
         """Poll every due source (every enabled source with `force`) once, concurrently."""
@@ -648,7 +709,7 @@ class Poller:
             sent_last_hour=lambda sid: self.store.alerts_for_signal_since(
                 sid, now - timedelta(hours=1)
             ),
-            known_stories=lambda: self.store.recent_stories(now - STORY_WINDOW),
+            stories=self._stories(now),
         )
         queued = self.store.commit_poll(
             source.id,
@@ -733,6 +794,13 @@ class Poller:
             queued,
         )
         return PollOutcome(source.id, "ok", len(outcome.entries), len(fresh), queued)
+
+    def _stories(self, now: datetime) -> StoredStories:
+        """The stored stories of the window ending now (fingerprints parsed once a process)."""
+        if self.story_book is None:
+            self.story_book = StoredStories(self.store)
+        self.story_book.since = now - STORY_WINDOW
+        return self.story_book
 
     def _backfill(self, compiled: Compiled, source_id: str) -> timedelta:
         spec = _source_spec(compiled.watchlist, source_id)

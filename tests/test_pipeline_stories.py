@@ -27,12 +27,13 @@ from bot.pipeline import (
     DEFAULT_DESTINATION,
     EDIT_WINDOW,
     Compiled,
+    GivenStories,
     PollPlan,
     close_due_digests,
     plan_poll,
 )
 from bot.store import Announcement, KnownStory, Store, StoryCopy, open_store
-from bot.stories import fingerprint
+from bot.stories import StoryFingerprint, fingerprint
 
 pytest_plugins = ["feedserver"]
 
@@ -69,7 +70,7 @@ def plan(
         first_poll=False,
         backfill=timedelta(hours=24),
         sent_last_hour=no_alerts_sent,
-        known_stories=lambda: known,
+        stories=GivenStories(known),
     )
 
 
@@ -161,8 +162,9 @@ def test_different_stories_alert_separately_and_stories_load_only_on_a_match() -
     result = plan(compiled, [entry("b", OTHER)], [known(7, first, original)])
     assert [a.title for a in result.alerts] == [OTHER]
 
-    def never() -> Sequence[KnownStory]:
-        raise AssertionError("stories loaded for a poll without matches")
+    class Never(GivenStories):
+        def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
+            raise AssertionError("stories read for a poll without matches")
 
     quiet = plan_poll(
         compiled,
@@ -172,7 +174,7 @@ def test_different_stories_alert_separately_and_stories_load_only_on_a_match() -
         first_poll=False,
         backfill=timedelta(hours=24),
         sent_last_hour=no_alerts_sent,
-        known_stories=never,
+        stories=Never(),
     )
     assert quiet.alerts == [] and quiet.stories == []
 
@@ -190,7 +192,7 @@ def test_updates_are_never_folded_by_the_flood_guard() -> None:
         first_poll=False,
         backfill=timedelta(hours=24),
         sent_last_hour=lambda _s: 99,
-        known_stories=lambda: [known(7, first, original)],
+        stories=GivenStories([known(7, first, original)]),
     )
     assert [a.alert_id for a in result.alerts] == [f"upd-{original.alert_id}-2"]
 

@@ -494,6 +494,11 @@ class Store(Protocol):
         """Stories with a copy seen at or after `since`, oldest first, with copies and alerts."""
         ...
 
+    def recent_story_fingerprints(self, since: datetime) -> list[tuple[int, str]]:
+        """(id, fingerprint) of the stories `recent_stories` would give, in the same order:
+        what a poll compares its entries with, without loading every copy."""
+        ...
+
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""
         ...

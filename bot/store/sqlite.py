@@ -1057,6 +1057,17 @@ class SQLiteStore:
             ).fetchall()
             return self._stories(db, rows)
 
+    def recent_story_fingerprints(self, since: datetime) -> list[tuple[int, str]]:
+        """(id, fingerprint) of the stories seen at or after `since`, oldest first."""
+        start = codec.to_text(since, "since")
+        with self._transaction("recent_story_fingerprints", write=False) as db:
+            rows = db.execute(
+                "SELECT id, fingerprint FROM stories WHERE last_seen_at >= ?"
+                " ORDER BY first_seen_at, id",
+                (start,),
+            ).fetchall()
+        return [(int(row[0]), str(row[1])) for row in rows]
+
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""
         with self._transaction("story", write=False) as db:
