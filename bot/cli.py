@@ -333,7 +333,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
         if args.json:
             for s in states:
                 print(json.dumps({
-                    "id": s.id, "url": s.url, "enabled": s.enabled, "configured": s.configured,
+                    "id": s.id, "type": s.type, "url": s.url, "enabled": s.enabled,
+                    "configured": s.configured,
                     "disabled_reason": s.disabled_reason,
                     "consecutive_failures": s.consecutive_failures,
                     "last_success_at": s.last_success_at.isoformat() if s.last_success_at else None,
@@ -344,12 +345,15 @@ def cmd_sources(args: argparse.Namespace) -> int:
         if not states:
             print("no sources yet: run `signalwatch run` once to register the watchlist's sources")
             return 0
-        print(f"{'source':<22} {'state':<9} {'last ok':>10} {'fails':>5} {'http':>4} "
+        # A news API's type follows its id ("gdelt-all (gdelt)"); a feed's, rss, goes unsaid.
+        names = {s.id: s.id if s.type == "rss" else f"{s.id} ({s.type})" for s in states}
+        width = max(22, *map(len, names.values()))
+        print(f"{'source':<{width}} {'state':<9} {'last ok':>10} {'fails':>5} {'http':>4} "
               f"{'seen':>6} {'next poll':>10}  last error")  # fmt: skip
         for s in states:
             state = source_health(s)
             print(
-                f"{s.id:<22} {state:<9} {_ago(s.last_success_at, now):>10} "
+                f"{names[s.id]:<{width}} {state:<9} {_ago(s.last_success_at, now):>10} "
                 f"{s.consecutive_failures:>5} {s.last_status or '-':>4} {s.entries_seen:>6} "
                 f"{_ago(s.next_poll_at, now):>10}  {s.disabled_reason or s.last_error or ''}"
             )

@@ -202,6 +202,9 @@ def _snowflake(value: Any) -> Any:
 Snowflake = Annotated[int, BeforeValidator(_snowflake), Field(gt=0, strict=True)]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A run of 16+ hex digits with a digit in it is a key (NewsAPI's are 32 hex), never a name,
+# even where it happens to start with a letter and so passes `_ENV_NAME`.
+_LOOKS_LIKE_KEY = re.compile(r"(?=.*[0-9])[0-9A-Fa-f]{16,}")
 
 
 def _env_var_name(value: str) -> str:
@@ -327,7 +330,7 @@ class SourceSpec(_Spec):
     @field_validator("key_env")
     @classmethod
     def _key_env_is_name(cls, value: str | None) -> str | None:
-        if value is None or _ENV_NAME.fullmatch(value):
+        if value is None or (_ENV_NAME.fullmatch(value) and not _LOOKS_LIKE_KEY.fullmatch(value)):
             return value
         raise PydanticCustomError(
             "key_env",
