@@ -15,8 +15,9 @@ What is dropped (each drop is listed in `Translation.dropped`):
 - title:/summary: scopes: searched everywhere instead;
 - NEAR/n: becomes AND, except GDELT's near<n+1>:"a b" between two single words (one
   near per pair of spellings: near6:"ally pact" OR near6:"allies pact" OR …);
-- an OR with an AND inside (a OR (b AND c)): the AND keeps only its smallest group, because
-  a AND b is never more than a alone;
+- an OR with an AND inside (a OR (b AND c)) is distributed, exactly: (a OR b) AND (a OR c);
+  where that would make more than MAX_DISTRIBUTED_CLAUSES groups, each AND keeps only its
+  smallest group instead, because a AND b is never more than a alone;
 - words GDELT rejects as too short (under 3 letters): "anything";
 - groups that do not fit the API's length limit: the longest groups go first (an AND of fewer
   groups matches more). If even the shortest required group does not fit, we refuse.
@@ -32,6 +33,7 @@ their closed-up compound ("cease fire" → "ceasefire"), which our matcher also 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -49,6 +51,9 @@ __all__ = [
 ]
 
 _OPERATOR_WORDS = frozenset({"and", "or", "not", "near", "to"})
+# An OR of ANDs is distributed into at most this many groups; past it, each AND keeps only its
+# smallest group (broader, never narrower). The length limit then trims the longest groups.
+MAX_DISTRIBUTED_CLAUSES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +157,19 @@ def plural_spellings(word: str) -> list[str]:
     return [c for c in dict.fromkeys(candidates) if fold_word(c) == word]
 
 
+def _absorb(clauses: list[Clause]) -> list[Clause]:
+    """Drop each clause that holds all of another's literals: (a OR b) AND a is just a."""
+    sets = [frozenset(c) for c in clauses]
+    kept: list[Clause] = []
+    for i, clause in enumerate(clauses):
+        absorbed = any(
+            (other < sets[i]) or (other == sets[i] and j < i) for j, other in enumerate(sets)
+        )
+        if not absorbed:
+            kept.append(clause)
+    return kept
+
+
 def _unique(clauses: list[Clause]) -> list[Clause]:
     seen: set[Clause] = set()
     out = []
@@ -199,19 +217,30 @@ class _Translator:
         return out or None
 
     def disjunction(self, children: tuple[Node, ...]) -> _Clauses:
-        merged: list[Literal] = []
+        members: list[list[Clause]] = []
         for child in children:
             clauses = self.clauses(child)
             if clauses is None:
                 return None  # one member matches anything, so the whole OR does
-            if len(clauses) > 1:
-                # (a AND b) inside an OR: no API here nests that, and a alone is broader.
-                kept = min(clauses, key=lambda c: (len(c), len(_clause_text(c))))
-                others = [_clause_text(c) for c in clauses if c is not kept]
-                self.note(f"AND inside OR: kept {_clause_text(kept)}, dropped {', '.join(others)}")
-                clauses = [kept]
-            merged.extend(clauses[0])
-        return [tuple(dict.fromkeys(merged))]
+            members.append(clauses)
+        # (a AND b) OR c is exactly (a OR c) AND (b OR c): distribute while the product stays
+        # small, so the API is asked what we mean rather than something much broader.
+        product = math.prod(len(m) for m in members)
+        if product > MAX_DISTRIBUTED_CLAUSES:
+            members = [self._smallest(m) for m in members]
+        out: list[Clause] = [()]
+        for member in members:
+            out = [(*left, *right) for left in out for right in member]
+        return _absorb([tuple(dict.fromkeys(clause)) for clause in out])
+
+    def _smallest(self, clauses: list[Clause]) -> list[Clause]:
+        """One group of an AND, the one that says least: a AND b is never more than a alone."""
+        if len(clauses) == 1:
+            return clauses
+        kept = min(clauses, key=lambda c: (len(c), len(_clause_text(c))))
+        others = [_clause_text(c) for c in clauses if c is not kept]
+        self.note(f"AND inside OR: kept {_clause_text(kept)}, dropped {', '.join(others)}")
+        return [kept]
 
     def near_pair(self, left: Node, right: Node, distance: int) -> Clause | None:
         """GDELT's near<n>:"a b" for two single words (one per pair of spellings), or None."""
