@@ -257,8 +257,17 @@ def test_an_or_of_many_ands_keeps_each_and_s_smallest_group() -> None:
 
 
 # A small vocabulary, so random texts and random queries share words often.
-_WORDS = ["truce", "truces", "kyiv", "moscow", "pact", "pacts", "gaza", "troop", "troops"]
-_TERMS = ["truce", "kyiv", "moscow", "pact", "gaza", "troops", '"gaza troops"', '"kyiv truce"']
+# Plurals inside phrases ("weapons shipment", "peaces talks") and closed-up compounds
+# ("peacetalks") are there because our matcher folds and joins them.
+_WORDS = [
+    *("truce", "truces", "kyiv", "moscow", "pact", "pacts", "gaza", "troop", "troops"),
+    *("weapon", "weapons", "shipment", "shipments", "weaponshipments"),
+    *("peace", "peaces", "talk", "talks", "peacetalk", "peacetalks"),
+]
+_TERMS = [
+    *("truce", "kyiv", "moscow", "pact", "gaza", "troops", '"gaza troops"', '"kyiv truce"'),
+    *('"weapon shipment"', '"weapons shipments"', '"peace talks"', "talk", "peace"),
+]
 
 
 def _queries() -> st.SearchStrategy[str]:
@@ -301,7 +310,8 @@ def test_near_becomes_and_except_gdelt_near_between_words() -> None:
         '(near11:"gaza troops" OR near11:"gaza troop" OR near11:"gazas troops" OR near11:"gazas troop")'
     )
     assert gdelt.translate('Gaza NEAR/10 "foreign troops"').text == (
-        '(gaza OR gazas) ("foreign troops" OR "foreign troop" OR foreigntroops)'
+        '(gaza OR gazas) ("foreign troops" OR "foreign troop" OR "foreigns troops"'
+        ' OR "foreigns troop" OR foreigntroops OR foreigntroop)'
     )
 
 
@@ -317,9 +327,83 @@ def test_plural_spellings_cover_our_folding() -> None:
     assert plural_spellings("pact") == ["pact", "pacts"]
     assert plural_spellings("ally") == ["ally", "allys", "allies"]
     assert plural_spellings("match") == ["match", "matchs", "matches"]  # "matchs" folds too
-    assert (
-        newsapi.translate('"peace talks"').text == '("peace talks" OR "peace talk" OR peacetalks)'
+    assert newsapi.translate('"peace talks"').text == (
+        '("peace talks" OR "peace talk" OR "peaces talks" OR "peaces talk" OR peacetalks'
+        " OR peacetalk)"
     )
+
+
+def test_exact_word_apis_get_the_plurals_of_every_word() -> None:
+    """Our matcher folds every word of a phrase: "weapon shipment" finds "Weapons shipments"."""
+    text = "Weapons shipments to Kyiv resume"
+    assert Matcher.compile([("s", '"weapon shipment"')]).match_ids(text)
+    for adapter in (gdelt, newsapi):
+        t = adapter.translate('"weapon shipment"')
+        assert t.text == (
+            '("weapon shipment" OR "weapon shipments" OR "weapons shipment"'
+            ' OR "weapons shipments" OR weaponshipment OR weaponshipments)'
+        )
+        assert _model(adapter).matches(t.text, text, "")
+        assert not t.dropped
+
+
+def test_closed_up_compounds_go_in_every_spelling_our_matcher_joins() -> None:
+    """Our matcher joins its folded words ("arms sale" → armsale), so armsales is sent too."""
+    t = newsapi.translate('"arms sale"')
+    assert t.text == (
+        '("arms sale" OR "arms sales" OR "arm sale" OR "arm sales" OR armssale OR armsale'
+        " OR armsales)"
+    )
+    assert _model(newsapi).matches(t.text, "Armsales to Taiwan approved", "")
+    # Stemming APIs fold "armsales" themselves: the join as written and as ours are enough.
+    assert guardian.translate('"arms sale"').text == '("arms sale" OR armssale OR armsale)'
+
+
+def test_too_many_spellings_keep_the_last_word_s_and_name_the_rest() -> None:
+    """Over max_spellings, only the last word's plurals go, and the others are listed."""
+    t = newsapi.translate('"military ally"')
+    assert t.text == '("military ally" OR "military allys" OR "military allies" OR militaryally)'
+    assert t.dropped == [
+        '"military ally": not sent "militarys ally", "militarys allys", "militarys allies",'
+        ' "militaries ally", "militaries allys", "militaries allies", militaryallys,'
+        " militaryallies (over 8 spellings; only the last word's plurals go)"
+    ]
+
+
+def test_a_query_too_long_with_every_plural_keeps_the_last_word_s() -> None:
+    """NewsAPI's asia-pacts search fits 500 characters only with the last word's plurals."""
+    t = newsapi.translate(SEARCHES["asia-pacts"])
+    assert len(t.text) <= 500
+    assert '"visiting forces" OR "visiting force"' in t.text
+    assert '"visitings forces"' not in t.text
+    assert any(
+        d.startswith('"visiting forces": not sent "visitings forces"')
+        and d.endswith("(to fit 500 characters; only the last word's plurals go)")
+        for d in t.dropped
+    )
+
+
+def test_a_closed_up_query_word_is_not_sent_split() -> None:
+    """Our matcher splits "ceasefire" at every cut (it cannot know where), so we send it whole.
+
+    Written as the phrase "cease fire", both spellings go out."""
+    assert Matcher.compile([("s", "ceasefire")]).match_ids("A cease-fire was agreed")
+    assert gdelt.translate("ceasefire").text == "(ceasefire OR ceasefires)"
+    assert gdelt.translate('"cease fire"').text == (
+        '("cease fire" OR "cease fires" OR "ceases fire" OR "ceases fires" OR ceasefire'
+        " OR ceasefires)"
+    )
+
+
+def test_gdelt_never_gets_a_plural_spelling_too_short() -> None:
+    """GDELT refuses "ax" (a spelling of "axes"): it is left out, and the loss is noted."""
+    t = gdelt.translate("axes")
+    assert t.text == "axes"
+    assert t.dropped == [
+        "ax, a spelling of axes (too short for GDELT; texts saying only that are not searched)"
+    ]
+    assert gdelt.translate("oxes OR taxes").text == "(oxes OR taxes OR tax OR taxs)"
+    assert newsapi.translate("axes").text == "(axes OR ax)"  # NewsAPI takes short words
 
 
 def test_operator_words_are_quoted() -> None:

@@ -208,6 +208,45 @@ sources:
     ]
 
 
+URL_QUERY_HINT = (
+    "must be the API's endpoint without a query (?…): put an API key in an environment"
+    " variable and name it in key_env (keep secrets out of the watchlist)"
+)
+
+
+@pytest.mark.parametrize(
+    ("api", "url"),
+    [
+        pytest.param("guardian", "https://content.guardianapis.com/search?api-key=SECRET1", id="g"),
+        pytest.param("newsapi", "https://newsapi.org/v2/everything?apiKey=SECRET1", id="newsapi"),
+        pytest.param("gdelt", "https://api.gdeltproject.org/api/v2/doc/doc?x=SECRET1", id="gdelt"),
+        pytest.param("google_news", "https://news.google.com/rss/search?", id="google-bare-?"),
+    ],
+)
+def test_a_query_on_a_search_source_url_is_refused_without_echoing_it(api: str, url: str) -> None:
+    """A key pasted into a news API's `url` is refused on its line, pointing to key_env; the
+    message does not repeat the URL, so the key reaches no log."""
+    found = problems(
+        SIGNALS
+        + f"""\
+sources:
+  - id: news
+    type: {api}
+    url: {url}
+"""
+    )
+    assert found == [f"watchlist.yaml:5: source 'news': url: {URL_QUERY_HINT}"]
+    assert "SECRET1" not in " ".join(found)
+
+
+def test_a_feed_url_may_carry_a_query() -> None:
+    """RSS feeds are often addressed with a query (?format=rss): that stays allowed."""
+    watchlist = parse_watchlist(
+        SIGNALS + "sources:\n  - {id: feed, url: 'https://example.com/news?format=rss'}\n"
+    )
+    assert watchlist.sources[0].url == "https://example.com/news?format=rss"
+
+
 @pytest.mark.parametrize(
     ("quota", "message"),
     [

@@ -294,9 +294,10 @@ class SourceSpec(_Spec):
     """One feed to poll, or one news API to search (`type`); `signals` limits which signals
     it is matched against and, for an API, searched for (None = all).
 
-    A search source's `url` defaults to its API's endpoint; `key_env` names the environment
-    variable with its key (NewsAPI, Guardian); `language`/`country` narrow the search where
-    the API can; `daily_quota` caps requests per UTC day (the API's free tier by default).
+    A search source's `url` defaults to its API's endpoint (never with a query: a key pasted
+    there would leak); `key_env` names the environment variable with its key (NewsAPI,
+    Guardian); `language`/`country` narrow the search where the API can; `daily_quota` caps
+    requests per UTC day (the API's free tier by default).
     """
 
     id: Slug
@@ -324,8 +325,19 @@ class SourceSpec(_Spec):
 
     @field_validator("url")
     @classmethod
-    def _url_is_http(cls, value: str) -> str:
-        return _http_url(value)
+    def _url_is_http(cls, value: str, info: ValidationInfo) -> str:
+        url = _http_url(value)
+        # A news API's parameters are ours to build; a query here is most likely a pasted key
+        # (Guardian's ?api-key=…), which would then be logged, stored and listed. The message
+        # does not repeat the URL, so the key goes no further than the file.
+        if info.data.get("type") in SEARCH_TYPES and "?" in url:
+            raise PydanticCustomError(
+                "url",
+                "must be the API's endpoint without a query (?…): put an API key in an"
+                " environment variable and name it in key_env (keep secrets out of the"
+                " watchlist)",
+            )
+        return url
 
     @field_validator("key_env")
     @classmethod

@@ -51,6 +51,16 @@ def load_json(body: bytes, api: str, signal_id: str) -> dict[str, Any]:
         raise ParseError(
             f"{api} answer for signal '{signal_id}' is not JSON (line {exc.lineno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        # Arrays nested thousands deep exhaust the decoder's stack; no API answers like that.
+        raise ParseError(
+            f"{api} answer for signal '{signal_id}' is not JSON we can read (nested too deep)"
+        ) from None
+    except ValueError as exc:
+        # Past JSONDecodeError: what Python itself refuses, like an integer of 5,000 digits.
+        raise ParseError(
+            f"{api} answer for signal '{signal_id}' is not JSON we can read ({exc})"
+        ) from None
     if not isinstance(document, dict):
         raise ParseError(f"{api} answer for signal '{signal_id}' is not a JSON object")
     return document

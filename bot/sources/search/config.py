@@ -93,8 +93,16 @@ class SearchConfig:
         if not self.base_url:
             object.__setattr__(self, "base_url", DEFAULT_BASE_URLS[self.type])
         if not self.base_url.startswith(("http://", "https://")) or "?" in self.base_url:
+            # Imported here: the watchlist loads this module, and fetch pulls in httpx.
+            from bot.sources.fetch import redact_url
+
+            # The query is left out of the message, not just redacted: a key pasted there may
+            # sit under any name, and this message reaches logs and the sources table.
+            endpoint, question, _ = self.base_url.partition("?")
+            shown = redact_url(endpoint) + ("?…" if question else "")
             raise ValueError(
-                f"{where}: url must be an http(s) endpoint without a query, got {self.base_url!r}"
+                f"{where}: url must be an http(s) endpoint without a query (an API key goes in"
+                f" the environment variable named by key_env), got {shown!r}"
             )
         if self.daily_quota is not None and (
             isinstance(self.daily_quota, bool) or self.daily_quota < 1

@@ -18,21 +18,31 @@ What is dropped (each drop is listed in `Translation.dropped`):
 - an OR with an AND inside (a OR (b AND c)) is distributed, exactly: (a OR b) AND (a OR c);
   where that would make more than MAX_DISTRIBUTED_CLAUSES groups, each AND keeps only its
   smallest group instead, because a AND b is never more than a alone;
-- words GDELT rejects as too short (under 3 letters): "anything";
+- words GDELT rejects as too short (under 3 letters): "anything"; a too-short plural spelling
+  of a longer word ("ax" for "axes") is left out, though that is narrower: GDELT cannot
+  search for it in any query;
 - groups that do not fit the API's length limit: the longest groups go first (an AND of fewer
   groups matches more). If even the shortest required group does not fit, we refuse.
 "Anything" spreads: an OR with an "anything" member is itself "anything" and drops out of the
 AND around it. A query left with nothing to search is refused with a clear message.
 
 Spelling: words go out as the query wrote them (case and accents folded). Our matcher folds
-plurals (pacts = pact); for APIs that match exact words (GDELT, NewsAPI) the last word of
-each term is also sent in every spelling that folds to it ("pact" OR "pacts", "peace talk"
-OR "peace talks"); the Guardian and Google stem words themselves. Two-word phrases also get
-their closed-up compound ("cease fire" → "ceasefire"), which our matcher also accepts.
+plurals on every word (pacts = pact, "weapons shipments" = "weapon shipment"); for APIs that
+match exact words (GDELT, NewsAPI) each term is also sent in every combination of its words'
+spellings that fold to the same ("weapon shipment" OR "weapons shipment" OR …); the Guardian
+and Google stem words themselves. Past `max_spellings` combinations, or where the query would
+not fit the length limit otherwise, only the last word gets its plurals (English plurals
+mostly inflect it: "peace talks"); that is narrower, so the combinations not sent are noted.
+Two-word phrases also get their closed-up compound ("cease fire" → ceasefire, ceasefires),
+which our matcher also accepts. The other way round is not sent: our matcher finds the query
+word `ceasefire` in "cease fire" by trying every split of the word (it cannot know where the
+parts meet), and sending every split would spend the API's length on nonsense ("ceas efire");
+write the phrase "cease fire" to have both sent.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,25 +118,44 @@ def translate_for(dialect: Dialect, query_text: str, *, reserve: int = 0) -> Tra
     (GDELT's sourcelang:, Google's when:). Raise SourceError when nothing can be searched.
     """
     node = parse_query(query_text)
+    limit = dialect.max_length - reserve
+    try:
+        return _translate(dialect, node, limit, every_word=True)
+    except _OverLimit:
+        if dialect.stems_plurals:
+            raise
+    # The plurals of every word of every phrase make the longest queries; with only the last
+    # word's (English plurals mostly inflect it: "peace talks") the query may fit. Narrower,
+    # and noted, but searched rather than refused.
+    return _translate(dialect, node, limit, every_word=False)
+
+
+class _OverLimit(SourceError):
+    """Even the smallest required group is longer than the API's limit."""
+
+
+def _translate(dialect: Dialect, node: Node, limit: int, *, every_word: bool) -> Translation:
     dropped: list[str] = []
-    clauses = _Translator(dialect, dropped.append).clauses(node)
+    last_word_only = None if every_word else f"to fit {limit} characters"
+    clauses = _Translator(dialect, dropped.append, last_word_only).clauses(node)
     if not clauses:
         raise SourceError(
             f"{dialect.name} cannot search for this query: no part of it can be said in its"
             f" syntax ({'; '.join(dropped) or 'nothing to search'})"
         )
     clauses = _unique(clauses)
-    limit = dialect.max_length - reserve
     while len(render(dialect, clauses)) > limit and len(clauses) > 1:
         longest = max(clauses, key=lambda c: len(_clause_text(c)))
         clauses.remove(longest)
         dropped.append(f"group {_clause_text(longest)} (to fit {limit} characters)")
     text = render(dialect, clauses)
     if len(text) > limit:
-        raise SourceError(
+        raise _OverLimit(
             f"{dialect.name} cannot search for this query: its smallest required group is"
             f" {len(text)} characters, over the {limit}-character limit"
         )
+    # A term tried as one side of a NEAR and again on its own notes its drops twice.
+    dropped = list(dict.fromkeys(dropped))
     return Translation(text=text, broadened=bool(dropped), dropped=dropped)
 
 
@@ -183,9 +212,13 @@ def _unique(clauses: list[Clause]) -> list[Clause]:
 class _Translator:
     """One translation: AST → clauses, noting every part it had to drop."""
 
-    def __init__(self, dialect: Dialect, note: Callable[[str], None]) -> None:
+    def __init__(
+        self, dialect: Dialect, note: Callable[[str], None], last_word_only: str | None = None
+    ) -> None:
         self.dialect = dialect
         self.note = note
+        # Why only the last word of a phrase gets its plural spellings (None: every word does).
+        self.last_word_only = last_word_only
 
     def clauses(self, node: Node) -> _Clauses:
         match node:
@@ -279,17 +312,65 @@ class _Translator:
         if len(words) == 1 and len(words[0]) < self.dialect.min_word_length:
             self.note(f"{term.source} (too short for {name})")
             return None
-        spellings: list[tuple[str, ...]] = [words]
-        if not self.dialect.stems_plurals:
-            # English plurals inflect the last word of a phrase ("peace talks"): every
-            # spelling our matcher folds to the same last word is sent.
-            last = fold_word(words[-1])
-            spellings += [(*words[:-1], w) for w in plural_spellings(last)]
-        if len(words) == 2:
-            # Our matcher also finds "cease fire" written "ceasefire" (longer phrases are
-            # rarely closed up, and each spelling costs length).
-            spellings.append((words[0] + words[1],))
-        if len(spellings) > self.dialect.max_spellings:
-            self.note(f"{term.source} (more than {self.dialect.max_spellings} spellings)")
+        spellings = self.spellings(term.source, words)
+        return None if spellings is None else tuple(Phrase(s) for s in spellings)
+
+    def spellings(self, source: str, words: tuple[str, ...]) -> list[tuple[str, ...]] | None:
+        """Every spelling of a phrase that our matcher finds and the API can search, or None."""
+        limit = self.dialect.max_spellings
+        compounds = self.compounds(words)
+        if self.dialect.stems_plurals:
+            spellings = self.sendable(source, [words, *compounds])
+        else:
+            # Our matcher folds plurals on every word of a phrase ("weapons shipments" is
+            # "weapon shipment"), so every combination of each word's spellings is sent.
+            options = [list(dict.fromkeys([w, *plural_spellings(fold_word(w))])) for w in words]
+            every = list(itertools.product(*options))
+            spellings = self.sendable(source, [*every, *compounds])
+            reason = self.last_word_only
+            if reason is None and len(spellings) > limit:
+                reason = f"over {limit} spellings"
+            if reason is not None:
+                # English plurals mostly inflect the last word ("peace talks"), so only its
+                # spellings go, with the compound as written; the ones left out are named.
+                fewer = [(*words[:-1], w) for w in options[-1]] + compounds[:1]
+                kept = self.sendable(source, fewer)
+                missing = [_literal_text(Phrase(s)) for s in spellings if s not in kept]
+                spellings = kept
+                if missing:
+                    self.note(
+                        f"{source}: not sent {', '.join(missing)} ({reason}; only the last"
+                        " word's plurals go)"
+                    )
+        if len(spellings) > limit:
+            self.note(f"{source} (more than {limit} spellings)")
             return None
-        return tuple(Phrase(s) for s in dict.fromkeys(spellings))
+        return spellings
+
+    def compounds(self, words: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """The closed-up spellings of a two-word phrase ("cease fire" → ceasefire, ceasefires)."""
+        # Longer phrases are rarely closed up, and each spelling costs length.
+        if len(words) != 2:
+            return []
+        written = (words[0] + words[1],)
+        # Our matcher joins its plural-folded words ("arms sale" → armsale) and folds the
+        # text's word too, so "armsales" is found: a stemming API needs that join, an
+        # exact-word API every spelling of it.
+        joined = fold_word(words[0]) + fold_word(words[1])
+        if self.dialect.stems_plurals:
+            return list(dict.fromkeys([written, (joined,)]))
+        return list(dict.fromkeys([written, *((w,) for w in plural_spellings(joined))]))
+
+    def sendable(self, source: str, spellings: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """`spellings` without repeats and without single words the API rejects as too short."""
+        minimum = self.dialect.min_word_length
+        unique = list(dict.fromkeys(spellings))
+        short = [s[0] for s in unique if len(s) == 1 and len(s[0]) < minimum]
+        if short:
+            # The term itself is sent (its written form is long enough); texts that say only
+            # the short spelling ("ax" for "axes") cannot be searched on this API at all.
+            self.note(
+                f"{' OR '.join(short)}, a spelling of {source} (too short for"
+                f" {self.dialect.name}; texts saying only that are not searched)"
+            )
+        return [s for s in unique if not (len(s) == 1 and len(s[0]) < minimum)]
