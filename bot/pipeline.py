@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from bot.digest import DigestSchedule, digest_alert
@@ -542,7 +542,7 @@ class PollOutcome:
     """What one poll of one source did, for logs and tests."""
 
     source_id: str
-    status: str  # "ok", "not-modified", "failed"
+    status: str  # "ok", "not-modified", "failed", "deferred" (a search the API paused)
     entries: int = 0
     fresh: int = 0
     alerts: int = 0
@@ -610,16 +610,48 @@ class Poller:
     # (source, signal, reason) already logged as unsearchable: said once, not every poll
     told_unsearchable: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
     story_book: StoredStories | None = field(default=None, repr=False)
+    # searches running in the background, by source id (see poll_due)
+    _searching: dict[str, asyncio.Task[PollOutcome]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
-    async def poll_due(self, *, force: bool = False) -> list[PollOutcome]:
-        """Poll every due source (every enabled source with `force`) once, concurrently."""
+    async def poll_due(
+        self, *, force: bool = False, wait_for_searches: bool = True
+    ) -> list[PollOutcome]:
+        """Poll every due source (every enabled source with `force`) once, concurrently.
+
+        A news-API search spends most of its time waiting for its API's pace (GDELT: 5 s a
+        signal). With `wait_for_searches=False` (the run loop) searches go on in the
+        background and this returns once the feeds are done, so feed alerts are delivered
+        without waiting for them; a finished search's outcome comes with a later call. A
+        source still being searched is not started twice.
+        """
         claimed = await asyncio.to_thread(
             self.store.claim_due_sources, self.clock(), self.batch, SOURCE_LEASE, force=force
         )
-        if not claimed:
-            return []
-        results = await asyncio.gather(*(self._poll_guarded(source) for source in claimed))
-        return list(results)
+        feeds: list[SourceState] = []
+        for source in claimed:
+            if source.type == "rss":
+                feeds.append(source)
+            elif source.id not in self._searching:
+                self._searching[source.id] = asyncio.create_task(self._poll_guarded(source))
+        results = list(await asyncio.gather(*(self._poll_guarded(s) for s in feeds)))
+        if wait_for_searches and self._searching:
+            await asyncio.wait(self._searching.values())
+        for source_id, task in list(self._searching.items()):
+            if task.done():
+                del self._searching[source_id]
+                results.append(task.result())
+        return results
+
+    async def cancel_searches(self) -> None:
+        """Stop the searches still running: nothing of an unfinished poll was committed, and
+        their sources' leases expire, so they are searched again later."""
+        tasks = list(self._searching.values())
+        self._searching.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _poll_guarded(self, source: SourceState) -> PollOutcome:
         """Poll one source; an unexpected error (our bug, the database) fails that source only.
@@ -725,11 +757,15 @@ class Poller:
     async def _search(
         self, source: SourceState, spec: SourceSpec, compiled: Compiled
     ) -> PollOutcome:
-        """Search a news API once per signal in the source's scope since its last success.
+        """Search a news API once per signal in the source's scope, each from its own cursor.
 
-        Whatever entries came back are committed even when some signal's request failed; the
-        poll then counts as failed, so the next one searches again from the last success and
-        nothing in between is missed (what was seen is not alerted twice).
+        A signal's cursor (the end of the last window searched for it without an error) moves
+        on only when its request went through, so a signal that failed, or that the daily
+        quota or a pause left out, is searched next time from where it stood: nothing in
+        between is missed, and what was seen is not alerted twice. Signals furthest behind go
+        first, so a tight quota cannot starve the same ones every day. The poll fails (and
+        the source backs off) only when nothing went through or the API refused us outright
+        (401, 429); otherwise the failed signals are the source's warning.
         """
         config = search_config(spec, self.environ)
         signals = compiled.watchlist.signals_for(spec)
@@ -744,36 +780,65 @@ class Poller:
                     signal_id,
                     reason,
                 )
-        queries = coverage.searchable
-        # A first poll searches its backfill window; later ones from the last success.
-        since = source.last_success_at if source.first_fetch_done else None
+        cursors = self.store.search_cursors(source.id)
+        # A signal with no cursor yet is searched over the backfill, except on a source that
+        # polled before cursors existed (no cursors at all): there its last success stands.
+        legacy = source.last_success_at if source.first_fetch_done and not cursors else None
+        starts = {sid: cursors.get(sid, legacy) for sid, _ in coverage.searchable}
+        oldest = datetime.min.replace(tzinfo=UTC)
+        queries = sorted(coverage.searchable, key=lambda q: starts[q[0]] or oldest)
+        window_end = self.clock()
         outcome: SearchOutcome = await run_search(
             config,
             queries,
-            since,
-            self.clock(),
+            None,
+            window_end,
             fetcher=self.fetcher,
             pacer=self.pacer,
             quota=StoreQuota(self.store),
+            since_by_signal={sid: t for sid, t in starts.items() if t is not None},
         )
         now = self.clock()
+        if outcome.retry_in is not None and not outcome.searched and not outcome.errors:
+            # Paused by a Retry-After another source was given, before anything was asked:
+            # nothing to store; come back when the pause ends.
+            next_at = now + timedelta(seconds=outcome.retry_in)
+            self.store.reschedule_source(source.id, now, next_poll_at=next_at)
+            log.info(
+                "%s is paused (%s asked us to wait); next search %s",
+                source.id,
+                config.api_name,
+                next_at.isoformat(timespec="seconds"),
+            )
+            return PollOutcome(source.id, "deferred")
         fresh, plan, queued = self._commit(compiled, source, outcome.entries, now)
-        if outcome.errors:
+        # After the commit: a crash between the two searches a window again, never skips one.
+        self.store.advance_search_cursors(source.id, outcome.searched)
+        refused = outcome.status in (401, 429)
+        if outcome.errors and (refused or not outcome.searched):
             error = "; ".join(outcome.errors)
             failed = await self._failed(source, now, error, outcome.status, outcome.retry_after)
             failed.entries, failed.fresh, failed.alerts = len(outcome.entries), len(fresh), queued
             return failed
-        interval = search_interval(spec, config, len(queries))
+        interval = search_interval(spec, config, self._requests_per_poll(compiled, spec))
         next_at = next_poll_after_success(source.id, interval, now)
+        if outcome.retry_in is not None:
+            next_at = max(next_at, now + timedelta(seconds=outcome.retry_in))
         if outcome.quota_exhausted and outcome.next_quota_reset is not None:
             next_at = max(next_at, outcome.next_quota_reset)
             log.warning(
-                "searched %s: daily quota of %s %s requests used; next search %s",
+                "searched %s: daily quota of %s %s requests used; %d of %d signals searched;"
+                " next search %s",
                 source.id,
                 config.quota,
                 config.api_name,
+                len(outcome.searched),
+                len(queries),
                 next_at.isoformat(timespec="seconds"),
             )
+        warning = "; ".join([*outcome.errors, *outcome.warnings]) or None
+        if warning:
+            log.warning("searched %s with trouble: %s", source.id, warning)
         self.store.record_fetch_ok(
             source.id,
             now,
@@ -782,6 +847,7 @@ class Poller:
             last_modified=None,
             next_poll_at=next_at,
             entries_seen_delta=len(fresh),
+            warning=warning,
         )
         log.info(
             "searched %s (%s, %d requests): %d entries, %d new, %d matched, %d alerts queued",
@@ -794,6 +860,16 @@ class Poller:
             queued,
         )
         return PollOutcome(source.id, "ok", len(outcome.entries), len(fresh), queued)
+
+    @staticmethod
+    def _requests_per_poll(compiled: Compiled, spec: SourceSpec) -> int:
+        """Requests one round of every enabled source of this API makes: they share its quota."""
+        watchlist = compiled.watchlist
+        return sum(
+            len(watchlist.signals_for(other))
+            for other in watchlist.enabled_sources()
+            if other.type == spec.type
+        )
 
     def _stories(self, now: datetime) -> StoredStories:
         """The stored stories of the window ending now (fingerprints parsed once a process)."""

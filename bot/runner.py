@@ -216,7 +216,10 @@ async def run_loop(
                         f"{watchlist_path} has errors; keeping the last good watchlist:\n"
                         + reported_error
                     )
-            polling = asyncio.create_task(poller.poll_due(force=options.force))
+            # With --once every search is waited for; otherwise feeds' alerts need not wait.
+            polling = asyncio.create_task(
+                poller.poll_due(force=options.force, wait_for_searches=options.once)
+            )
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
@@ -244,6 +247,7 @@ async def run_loop(
             if options.once:
                 break
             await _sleep_until(TICK, stop, live.reload_requested)
+        await poller.cancel_searches()
     log.info("stopped")
     return 0
 

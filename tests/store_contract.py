@@ -1422,6 +1422,51 @@ class StoreContract:
         with pytest.raises(ValueError):
             store.add_api_calls("newsapi", day, -1)
 
+    def test_search_cursors_move_forward_per_source_and_signal(self, polled: Store) -> None:
+        """Cursors start empty, are kept per source and signal, and never move backwards."""
+        assert polled.search_cursors("a") == {}
+        polled.advance_search_cursors("a", {"nato": at(10), "gaza": at(5)})
+        polled.advance_search_cursors("b", {"nato": at(1)})
+        polled.advance_search_cursors("a", {"nato": at(3), "gaza": at(8)})
+        polled.advance_search_cursors("a", {})
+        assert polled.search_cursors("a") == {"nato": at(10), "gaza": at(8)}
+        assert polled.search_cursors("b") == {"nato": at(1)}
+
+    def test_reschedule_releases_the_lease_and_records_no_outcome(self, polled: Store) -> None:
+        """A rescheduled source keeps its failures, error and last success; only the time moves."""
+        fetched(polled, "a", T0, at(1))
+        polled.claim_due_sources(at(1), 10, LEASE)
+        failed(polled, "a", at(1), at(2), error="HTTP 503", status=503)
+        polled.claim_due_sources(at(3), 10, LEASE)
+        polled.reschedule_source("a", at(4), next_poll_at=at(60))
+        a = polled.source("a")
+        assert a is not None
+        assert a.lease_until is None and a.next_poll_at == at(60) and a.last_attempt_at == at(4)
+        assert a.consecutive_failures == 1 and a.last_error == "HTTP 503"
+        assert a.last_success_at == T0
+        assert "a" not in [s.id for s in polled.claim_due_sources(at(59), 10, LEASE)]
+        with pytest.raises(StoreError, match="no source 'x'"):
+            polled.reschedule_source("x", T0, next_poll_at=T0)
+
+    def test_fetch_ok_with_a_warning_keeps_it_as_the_last_error(self, polled: Store) -> None:
+        """A search that partly failed is a success that still says what went wrong."""
+        polled.claim_due_sources(T0, 10, LEASE)
+        failed(polled, "a", T0, at(1))
+        polled.record_fetch_ok(
+            "a",
+            at(2),
+            status=200,
+            etag=None,
+            last_modified=None,
+            next_poll_at=at(12),
+            entries_seen_delta=0,
+            warning="GDELT rejected the query for signal 'x'",
+        )
+        a = polled.source("a")
+        assert a is not None and a.consecutive_failures == 0
+        assert a.last_error == "GDELT rejected the query for signal 'x'"
+        assert source_health(a) == "ok"
+
     def test_prune_drops_old_stories_taken_digest_items_and_call_counts(
         self, polled: Store
     ) -> None:

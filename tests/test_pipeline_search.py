@@ -276,3 +276,123 @@ sources:
         if "cannot search for signal 'prefixes'" in r.getMessage()
     ]
     assert len(told) == 1 and "search:" in told[0]
+
+
+# --- each signal's own window ------------------------------------------------------------------
+
+
+def test_signals_the_quota_left_out_are_searched_first_from_their_own_window(
+    store: Store, api_server: ApiServer
+) -> None:
+    """A quota of 1: the first poll searches one signal; the next day the other goes first,
+    over its whole backfill, not from the first poll's success."""
+    compiled = Compiled.build(
+        parse_watchlist(f"""
+version: 1
+signals:
+  - id: nato
+    title: NATO spending hits 5%
+    query: NATO AND "5%"
+  - id: truce
+    title: Truce terms land
+    query: ceasefire OR truce
+sources:
+  - id: newsapi-all
+    type: newsapi
+    url: {api_server.url(NEWSAPI_PATH)}
+    daily_quota: 1
+""")
+    )
+    search = Search(store, compiled, KEYS)
+    assert search.poll()["newsapi-all"].status == "ok"
+    first = store.search_cursors("newsapi-all")
+    assert list(first) == ["nato"]  # signal order: nato, truce; one request allowed
+    search.clock.advance(timedelta(days=1))
+    search.poll()
+    (_, second) = api_server.requests_to(NEWSAPI_PATH)
+    # truce had never been searched: the backfill (24 h) before this poll
+    assert second.query["from"] == "2025-06-25T16:00:00"
+    assert "truce" in second.query["q"]
+    assert set(store.search_cursors("newsapi-all")) == {"nato", "truce"}
+
+
+def test_one_signal_failing_does_not_fail_the_source_and_keeps_its_window(
+    store: Store, api_server: ApiServer
+) -> None:
+    """GDELT refuses one signal's query: the source is ok with that error as its warning,
+    the other signal's window moves on, the refused one is asked again from where it stood."""
+    api_server.script(GDELT_PATH, ApiServer.reply("gdelt_bad_query.html"))
+    search = Search(store, watchlist(api_server), KEYS)
+    assert search.poll()["gdelt"].status == "ok"
+    state = store.source("gdelt")
+    assert state is not None and state.consecutive_failures == 0
+    assert state.last_error is not None and "signal 'nato'" in state.last_error
+    assert list(store.search_cursors("gdelt")) == ["truce"]
+    search.clock.advance(timedelta(minutes=30))
+    search.poll()
+    nato, truce = query_of(api_server, GDELT_PATH)[-2:]  # furthest behind first: nato
+    # never searched yet: over the backfill (24 h) before this poll
+    assert "nato" in nato["query"] and nato["startdatetime"] == "20250624163000"
+    assert "truce" in truce["query"] and truce["startdatetime"] == "20250625154500"
+    state = store.source("gdelt")
+    assert state is not None and state.last_error is None
+
+
+def test_a_search_the_api_paused_is_put_off_not_failed(store: Store, api_server: ApiServer) -> None:
+    """Another source's 429 asked NewsAPI for an hour: this one is rescheduled, not failed."""
+    search = Search(store, watchlist(api_server), KEYS)
+    search.pacer.hold("newsapi", 3600)
+    outcome = search.poll()["newsapi"]
+    assert outcome.status == "deferred"
+    assert api_server.requests_to(NEWSAPI_PATH) == []
+    state = store.source("newsapi")
+    assert state is not None and state.consecutive_failures == 0 and state.last_error is None
+    assert state.next_poll_at == NOW + timedelta(hours=1) and not state.first_fetch_done
+
+
+def test_the_run_loop_does_not_wait_for_searches(store: Store, api_server: ApiServer) -> None:
+    """poll_due(wait_for_searches=False) returns while a search waits for its API's pace; the
+    search is not started twice, and its outcome comes with a later call once it is done."""
+    compiled = watchlist(api_server)
+    store.sync_sources(source_configs(compiled.watchlist), NOW)
+
+    async def go() -> None:
+        paced = asyncio.Event()
+        go_on = asyncio.Event()
+
+        async def slow_sleep(seconds: float) -> None:
+            paced.set()
+            await go_on.wait()
+
+        clock = FakeClock(NOW)
+        async with Fetcher(FETCH) as fetcher:
+            poller = Poller(
+                store,
+                fetcher,
+                lambda: compiled,
+                Notices(),
+                clock,
+                pacer=Pacer(lambda: 0.0, slow_sleep),
+                environ=KEYS,
+            )
+            assert await poller.poll_due(force=True, wait_for_searches=False) == []
+            await asyncio.wait_for(paced.wait(), 5)  # a second signal waits its API's turn
+            # Past the lease, GDELT and the Guardian are due again while still searching: they
+            # are not restarted. NewsAPI (one signal, nothing to wait for) may be done by now.
+            clock.advance(timedelta(minutes=3))
+            outcomes = await poller.poll_due(wait_for_searches=False)
+            assert {o.source_id for o in outcomes} <= {"newsapi"}
+            requests = len(api_server.requests_to(GDELT_PATH))
+            go_on.set()
+            for _ in range(100):  # the searches finish on the event loop
+                outcomes += await poller.poll_due(wait_for_searches=False)
+                if len(outcomes) == 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert sorted(o.source_id for o in outcomes) == ["gdelt", "guardian", "newsapi"]
+            assert all(o.status == "ok" for o in outcomes)
+            # the second call started no second GDELT search: 2 signals, 2 requests
+            assert requests <= 2 and len(api_server.requests_to(GDELT_PATH)) == 2
+            await poller.cancel_searches()
+
+    asyncio.run(go())

@@ -6,6 +6,7 @@ No test waits: the Fetcher and the Pacer share a fake clock whose sleep only rec
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,9 @@ import pytest
 from apiserver import GDELT_PATH, GOOGLE_PATH, GUARDIAN_PATH, NEWSAPI_PATH, ApiServer
 from feedserver import Reply
 
+from bot.errors import ParseError
 from bot.sources.fetch import Fetcher, FetchFailed, FetchSettings
+from bot.sources.search.common import load_json
 from bot.sources.search.config import SearchConfig, resolve_key
 from bot.sources.search.pacing import MemoryQuotaLedger, Pacer, min_interval_for_quota
 from bot.sources.search.runner import SearchOutcome, run_search
@@ -68,6 +71,7 @@ def poll(
     clock: FakeClock | None = None,
     pacer: Pacer | None = None,
     ledger: MemoryQuotaLedger | None = None,
+    since_by_signal: dict[str, datetime] | None = None,
 ) -> SearchOutcome:
     """Run one run_search against the local server with fake time."""
     clock = clock or FakeClock()
@@ -80,7 +84,14 @@ def poll(
     async def scenario() -> SearchOutcome:
         async with Fetcher(settings, clock=clock, sleep=clock.sleep) as fetcher:
             return await run_search(
-                cfg, queries, since, now, fetcher=fetcher, pacer=pacer, quota=ledger
+                cfg,
+                queries,
+                since,
+                now,
+                fetcher=fetcher,
+                pacer=pacer,
+                quota=ledger,
+                since_by_signal=since_by_signal,
             )
 
     return asyncio.run(scenario())
@@ -162,6 +173,32 @@ def test_gdelt_empty_answer_is_no_entries(api_server: ApiServer) -> None:
     assert outcome.entries == [] and outcome.errors == []
 
 
+def test_gdelt_json_nested_too_deep_fails_one_signal(api_server: ApiServer) -> None:
+    """Arrays nested 100,000 deep are a parse error for that signal, not a crash of the poll."""
+    deep = Reply(200, b'{"articles":' + b"[" * 100_000, {"Content-Type": "application/json"})
+    api_server.script(GDELT_PATH, deep)
+    outcome = poll(config(api_server, "gdelt"), [("deep", NATO), ("good", GAZA)])
+    assert outcome.errors == [
+        "GDELT answer for signal 'deep' is not JSON we can read (nested too deep)"
+    ]
+    assert outcome.requests == 2 and len(outcome.entries) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(b"[" * 100_000, "nested too deep", id="deep"),
+        pytest.param(b'{"n": ' + b"1" * 5000 + b"}", "Exceeds the limit", id="huge-integer"),
+    ],
+)
+def test_load_json_turns_what_python_refuses_into_parse_errors(body: bytes, reason: str) -> None:
+    """RecursionError and ValueError from the decoder become the adapters' ParseError."""
+    with pytest.raises(
+        ParseError, match=f"^NewsAPI answer for signal 's' is not JSON we can read \\({reason}"
+    ):
+        load_json(body, "NewsAPI", "s")
+
+
 def test_gdelt_requests_are_paced_five_seconds_apart(api_server: ApiServer) -> None:
     """Three signals: the pacer asks for two 5 s waits (fake clock: nothing really waits)."""
     clock = FakeClock()
@@ -233,7 +270,8 @@ def test_google_news_error_page_is_a_clear_error(api_server: ApiServer) -> None:
 
 
 def test_newsapi_entries_header_and_from(api_server: ApiServer) -> None:
-    """NewsAPI: key in X-Api-Key (not the URL), from= the last poll, [Removed] items skipped."""
+    """NewsAPI: key in X-Api-Key (not the URL), from= 15 min before the last poll (NewsAPI
+    indexes late), [Removed] items skipped."""
     outcome = poll(config(api_server, "newsapi", language="en"), [("nato-5pct", NATO)])
     assert outcome.errors == []
     assert [e.publisher for e in outcome.entries] == ["Reuters", "Politico Europe"]
@@ -244,7 +282,7 @@ def test_newsapi_entries_header_and_from(api_server: ApiServer) -> None:
     (request,) = api_server.requests_to(NEWSAPI_PATH)
     assert request.headers["x-api-key"] == api_server.newsapi_key
     assert "apiKey" not in request.query and api_server.newsapi_key not in str(request.query)
-    assert request.query["from"] == "2025-06-25T14:00:00"
+    assert request.query["from"] == "2025-06-25T13:45:00"
     assert request.query["language"] == "en" and request.query["sortBy"] == "publishedAt"
     assert request.query["q"].startswith("(nato OR natos OR alliance OR alliances) AND (")
 
@@ -395,6 +433,74 @@ def test_configured_quota_overrides_the_free_tier(api_server: ApiServer) -> None
     assert outcome.requests == 2 and outcome.quota_exhausted
 
 
+# --- windows per signal, retries, pauses and full pages ----------------------------------------
+
+
+def test_only_signals_whose_request_went_through_count_as_searched(
+    api_server: ApiServer,
+) -> None:
+    """A refused query leaves its signal out of `searched`; the others are searched to now."""
+    api_server.script(GDELT_PATH, ApiServer.reply("gdelt_bad_query.html"))
+    outcome = poll(config(api_server, "gdelt"), [("bad", NATO), ("good", GAZA)])
+    assert outcome.searched == {"good": NOW}
+    quota_stopped = poll(config(api_server, "guardian", daily_quota=1), [("a", NATO), ("b", GAZA)])
+    assert quota_stopped.searched == {"a": NOW} and quota_stopped.quota_exhausted
+
+
+def test_each_signal_is_searched_from_its_own_window(api_server: ApiServer) -> None:
+    """since_by_signal starts each signal's window; a signal missing from it uses `since`."""
+    poll(
+        config(api_server, "gdelt"),
+        [("behind", NATO), ("current", GAZA)],
+        since_by_signal={"behind": NOW - timedelta(hours=6)},
+    )
+    starts = [r.query["startdatetime"] for r in api_server.requests_to(GDELT_PATH)]
+    assert starts == ["20250625084500", "20250625134500"]  # each less GDELT's 15-minute batch
+
+
+def test_retries_are_paced_and_counted_like_any_request(api_server: ApiServer) -> None:
+    """Two 503s then an answer: three GDELT requests, each 5 s apart, three counted."""
+    api_server.script(GDELT_PATH, Reply(503, b"busy"), Reply(503, b"busy"))
+    clock = FakeClock()
+    ledger = MemoryQuotaLedger()
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO)], clock=clock, ledger=ledger)
+    assert outcome.errors == [] and outcome.searched == {"a": NOW}
+    assert len(api_server.requests_to(GDELT_PATH)) == 3 and outcome.requests == 3
+    assert [s for s in clock.sleeps if s > 0] == [5.0, 5.0]
+    assert ledger.calls_on("gdelt", NOW.date()) == 3
+
+
+def test_a_long_pause_stops_the_poll_instead_of_sleeping(api_server: ApiServer) -> None:
+    """After another source's 429 asked for an hour, no request goes out and no time passes:
+    the poll says how long until the API may be asked again."""
+    clock = FakeClock()
+    pacer = Pacer(clock, clock.sleep)
+    pacer.hold("newsapi", 3600)
+    outcome = poll(config(api_server, "newsapi"), [("a", NATO)], clock=clock, pacer=pacer)
+    assert outcome.requests == 0 and outcome.searched == {} and outcome.errors == []
+    assert outcome.retry_in == 3600.0 and clock.sleeps == []
+    assert api_server.requests_to(NEWSAPI_PATH) == []
+
+
+def test_a_full_page_is_a_warning_naming_the_signal(api_server: ApiServer) -> None:
+    """250 GDELT articles (its most) may have cut the window: said, and still searched."""
+    articles = [
+        {
+            "url": f"https://example.com/{n}",
+            "title": f"Story number {n}",
+            "seendate": "20250625T143000Z",
+            "domain": "example.com",
+        }
+        for n in range(250)
+    ]
+    api_server.results[GDELT_PATH] = json.dumps({"articles": articles}).encode()
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO)])
+    assert len(outcome.entries) == 250 and outcome.errors == []
+    assert outcome.searched == {"a": NOW}
+    (warning,) = outcome.warnings
+    assert warning.startswith("GDELT: a full page (250 items) came back") and "'a'" in warning
+
+
 def test_min_interval_for_quota() -> None:
     """Polls are planned no closer than the quota pays for."""
     assert min_interval_for_quota(5, 100) == timedelta(hours=1, minutes=12)
@@ -431,6 +537,25 @@ def test_search_config_defaults_and_validation() -> None:
         SearchConfig("x", "newsapi", daily_quota=0)
     with pytest.raises(ValueError, match="without a query"):
         SearchConfig("x", "gdelt", base_url="https://h/doc?query=x")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param("https://h/search?api-key=SECRET1", "'https://h/search?…'", id="api-key"),
+        pytest.param("https://h/search?q=x&code=SECRET1", "'https://h/search?…'", id="any-name"),
+        pytest.param("ftp://h/search;key=SECRET1", "'ftp://h/search;key=***'", id="not-http"),
+    ],
+)
+def test_search_config_url_error_never_shows_a_key(url: str, shown: str) -> None:
+    """The refused url is shown without its query (a key may hide under any name), to key_env."""
+    with pytest.raises(ValueError) as caught:
+        SearchConfig("g", "guardian", base_url=url)
+    message = str(caught.value)
+    assert "SECRET1" not in message
+    assert message.endswith(
+        f"(an API key goes in the environment variable named by key_env), got {shown}"
+    )
 
 
 def test_resolve_key_reads_the_environment() -> None:
@@ -489,3 +614,12 @@ def test_failed_fetch_keeps_body_for_describe() -> None:
     )
     plain = FetchFailed("HTTP 502 Bad Gateway", 502, None, True, body=b"<html><h1>502</h1></html>")
     assert newsapi.describe_failure(plain) == "NewsAPI: HTTP 502 Bad Gateway: 502"
+
+
+def test_an_error_body_nested_too_deep_is_described_not_raised() -> None:
+    """A 4xx body of 100,000 nested arrays: NewsAPI and the Guardian still give one line."""
+    from bot.sources.search import guardian, newsapi
+
+    deep = FetchFailed("HTTP 400 Bad Request", 400, None, False, body=b"[" * 100_000)
+    assert newsapi.describe_failure(deep).startswith("NewsAPI: HTTP 400 Bad Request")
+    assert guardian.describe_failure(deep).startswith("Guardian: HTTP 400 Bad Request")

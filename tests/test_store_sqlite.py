@@ -340,9 +340,21 @@ def test_migration_4_is_idempotent(db_file: Path) -> None:
     with SQLiteStore(db_file) as store:
         store.migrate()
         store.add_api_calls("gdelt", T0.date(), 2)
-        store._db.execute("DELETE FROM schema_version WHERE version = 4")  # as if never recorded
-        assert store.migrate() == 1
+        # as if 4 (and what came after it) had never been recorded
+        store._db.execute("DELETE FROM schema_version WHERE version >= 4")
+        assert store.migrate() == len(MIGRATIONS) - 3
         assert store.api_calls_on("gdelt", T0.date()) == 2
+
+
+def test_migration_5_is_idempotent(db_file: Path) -> None:
+    """Run again over a database that already has the cursor table, it keeps the cursors."""
+    with SQLiteStore(db_file) as store:
+        store.migrate()
+        store.sync_sources([cfg("a")], T0)
+        store.advance_search_cursors("a", {"nato": T0})
+        store._db.execute("DELETE FROM schema_version WHERE version >= 5")
+        assert store.migrate() == len(MIGRATIONS) - 4
+        assert store.search_cursors("a") == {"nato": T0}
 
 
 def test_migration_3_is_idempotent(db_file: Path) -> None:

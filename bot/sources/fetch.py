@@ -156,6 +156,11 @@ class FetchRequest:
     last_modified: str | None = None
     headers: Mapping[str, str] | None = field(default=None, repr=False)
     retry_rate_limited: bool = True
+    # Awaited before every attempt, retries included: a news API's pacing and request count
+    # must see each request the API sees, not one per fetch() call.
+    before_attempt: Callable[[], Awaitable[None]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __repr__(self) -> str:
         # The URL may carry a key in its query string (Guardian's api-key): redact it here so
@@ -421,6 +426,8 @@ class Fetcher:
     # --- one attempt --------------------------------------------------------------------------
 
     async def _attempt(self, request: FetchRequest, url: httpx.URL) -> FetchResult:
+        if request.before_attempt is not None:
+            await request.before_attempt()
         host = self._hosts.get(url.host)
         if host is None:
             host = self._hosts[url.host] = _Host(

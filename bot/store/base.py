@@ -25,7 +25,7 @@ raise `StoreError`; a naive datetime or an impossible argument raises `ValueErro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -402,8 +402,13 @@ class Store(Protocol):
         last_modified: str | None,
         next_poll_at: datetime,
         entries_seen_delta: int,
+        warning: str | None = None,
     ) -> None:
-        """Record a successful fetch: new validators, failures reset, lease released."""
+        """Record a successful fetch: new validators, failures reset, lease released.
+
+        `warning` (a search poll where some signal failed while others went through) is kept
+        as the source's last error, for `signalwatch sources`, without counting a failure.
+        """
         ...
 
     def record_not_modified(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
@@ -540,6 +545,19 @@ class Store(Protocol):
 
     def add_api_calls(self, api: str, day: date, calls: int) -> None:
         """Count `calls` more requests to `api` on that UTC day."""
+        ...
+
+    def search_cursors(self, source_id: str) -> dict[str, datetime]:
+        """Per signal id: the end of the last window `source_id` searched without an error."""
+        ...
+
+    def advance_search_cursors(self, source_id: str, until: Mapping[str, datetime]) -> None:
+        """Move each signal's cursor of `source_id` to its time in `until`; never backwards."""
+        ...
+
+    def reschedule_source(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+        """Release the lease and poll again at `next_poll_at`: neither a success nor a failure
+        (the API asked us to wait before it was asked anything)."""
         ...
 
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:

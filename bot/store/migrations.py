@@ -8,6 +8,8 @@ and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store
     2  full-text search over articles (FTS5, where the build has it)
     3  subscriptions, audit log, receipts by signal, title and summary text on seen entries
     4  stories (one alert per story across outlets), digest items, news-API call counts
+    5  search cursors (how far each news-API source has searched for each signal); an index
+       from an article to its story copy, for timelines
 
 From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
 `add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
@@ -263,6 +265,20 @@ CREATE TABLE IF NOT EXISTS api_calls (
 );
 """
 
+SEARCH_CURSORS = """
+-- per news-API source and signal: the end of the last window searched without an error,
+-- so a signal the quota, a rate limit or a failure left out is searched from where it stopped
+CREATE TABLE IF NOT EXISTS search_cursors (
+    source_id      TEXT NOT NULL,
+    signal_id      TEXT NOT NULL,
+    searched_until TEXT NOT NULL,
+    PRIMARY KEY (source_id, signal_id)
+);
+
+-- the timeline finds each matched article's story by the copy it was filed as
+CREATE INDEX IF NOT EXISTS story_copies_by_entry ON story_copies (source_id, key);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -273,6 +289,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         add_columns=(AddColumn("seen", "title", "TEXT"), AddColumn("seen", "summary", "TEXT")),
     ),
     Migration(4, "stories, digest items, news-API calls", STORIES_DIGESTS_API_CALLS),
+    Migration(5, "search cursors, story copies by entry", SEARCH_CURSORS),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old

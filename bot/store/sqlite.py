@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -294,6 +294,7 @@ class SQLiteStore:
         last_modified: str | None,
         next_poll_at: datetime,
         entries_seen_delta: int,
+        warning: str | None = None,
     ) -> None:
         """Record a successful fetch: new validators, failures reset, lease released."""
         at = codec.to_text(now, "now")
@@ -305,6 +306,7 @@ class SQLiteStore:
             entries_seen_delta,
             at,
             at,
+            warning,
         )
         with self._transaction("record_fetch_ok") as db:
             self._update_source(
@@ -312,7 +314,7 @@ class SQLiteStore:
                 source_id,
                 "UPDATE sources SET last_status = ?, etag = ?, last_modified = ?, next_poll_at = ?,"
                 " entries_seen = entries_seen + ?, last_attempt_at = ?, last_success_at = ?,"
-                " consecutive_failures = 0, last_error = NULL, lease_until = NULL WHERE id = ?",
+                " consecutive_failures = 0, last_error = ?, lease_until = NULL WHERE id = ?",
                 params,
             )
 
@@ -1204,6 +1206,41 @@ class SQLiteStore:
                 "INSERT INTO api_calls (api, day, calls) VALUES (?, ?, ?)"
                 " ON CONFLICT (api, day) DO UPDATE SET calls = calls + excluded.calls",
                 (api, day.isoformat(), calls),
+            )
+
+    def search_cursors(self, source_id: str) -> dict[str, datetime]:
+        """Per signal id: the end of the last window `source_id` searched without an error."""
+        with self._transaction("search_cursors", write=False) as db:
+            rows = db.execute(
+                "SELECT signal_id, searched_until FROM search_cursors WHERE source_id = ?",
+                (source_id,),
+            ).fetchall()
+        return {signal_id: codec.from_text(until) for signal_id, until in rows}
+
+    def advance_search_cursors(self, source_id: str, until: Mapping[str, datetime]) -> None:
+        """Move each signal's cursor of `source_id` to its time in `until`; never backwards."""
+        rows = [(source_id, sid, codec.to_text(t, "searched_until")) for sid, t in until.items()]
+        if not rows:
+            return
+        with self._transaction("advance_search_cursors") as db:
+            # Fixed-width UTC text orders like the times it holds, so MAX keeps the later one.
+            db.executemany(
+                "INSERT INTO search_cursors (source_id, signal_id, searched_until)"
+                " VALUES (?, ?, ?) ON CONFLICT (source_id, signal_id) DO UPDATE"
+                " SET searched_until = MAX(searched_until, excluded.searched_until)",
+                rows,
+            )
+
+    def reschedule_source(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+        """Release the lease and poll again at `next_poll_at`, recording neither outcome."""
+        params = (codec.to_text(next_poll_at, "next_poll_at"), codec.to_text(now, "now"))
+        with self._transaction("reschedule_source") as db:
+            self._update_source(
+                db,
+                source_id,
+                "UPDATE sources SET next_poll_at = ?, last_attempt_at = ?, lease_until = NULL"
+                " WHERE id = ?",
+                params,
             )
 
     def prune(

@@ -42,6 +42,7 @@ DIALECT = Dialect(
     name=API, and_separator=" ", max_length=1500, stems_plurals=False, near=True, min_word_length=3
 )
 MAX_RECORDS = 250  # the most GDELT returns for one artlist request
+PAGE_SIZE = MAX_RECORDS  # as the runner asks every adapter: a full page may have cut the window
 SEARCH_WINDOW = timedelta(days=90)  # GDELT DOC searches a rolling three months
 # GDELT adds articles in 15-minute batches and dates them when seen: reach back one batch so
 # an article seen just before the last poll's end but published late is not missed.

@@ -34,6 +34,7 @@ API = "Google News"
 # reading the whole OR group (documented as our assumption in the operators' guide).
 DIALECT = Dialect(name=API, and_separator=" ", max_length=1500, stems_plurals=True)
 _WHEN_RESERVE = len(" when:999h")
+PAGE_SIZE = 100  # the most items one search feed holds
 
 
 def translate(query_text: str, *, reserve: int = 0) -> Translation:

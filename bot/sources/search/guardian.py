@@ -110,7 +110,7 @@ def describe_failure(failed: FetchFailed) -> str:
     """One line for a failed request, with the Guardian's (or its gateway's) message."""
     try:
         document = json.loads(failed.body or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python reads
         document = None
     message = None
     if isinstance(document, dict):

@@ -12,7 +12,7 @@ matches words as written, so plurals are sent spelled out. `country` is not a pa
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -37,6 +37,7 @@ __all__ = ["DIALECT", "ERROR_CODES", "build_request", "describe_failure", "parse
 API = "NewsAPI"
 DIALECT = Dialect(name=API, and_separator=" AND ", max_length=500, stems_plurals=False)
 PAGE_SIZE = 100  # the most one request returns
+OVERLAP = timedelta(minutes=15)
 
 # NewsAPI's documented error codes, as a person would say them.
 ERROR_CODES = {
@@ -68,7 +69,10 @@ def build_request(
         query = translate(query_text).text
     except SourceError as exc:
         raise SourceError(f"signal '{signal_id}': {exc}") from None
-    start = now - config.backfill if since is None else since
+    # Reach back a little past the last window: NewsAPI indexes articles some minutes after
+    # their publishedAt, so one published just before the last poll may show up only now
+    # (what was seen already is dropped as a repeat).
+    start = now - config.backfill if since is None else since - OVERLAP
     params = {
         "q": query,
         "from": _iso(start),
@@ -126,7 +130,7 @@ def error_code(failed: FetchFailed) -> str | None:
     """NewsAPI's error code from a failed response's JSON body, or None."""
     try:
         document = json.loads(failed.body or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python reads
         return None
     code = document.get("code") if isinstance(document, dict) else None
     return code if isinstance(code, str) else None
@@ -136,7 +140,7 @@ def describe_failure(failed: FetchFailed) -> str:
     """One line for a failed request: NewsAPI's code and message, e.g. "API key invalid"."""
     try:
         document = json.loads(failed.body or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python reads
         document = None
     if isinstance(document, dict) and document.get("status") == "error":
         return _describe_document(document)

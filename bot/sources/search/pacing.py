@@ -32,17 +32,26 @@ class Pacer:
         self._sleep = sleep
         self._next_start: dict[str, float] = {}
 
-    async def wait(self, api: str, spacing: float) -> None:
-        """Return when a request to `api` may start: `spacing` s after the last one reserved."""
+    async def wait(self, api: str, spacing: float, *, max_wait: float = math.inf) -> float:
+        """Wait until a request to `api` may start: `spacing` s after the last one reserved.
+
+        Returns 0.0 once the slot is ours. Where the slot is more than `max_wait` s away (the
+        API asked for a long pause) nothing is reserved and no time passes: the seconds
+        until the slot come back instead, so the caller can plan a later poll rather than
+        hold its task, and the run loop, that long.
+        """
         if spacing < 0 or not math.isfinite(spacing):
             raise ValueError(f"pacing for {api} must be a finite number of seconds >= 0")
         # Reserve the slot before sleeping, so concurrent callers queue at `spacing`
         # intervals instead of all waking at the same moment.
         now = self._clock()
         start = max(now, self._next_start.get(api, -math.inf))
+        if start - now > max_wait:
+            return start - now
         self._next_start[api] = start + spacing
         if start > now:
             await self._sleep(start - now)
+        return 0.0
 
     def hold(self, api: str, seconds: float) -> None:
         """Start no request to `api` for `seconds` from now (after it answered 429)."""

@@ -1,23 +1,28 @@
 """Run one poll of a search source: the only I/O in `bot.sources.search`.
 
-run_search(config, [(signal id, query)], since, now, fetcher, pacer, quota)
+run_search(config, [(signal id, query)], since, now, fetcher, pacer, quota, since_by_signal)
   no key where the API needs one      → refuse: one error line, no request
-  for each signal:
+  for each signal (its own window: since_by_signal[signal], else since):
     quota for today used up            → stop; quota_exhausted, next_quota_reset (no error)
     build_request (translate, window)  → untranslatable: error line, next signal
-    pacer.wait(api, spacing)           → global per API, reserved slots
-    count the request, fetch it        (the Fetcher retries 5xx; never a 429)
+    pacer.wait(api, spacing)           → global per API, reserved slots; a slot further off
+                                         than max_wait (after a 429): stop, retry_in
+    fetch it; each attempt, retries too, is paced and counted against the quota
       Fetched    → parse → entries     (parse errors: error line, next signal)
+                   searched[signal] = now; a full page: a warning (older items may be cut)
       429 / rate-limit text / 401      → error line, stop this poll (retry_after)
       other failure                    → error line, next signal
-  → SearchOutcome(entries deduplicated by key, errors, status, retry_after, requests, …)
+  → SearchOutcome(entries deduplicated by key, errors, warnings, searched, status, …)
+
+A signal is in `searched` only when its request went through: the caller moves that signal's
+window on, and every other signal is searched again from where it stood.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import ModuleType
 
 from bot.errors import QueryError, SourceError
@@ -39,6 +44,9 @@ ADAPTERS: dict[str, ModuleType] = {
 
 # Statuses after which every other signal's request would fail the same way.
 _STOP_STATUSES = frozenset({401, 429})
+# Longest a poll waits for its API's next slot: normal spacing is seconds; past this the API
+# asked for a pause (Retry-After), and the poll stops and says when to come back.
+MAX_PACER_WAIT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,12 @@ class SearchOutcome:
     requests: int = 0
     quota_exhausted: bool = False
     next_quota_reset: datetime | None = None
+    # signal id → end of the window searched for it (only signals whose request went through)
+    searched: dict[str, datetime] = field(default_factory=dict)
+    # not errors: a full page (older items in the window may have been cut), one line each
+    warnings: list[str] = field(default_factory=list)
+    # the API is paused for this many seconds more (a Retry-After elsewhere): poll again then
+    retry_in: float | None = None
 
 
 async def run_search(
@@ -68,8 +82,13 @@ async def run_search(
     fetcher: Fetcher,
     pacer: Pacer,
     quota: QuotaLedger,
+    since_by_signal: Mapping[str, datetime] | None = None,
 ) -> SearchOutcome:
-    """Search the API once per signal (paced, within quota) and return entries and errors."""
+    """Search the API once per signal (paced, within quota) and return entries and errors.
+
+    Each signal's window starts at `since_by_signal[signal]` where given, else at `since`
+    (None: the backfill), and ends at `now`.
+    """
     api = config.type
     name = config.api_name
     if api in NEEDS_KEY and not config.key:
@@ -79,33 +98,59 @@ async def run_search(
         )
     adapter = ADAPTERS[api]
     build: Callable[..., SearchRequest] = adapter.build_request
-    day = now.astimezone(UTC).date()
+    page_size: int | None = getattr(adapter, "PAGE_SIZE", None)
     limit = config.quota
     entries: list[Entry] = []
     errors: list[str] = []
+    warnings: list[str] = []
+    searched: dict[str, datetime] = {}
     status: int | None = None
     retry_after: float | None = None
+    retry_in: float | None = None
     requests = 0
     exhausted = False
+    starts = since_by_signal or {}
+
+    async def pace_and_count() -> None:
+        # A retry is a request too: spaced like any other and counted against the quota.
+        nonlocal requests
+        await pacer.wait(api, config.spacing)
+        quota.add_calls(api, _day(now), 1)
+        requests += 1
+
     for signal_id, query_text in queries:
-        if limit is not None and quota.calls_on(api, day) >= limit:
+        if limit is not None and quota.calls_on(api, _day(now)) >= limit:
             exhausted = True
             break
         try:
-            request = build(config, signal_id, query_text, since, now)
+            request = build(config, signal_id, query_text, starts.get(signal_id, since), now)
         except (SourceError, QueryError) as exc:
             errors.append(_line(name, signal_id, str(exc)))
             continue
-        await pacer.wait(api, config.spacing)
-        # Counted before sending: a request the API saw counts even if its answer is lost.
-        quota.add_calls(api, day, 1)
+        # Ask for the slot up front: where the API is paused for long, stop here rather than
+        # hold this task (and the run loop behind it) until it may be asked again.
+        wait = await pacer.wait(api, config.spacing, max_wait=MAX_PACER_WAIT)
+        if wait > 0:
+            retry_in = wait
+            break
+        quota.add_calls(api, _day(now), 1)
         requests += 1
+        first = True
+
+        async def before_attempt() -> None:
+            nonlocal first
+            if first:  # the slot reserved above is this attempt's
+                first = False
+            else:
+                await pace_and_count()
+
         result = await fetcher.fetch(
             FetchRequest(
                 f"{config.source_id}:{signal_id}",
                 request.url,
                 headers=request.headers or None,
                 retry_rate_limited=False,
+                before_attempt=before_attempt,
             )
         )
         if isinstance(result, FetchFailed):
@@ -119,15 +164,29 @@ async def run_search(
             continue
         status = result.status
         if not isinstance(result, Fetched):
-            continue  # 304: we send no validators, so the API has nothing newer to say
+            searched[signal_id] = now  # 304: we send no validators, so nothing newer exists
+            continue
         try:
-            entries.extend(adapter.parse(config, request, result, now))
+            found = adapter.parse(config, request, result, now)
         except SourceError as exc:
             errors.append(_line(name, signal_id, str(exc)))
             if exc.status == 429:  # GDELT's rate limit in a 200 answer
                 status = 429
                 pacer.hold(api, config.spacing)
                 break
+            continue
+        entries.extend(found)
+        searched[signal_id] = now
+        if page_size is not None and len(found) >= page_size:
+            warnings.append(
+                _line(
+                    name,
+                    signal_id,
+                    f"a full page ({len(found)} items) came back: items older than the"
+                    f" oldest of them in this window may have been cut; give the signal a"
+                    f" narrower `search:` query or poll this source more often",
+                )
+            )
     return SearchOutcome(
         entries=unique_entries(entries),
         errors=errors,
@@ -136,6 +195,9 @@ async def run_search(
         requests=requests,
         quota_exhausted=exhausted,
         next_quota_reset=_next_midnight(now) if exhausted else None,
+        searched=searched,
+        warnings=warnings,
+        retry_in=retry_in,
     )
 
 
@@ -147,6 +209,11 @@ def _line(api: str, signal_id: str, message: str) -> str:
     if f"'{signal_id}'" not in text:
         text = f"{text} (signal '{signal_id}')"
     return text
+
+
+def _day(now: datetime) -> date:
+    """The UTC day requests at `now` count on."""
+    return now.astimezone(UTC).date()
 
 
 def _next_midnight(now: datetime) -> datetime:
