@@ -65,7 +65,7 @@ from bot.store import (
     StoryCopy,
     StoryWrite,
 )
-from bot.stories import StoryFingerprint, find_story, fingerprint
+from bot.stories import StoryFingerprint, find_story, fingerprint, outlet_key
 from bot.watchlist import SourceSpec, Watchlist, search_query
 
 __all__ = [
@@ -223,9 +223,9 @@ class PollPlan:
     updates: int = 0  # of `alerts`, story updates ("+N sources") rather than new alerts
 
 
-def outlet(source_id: str, publisher: str | None) -> str:
-    """Who published a copy: the outlet an aggregator names, else our source."""
-    return publisher or source_id
+def outlet(source_id: str, publisher: str | None, link: str | None) -> str:
+    """Who published a copy, as a key every source spells alike (see `outlet_key`)."""
+    return outlet_key(link, publisher, source_id)
 
 
 @dataclass
@@ -326,7 +326,7 @@ def _known(story: KnownStory, fp: StoryFingerprint) -> _Story:
         fingerprint=fp,
         story_id=story.id,
         ref=None,
-        outlets=list(dict.fromkeys(outlet(c.source_id, c.publisher) for c in story.copies)),
+        outlets=list(dict.fromkeys(outlet(c.source_id, c.publisher, c.link) for c in story.copies)),
         announced={(a.signal_id, a.destination): a.alert_id for a in story.announced},
         fingerprint_written=True,
     )
@@ -445,7 +445,7 @@ def plan_poll(
             continue
         articles.append(ArticleRecord.from_matches(entry, matches, now))
         story = index.file(entry)
-        copy_outlet = outlet(entry.source_id, entry.publisher)
+        copy_outlet = outlet(entry.source_id, entry.publisher, entry.link)
         new_outlet = copy_outlet not in story.outlets
         if new_outlet:
             story.outlets.append(copy_outlet)
@@ -957,12 +957,13 @@ class Deliverer:
         story = self.store.story_of_alert(alert.alert_id)
         if story is None:
             return alert
-        own = outlet(alert.source_id, alert.publisher)
+        own = outlet(alert.source_id, alert.publisher, alert.link)
         also: dict[str, dict[str, object]] = {}
         for copy in story.copies:
-            name = outlet(copy.source_id, copy.publisher)
-            if name != own and name not in also:
-                also[name] = {"outlet": name, "title": copy.title, "link": copy.link}
+            key = outlet(copy.source_id, copy.publisher, copy.link)
+            if key != own and key not in also:
+                name = copy.publisher or copy.source_id  # the key is for comparing, not reading
+                also[key] = {"outlet": name, "title": copy.title, "link": copy.link}
         if not also:
             return alert
         return replace(alert, extra={**alert.extra, "also": list(also.values())})
@@ -1082,6 +1083,6 @@ def _with_outlet_count(store: Store, item: Alert) -> Alert:
     story = store.story_of_alert(item.alert_id)
     if story is None:
         return item
-    outlets = {outlet(c.source_id, c.publisher) for c in story.copies}
-    others = len(outlets - {outlet(item.source_id, item.publisher)})
+    outlets = {outlet(c.source_id, c.publisher, c.link) for c in story.copies}
+    others = len(outlets - {outlet(item.source_id, item.publisher, item.link)})
     return replace(item, extra={**item.extra, "sources": others}) if others else item

@@ -1079,6 +1079,70 @@ class StoreContract:
         assert eu.days == ((date(2025, 6, 22), 0), (date(2025, 6, 23), 0), (date(2025, 6, 24), 1))
         assert polled.signal_timeline("nato", T0, days=3).total == 1
 
+    def test_signal_timeline_counts_one_article_found_by_several_sources_once(
+        self, polled: Store
+    ) -> None:
+        """One link from three sources, filed under no story, is one hit (by its link)."""
+        polled.sync_sources([cfg("a"), cfg("b"), cfg("c")], T0)
+        link = "https://www.reuters.com/world/nato-agrees-5-2025-06-24/"
+        for source in ("a", "b", "c"):
+            copy = article(f"link:{link}", "NATO agrees 5%", source=source)
+            same = ArticleRecord(
+                copy.source_id,
+                copy.key,
+                copy.title,
+                copy.summary,
+                link,
+                copy.published,
+                copy.publisher,
+                copy.matches,
+                copy.matched_at,
+            )
+            polled.commit_poll(source, T0, seen=[], articles=[same], alerts=[])
+        timeline = polled.signal_timeline("nato", T0, days=2)
+        assert timeline.days == ((date(2025, 6, 23), 0), (date(2025, 6, 24), 1))
+        assert timeline.total == 1 and timeline.first_hit == timeline.last_hit == T0
+
+    def test_signal_timeline_counts_a_story_once_a_day(self, polled: Store) -> None:
+        """Copies under one story (links of their own) are one hit a day; two stories are two."""
+        day_before = T0 - timedelta(days=1)
+        one = article("k1", "NATO agrees 5%", matched_at=day_before)
+        two = article("k2", "Allies back 5% goal", matched_at=day_before)
+        polled.commit_poll(
+            "a",
+            day_before,
+            seen=[],
+            articles=[one, two],
+            alerts=[],
+            stories=[
+                StoryWrite(
+                    StoryCopy("a", "k1", one.title, one.link, None), new_ref="s", fingerprint="f"
+                ),
+                StoryWrite(StoryCopy("a", "k2", two.title, two.link, None), new_ref="s"),
+            ],
+        )
+        (story,) = polled.recent_stories(day_before)
+        later = article("k9", "NATO's 5% goal, a day on", source="b")
+        other = article("k3", "NATO ministers meet on Arctic patrols", source="b")
+        polled.commit_poll(
+            "b",
+            T0,
+            seen=[],
+            articles=[later, other],
+            alerts=[],
+            stories=[
+                StoryWrite(StoryCopy("b", "k9", later.title, later.link, None), story_id=story.id),
+                StoryWrite(
+                    StoryCopy("b", "k3", other.title, other.link, None),
+                    new_ref="t",
+                    fingerprint="g",
+                ),
+            ],
+        )
+        timeline = polled.signal_timeline("nato", T0, days=2)
+        assert timeline.days == ((date(2025, 6, 23), 1), (date(2025, 6, 24), 2))
+        assert timeline.total == timeline.window_total == 3
+
     def test_signal_timeline_days_are_utc_whatever_the_zone_of_now(self, polled: Store) -> None:
         """`now` in another zone ends the window on its UTC day, not its local one."""
         commit(polled, T0, articles=[article("k1", "x", matched_at=T0)])

@@ -44,12 +44,15 @@ OTHER = "Ceasefire talks resume in Geneva as Russia and Ukraine swap prisoners"
 
 
 def entry(key: str, title: str, *, source_id: str = "wire", publisher: str | None = None) -> Entry:
-    """An entry of `source_id` with its own link."""
+    """An entry of `source_id` on its own site, or behind Google's redirect if it names an outlet."""
+    # The link's host is the outlet (bot.stories.outlet_key): one site per source, and an
+    # aggregator's copy links to its redirect, so the publisher it names is the outlet.
+    site = f"https://{source_id}.example" if publisher is None else "https://news.google.com/rss"
     return Entry(
         source_id=source_id,
         key=key,
         title=title,
-        link=f"https://{source_id}.example.com/{key}",
+        link=f"{site}/{key}",
         published=NOW - timedelta(minutes=5),
         publisher=publisher,
     )
@@ -134,6 +137,48 @@ def test_a_copy_from_an_outlet_already_counted_changes_nothing() -> None:
     (original,) = plan(compiled, [first]).alerts
     result = plan(compiled, [entry("a2", REWRITE)], [known(7, first, original)])
     assert result.alerts == [] and [w.story_id for w in result.stories] == [7]
+
+
+# One Reuters article as three news APIs give it: GDELT names the outlet by its domain,
+# NewsAPI by its name, Google News by its name behind a redirect link.
+REUTERS_LINK = "https://www.reuters.com/world/europe/nato-allies-agree-5-2025-06-25/"
+
+
+def api_copy(source_id: str, publisher: str, link: str = REUTERS_LINK) -> Entry:
+    """The Reuters article (or another outlet's) as the news API `source_id` found it."""
+    return Entry(
+        source_id=source_id,
+        key=f"link:{link}",
+        title=HEADLINE,
+        link=link,
+        published=NOW - timedelta(minutes=5),
+        publisher=publisher,
+    )
+
+
+def test_the_same_article_through_another_api_is_not_a_new_outlet() -> None:
+    """GDELT's copy alerted; NewsAPI's and Google's copies of that article update nothing."""
+    compiled = compiled_for(SOURCES)
+    first = api_copy("gdelt", "reuters.com")
+    (original,) = plan(compiled, [first], source_id="gdelt").alerts
+    story = known(7, first, original)
+    for copy in (
+        api_copy("newsapi", "Reuters"),
+        api_copy("gnews", "Reuters", "https://news.google.com/rss/articles/CBMiABC?oc=5"),
+    ):
+        result = plan(compiled, [copy], [story], source_id=copy.source_id)
+        assert (result.alerts, result.updates) == ([], 0), copy.source_id
+        assert [w.story_id for w in result.stories] == [7]  # still filed with its story
+
+
+def test_another_outlet_of_that_article_s_story_still_updates_the_alert() -> None:
+    """AP's copy through the same API is a second outlet: "+1 source"."""
+    compiled = compiled_for(SOURCES)
+    first = api_copy("gdelt", "reuters.com")
+    (original,) = plan(compiled, [first], source_id="gdelt").alerts
+    ap = api_copy("newsapi", "Associated Press", "https://apnews.com/article/nato-5-2025")
+    result = plan(compiled, [ap], [known(7, first, original)], source_id="newsapi")
+    assert [a.alert_id for a in result.alerts] == [f"upd-{original.alert_id}-2"]
 
 
 def test_a_new_signal_on_a_known_story_alerts_for_that_signal_only() -> None:
@@ -253,7 +298,7 @@ def story_rig(store: Store, server: FeedServer, **options: object) -> Rig:
     for name in ("wire", "agency", "gnews"):
         # each outlet links to its own site: copies meet by their words, not by one URL
         FEEDS[f"/{name}.xml"] = server.live(
-            f"/{name}.xml", LiveFeed(link=f"https://{name}.example.com/")
+            f"/{name}.xml", LiveFeed(link=f"https://{name}.example/")
         )
     rig = Rig(store, server, {"wire": "/wire.xml", "agency": "/agency.xml"}, **options)
     rig.sink = UpdatingSink()

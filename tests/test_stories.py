@@ -11,6 +11,7 @@ from bot.stories import (
     StoryFingerprint,
     find_story,
     fingerprint,
+    outlet_key,
     same_story,
     similarity,
 )
@@ -195,3 +196,80 @@ def test_fingerprint_equals_itself_and_survives_text(
 
 def _words(title: str | None) -> int:
     return 0 if title is None else title.count(" ") + 1
+
+
+# --- outlets ----------------------------------------------------------------------------------
+
+REUTERS = "https://www.reuters.com/world/europe/nato-allies-agree-truce-monitoring-2025-06-25/"
+GOOGLE = "https://news.google.com/rss/articles/CBMiABC?oc=5"
+
+
+def test_one_article_through_gdelt_newsapi_and_google_is_one_outlet() -> None:
+    """GDELT's domain, NewsAPI's name and Google's <source> all key Reuters as "reuters"."""
+    gdelt = outlet_key(REUTERS, "reuters.com", "gdelt")
+    newsapi = outlet_key(REUTERS + "?utm_source=newsapi", "Reuters", "newsapi")
+    google = outlet_key(GOOGLE, "Reuters", "google")
+    assert gdelt == newsapi == google == "reuters"
+    # Without links, the publishers alone agree too.
+    assert outlet_key(None, "reuters.com", "gdelt") == outlet_key(None, "Reuters", "newsapi")
+
+
+@pytest.mark.parametrize(
+    ("link", "publisher", "key"),
+    [
+        ("https://WWW.Reuters.com/a", None, "reuters"),
+        ("https://uk.reuters.com/a", None, "reuters"),
+        ("https://m.bbc.co.uk/news/a", None, "bbc"),
+        ("https://amp.theguardian.com/a", None, "guardian"),
+        (None, "The Guardian", "guardian"),
+        (None, "Al Jazeera", "aljazeera"),
+        ("https://www.aljazeera.com/news/a", "Al Jazeera English", "aljazeera"),
+        (None, "lemonde.fr", "lemonde"),
+        (None, "Le Monde", "lemonde"),
+        (None, "  Süddeutsche Zeitung ", "suddeutschezeitung"),
+        ("https://newsletter.substack.com/p/a", None, "newslettersubstack"),
+        ("http://127.0.0.1:8080/story/1", "Reuters", "127.0.0.1"),
+    ],
+)
+def test_outlet_key_folds_spellings_of_one_outlet(
+    link: str | None, publisher: str | None, key: str
+) -> None:
+    """Case, alias subdomains, public suffixes, a leading "the" and spacing are folded."""
+    assert outlet_key(link, publisher, "src") == key
+
+
+def test_the_link_decides_so_one_canonical_link_is_one_outlet() -> None:
+    """Copies with one link are one outlet whatever publisher each source reports."""
+    keys = {outlet_key(REUTERS, publisher, "s") for publisher in ("Reuters", "Yahoo", None)}
+    assert keys == {"reuters"}
+    assert outlet_key(GOOGLE, None, "a") == outlet_key(GOOGLE, None, "b")  # a redirect alone
+
+
+def test_different_outlets_have_different_keys() -> None:
+    """Outlets, and blogs on one hosting domain, stay apart."""
+    keys = [
+        outlet_key(REUTERS, None, "s"),
+        outlet_key("https://apnews.com/article/a", None, "s"),
+        outlet_key(GOOGLE, "AP", "s"),
+        outlet_key(GOOGLE, "BBC News", "s"),
+        outlet_key("https://one.substack.com/p/a", None, "s"),
+        outlet_key("https://two.substack.com/p/a", None, "s"),
+    ]
+    assert len(set(keys)) == len(keys), keys
+
+
+def test_a_copy_naming_no_outlet_falls_back_to_its_link_then_its_source() -> None:
+    """A redirect without a publisher is keyed by its link; no link, no publisher: the source."""
+    assert outlet_key(GOOGLE, None, "google") == f"link:{GOOGLE}"
+    assert outlet_key(GOOGLE, " -- ", "google") == f"link:{GOOGLE}"
+    assert outlet_key(None, None, "wire") == "source:wire"
+    assert outlet_key("not a url", None, "wire") == "source:wire"
+    assert outlet_key(None, "", "wire") != outlet_key(None, "", "agency")
+
+
+@given(link=st.none() | _texts, publisher=st.none() | _texts, source=_texts)
+def test_outlet_key_never_fails_and_is_never_empty(
+    link: str | None, publisher: str | None, source: str
+) -> None:
+    """Any link, publisher and source give a key."""
+    assert outlet_key(link, publisher, source)

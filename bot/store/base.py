@@ -334,7 +334,9 @@ class SignalTimeline:
     """A signal's hits over time: first and last hit and total ever, and hits per UTC day.
 
     `days` has one entry per UTC day of the window, oldest first, zeros included; the window
-    ends with the UTC day of `now` and counts hits up to `now`. A hit is one article matched.
+    ends with the UTC day of `now` and counts hits up to `now`. A hit is one story on one UTC
+    day: the same article found by several sources, or several outlets' copies of one story,
+    count once (an article whose story was pruned counts by its link).
     """
 
     signal_id: str
