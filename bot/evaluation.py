@@ -14,7 +14,31 @@ from pathlib import Path
 from bot.errors import SignalwatchError
 from bot.matching import Matcher
 
-__all__ = ["EvalReport", "SignalScore", "evaluate", "evaluate_file", "format_report"]
+__all__ = [
+    "EvalReport",
+    "SignalScore",
+    "evaluate",
+    "evaluate_file",
+    "f1",
+    "format_report",
+    "precision",
+    "recall",
+]
+
+
+def precision(tp: int, fp: int) -> float:
+    """tp / (tp + fp); 1.0 when nothing was predicted (no claim, no wrong claim)."""
+    return tp / (tp + fp) if tp + fp else 1.0
+
+
+def recall(tp: int, fn: int) -> float:
+    """tp / (tp + fn); 1.0 when there was nothing to find."""
+    return tp / (tp + fn) if tp + fn else 1.0
+
+
+def f1(p: float, r: float) -> float:
+    """Harmonic mean of precision and recall; 0.0 when both are 0."""
+    return 2 * p * r / (p + r) if p + r else 0.0
 
 
 @dataclass
@@ -31,18 +55,17 @@ class SignalScore:
     @property
     def precision(self) -> float:
         """tp / (tp + fp); 1.0 when the signal never fired."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        return precision(self.tp, self.fp)
 
     @property
     def recall(self) -> float:
         """tp / (tp + fn); 1.0 when the set has no positives for the signal."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+        return recall(self.tp, self.fn)
 
     @property
     def f1(self) -> float:
         """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return f1(self.precision, self.recall)
 
 
 @dataclass

@@ -333,18 +333,8 @@ def _known(story: KnownStory, fp: StoryFingerprint) -> _Story:
 
 
 def _alert(entry: Entry, match: Match, route: Route, severity: str) -> Alert:
-    return Alert(
-        alert_id=alert_id(entry, match.signal_id, route.label),
-        signal_id=match.signal_id,
-        destination=route.destination,
-        title=entry.title,
-        link=entry.link,
-        source_id=entry.source_id,
-        published=entry.published,
-        terms=tuple(match.terms),
-        snippet=match.snippet,
-        severity=severity,
-        publisher=entry.publisher,
+    return _entry_alert(
+        entry, match, route.destination, severity, alert_id(entry, match.signal_id, route.label)
     )
 
 
@@ -357,8 +347,18 @@ def _update_alert(
     which the flood count skips. What the update shows is read from the store when it is
     delivered, so several updates queued for one story all show its latest state.
     """
+    return replace(
+        _entry_alert(entry, match, destination, severity, f"{UPDATE_PREFIX}{original}-{outlets}"),
+        extra={"update_of": original},
+    )
+
+
+def _entry_alert(
+    entry: Entry, match: Match, destination: str, severity: str, alert_id: str
+) -> Alert:
+    """The alert that tells `destination` of `entry` matching `match`."""
     return Alert(
-        alert_id=f"{UPDATE_PREFIX}{original}-{outlets}",
+        alert_id=alert_id,
         signal_id=match.signal_id,
         destination=destination,
         title=entry.title,
@@ -369,7 +369,6 @@ def _update_alert(
         snippet=match.snippet,
         severity=severity,
         publisher=entry.publisher,
-        extra={"update_of": original},
     )
 
 

@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from bot.errors import SignalwatchError
+from bot.evaluation import f1, precision, recall
 from bot.stories import DEFAULT_WINDOW, NEAR_DUPLICATE_THRESHOLD, fingerprint, similarity
 
 __all__ = [
@@ -84,18 +85,17 @@ class StoryEvalReport:
     @property
     def precision(self) -> float:
         """tp / (tp + fp); 1.0 when nothing was merged."""
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        return precision(self.tp, self.fp)
 
     @property
     def recall(self) -> float:
         """tp / (tp + fn); 1.0 when there are no same-story pairs."""
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+        return recall(self.tp, self.fn)
 
     @property
     def f1(self) -> float:
         """Harmonic mean of precision and recall."""
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return f1(self.precision, self.recall)
 
     @property
     def false_positives(self) -> list[PairResult]:
