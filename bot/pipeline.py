@@ -798,7 +798,8 @@ class Poller:
             since_by_signal={sid: t for sid, t in starts.items() if t is not None},
         )
         now = self.clock()
-        if outcome.retry_in is not None and not outcome.searched and not outcome.errors:
+        nothing = not (outcome.searched or outcome.errors or outcome.entries)
+        if outcome.retry_in is not None and nothing:
             # Paused by a Retry-After another source was given, before anything was asked:
             # nothing to store; come back when the pause ends.
             next_at = now + timedelta(seconds=outcome.retry_in)

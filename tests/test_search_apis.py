@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.sources.fetch import Fetcher, FetchFailed, FetchSettings
 from bot.sources.search.common import load_json
 from bot.sources.search.config import SearchConfig, resolve_key
 from bot.sources.search.pacing import MemoryQuotaLedger, Pacer, min_interval_for_quota
-from bot.sources.search.runner import SearchOutcome, run_search
+from bot.sources.search.runner import MAX_PAGES, SearchOutcome, run_search
 
 pytest_plugins = ["apiserver"]
 
@@ -433,6 +434,14 @@ def test_configured_quota_overrides_the_free_tier(api_server: ApiServer) -> None
     assert outcome.requests == 2 and outcome.quota_exhausted
 
 
+def test_min_interval_for_quota() -> None:
+    """Polls are planned no closer than the quota pays for."""
+    assert min_interval_for_quota(5, 100) == timedelta(hours=1, minutes=12)
+    assert min_interval_for_quota(13, 500) == timedelta(seconds=2247)
+    with pytest.raises(ValueError, match="1 or more"):
+        min_interval_for_quota(0, 100)
+
+
 # --- windows per signal, retries, pauses and full pages ----------------------------------------
 
 
@@ -482,31 +491,238 @@ def test_a_long_pause_stops_the_poll_instead_of_sleeping(api_server: ApiServer) 
     assert api_server.requests_to(NEWSAPI_PATH) == []
 
 
-def test_a_full_page_is_a_warning_naming_the_signal(api_server: ApiServer) -> None:
-    """250 GDELT articles (its most) may have cut the window: said, and still searched."""
+# --- paging through full answers ---------------------------------------------------------------
+
+JSON = {"Content-Type": "application/json"}
+PAGE_TOP = datetime(2025, 6, 25, 14, 59, tzinfo=UTC)
+
+
+def gdelt_page(count: int, newest: datetime, first: int, step: int = 10) -> bytes:
+    """A GDELT artlist body of `count` articles numbered from `first`, `step` s apart, newest
+    first (as sort=datedesc gives them)."""
     articles = [
         {
-            "url": f"https://example.com/{n}",
-            "title": f"Story number {n}",
-            "seendate": "20250625T143000Z",
+            "url": f"https://example.com/{first + n}",
+            "title": f"Story number {first + n}",
+            "seendate": f"{newest - timedelta(seconds=n * step):%Y%m%dT%H%M%SZ}",
             "domain": "example.com",
         }
-        for n in range(250)
+        for n in range(count)
     ]
-    api_server.results[GDELT_PATH] = json.dumps({"articles": articles}).encode()
+    return json.dumps({"articles": articles}).encode()
+
+
+def newsapi_page(count: int, total: int, first: int) -> Reply:
+    """A NewsAPI /v2/everything answer of `count` articles of `total`, numbered from `first`."""
+    articles = [
+        {
+            "source": {"id": None, "name": "Example"},
+            "author": None,
+            "title": f"Story number {first + n}",
+            "description": "",
+            "url": f"https://example.com/{first + n}",
+            "publishedAt": "2025-06-25T14:30:00Z",
+        }
+        for n in range(count)
+    ]
+    body = {"status": "ok", "totalResults": total, "articles": articles}
+    return Reply(200, json.dumps(body).encode(), JSON)
+
+
+def guardian_page(count: int, current: int, pages: int) -> Reply:
+    """A Guardian /search answer: page `current` of `pages`, `count` results of 50 a page."""
+    first = (current - 1) * 50
+    results = [
+        {
+            "webTitle": f"Story number {first + n}",
+            "webUrl": f"https://www.theguardian.com/world/{first + n}",
+            "webPublicationDate": "2025-06-25T14:30:00Z",
+        }
+        for n in range(count)
+    ]
+    response = {"status": "ok", "currentPage": current, "pages": pages, "results": results}
+    return Reply(200, json.dumps({"response": response}).encode(), JSON)
+
+
+def test_gdelt_pages_back_from_the_oldest_article_of_a_full_answer(
+    api_server: ApiServer,
+) -> None:
+    """A full page, then the same window ending at its oldest seendate: both pages' entries,
+    no warning, the signal searched to now."""
+    api_server.script(
+        GDELT_PATH,
+        Reply(200, gdelt_page(250, PAGE_TOP, 0), JSON),
+        Reply(200, gdelt_page(3, PAGE_TOP - timedelta(hours=1), 250), JSON),
+    )
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO)])
+    assert outcome.errors == [] and outcome.warnings == []
+    assert len(outcome.entries) == 253 and outcome.searched == {"a": NOW}
+    first, second = api_server.requests_to(GDELT_PATH)
+    assert first.query["enddatetime"] == "20250625150000"
+    assert second.query["enddatetime"] == "20250625141730"  # 14:59:00 less 249 × 10 s
+    assert {k: v for k, v in second.query.items() if k != "enddatetime"} == {
+        k: v for k, v in first.query.items() if k != "enddatetime"
+    }
+
+
+def test_each_page_is_paced_and_counted(api_server: ApiServer) -> None:
+    """Two pages for one signal: two requests in the ledger, 5 s apart on the fake clock."""
+    api_server.script(
+        GDELT_PATH,
+        Reply(200, gdelt_page(250, PAGE_TOP, 0), JSON),
+        Reply(200, gdelt_page(3, PAGE_TOP - timedelta(hours=1), 250), JSON),
+    )
+    clock = FakeClock()
+    ledger = MemoryQuotaLedger()
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO)], clock=clock, ledger=ledger)
+    assert outcome.requests == 2 and ledger.calls_on("gdelt", NOW.date()) == 2
+    assert [s for s in clock.sleeps if s > 0] == [5.0]
+
+
+def test_gdelt_stops_paging_after_max_pages_with_the_warning(api_server: ApiServer) -> None:
+    """Every page full: MAX_PAGES requests, each ending further back, then the warning."""
+    api_server.script(
+        GDELT_PATH,
+        *(
+            Reply(200, gdelt_page(250, PAGE_TOP - timedelta(hours=page), page * 250), JSON)
+            for page in range(MAX_PAGES + 1)
+        ),
+    )
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO)])
+    requests = api_server.requests_to(GDELT_PATH)
+    assert len(requests) == outcome.requests == MAX_PAGES == 5
+    ends = [r.query["enddatetime"] for r in requests]
+    assert ends == sorted(ends, reverse=True) and len(set(ends)) == MAX_PAGES
+    assert len(outcome.entries) == 1250 and outcome.searched == {"a": NOW}
+    assert outcome.warnings == [
+        "GDELT: 5 pages (1250 items) came back, the most a poll reads, the last still full:"
+        " items older than the oldest of them in this window may have been cut; give the"
+        " signal a narrower `search:` query or poll this source more often (signal 'a')"
+    ]
+
+
+def test_a_full_page_is_a_warning_naming_the_signal(api_server: ApiServer) -> None:
+    """250 GDELT articles all seen at one moment: paged once, but a page ending there gives the
+    same batch back, so paging stops (no progress) with a warning, and the signal is searched."""
+    batch = datetime(2025, 6, 25, 14, 30, tzinfo=UTC)
+    api_server.results[GDELT_PATH] = gdelt_page(250, batch, 0, step=0)
     outcome = poll(config(api_server, "gdelt"), [("a", NATO)])
     assert len(outcome.entries) == 250 and outcome.errors == []
     assert outcome.searched == {"a": NOW}
+    ends = [r.query["enddatetime"] for r in api_server.requests_to(GDELT_PATH)]
+    assert ends == ["20250625150000", "20250625143000"]
     (warning,) = outcome.warnings
-    assert warning.startswith("GDELT: a full page (250 items) came back") and "'a'" in warning
+    assert warning == (
+        "GDELT: a full page (250 items) whose oldest was seen at 2025-06-25 14:30 UTC, where"
+        " the request ended, cannot be paged past: items older than the oldest of them in this"
+        " window may have been cut; give the signal a narrower `search:` query (signal 'a')"
+    )
 
 
-def test_min_interval_for_quota() -> None:
-    """Polls are planned no closer than the quota pays for."""
-    assert min_interval_for_quota(5, 100) == timedelta(hours=1, minutes=12)
-    assert min_interval_for_quota(13, 500) == timedelta(seconds=2247)
-    with pytest.raises(ValueError, match="1 or more"):
-        min_interval_for_quota(0, 100)
+def test_a_failed_later_page_keeps_entries_but_not_the_window(api_server: ApiServer) -> None:
+    """Page 2 refused: an error line, page 1's entries kept, the signal not searched (its
+    window is asked again next poll), and the next signal still searched."""
+    api_server.script(
+        GDELT_PATH, Reply(200, gdelt_page(250, PAGE_TOP, 0), JSON), Reply(400, b"bad")
+    )
+    outcome = poll(config(api_server, "gdelt"), [("a", NATO), ("b", GAZA)])
+    assert outcome.errors == ["GDELT: HTTP 400 Bad Request: bad (signal 'a')"]
+    assert len(outcome.entries) == 252 and outcome.searched == {"b": NOW}
+    assert outcome.requests == 3
+
+
+class PausedAfterEachSlot(Pacer):
+    """A Pacer under which every slot taken is followed by an hour's hold, as if another
+    source had been answered 429 with Retry-After: 3600 meanwhile."""
+
+    async def wait(self, api: str, spacing: float, *, max_wait: float = math.inf) -> float:
+        """Wait as usual, then hold the API for an hour."""
+        waited = await super().wait(api, spacing, max_wait=max_wait)
+        self.hold(api, 3600)
+        return waited
+
+
+def test_a_long_pause_between_pages_stops_without_searching(api_server: ApiServer) -> None:
+    """Page 2's slot is an hour off: the poll stops with retry_in, page 1's entries kept, the
+    signal not searched, and nothing slept."""
+    api_server.script(GDELT_PATH, Reply(200, gdelt_page(250, PAGE_TOP, 0), JSON))
+    clock = FakeClock()
+    pacer = PausedAfterEachSlot(clock, clock.sleep)
+    outcome = poll(
+        config(api_server, "gdelt"), [("a", NATO), ("b", GAZA)], clock=clock, pacer=pacer
+    )
+    assert outcome.requests == 1 and len(outcome.entries) == 250
+    assert outcome.searched == {} and outcome.errors == [] and outcome.retry_in == 3600.0
+    assert clock.sleeps == []
+
+
+def test_google_news_full_page_still_warns(api_server: ApiServer) -> None:
+    """Google News cannot be paged: 100 items (its most) is the one-page warning."""
+    items = "".join(
+        f"<item><title>Story {n}</title><link>https://news.google.com/rss/articles/{n}</link>"
+        f"<pubDate>Wed, 25 Jun 2025 14:00:00 GMT</pubDate></item>"
+        for n in range(100)
+    )
+    api_server.results[GOOGLE_PATH] = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}</channel></rss>'
+    ).encode()
+    outcome = poll(config(api_server, "google_news"), [("a", NATO)])
+    assert outcome.requests == 1 and len(outcome.entries) == 100
+    (warning,) = outcome.warnings
+    assert warning.startswith("Google News: a full page (100 items) came back: items older")
+
+
+def test_newsapi_asks_for_page_two_while_total_results_say_more(api_server: ApiServer) -> None:
+    """totalResults 150: page=2 of the same request, key in the header; 150 entries."""
+    api_server.script(NEWSAPI_PATH, newsapi_page(100, 150, 0), newsapi_page(50, 150, 100))
+    outcome = poll(config(api_server, "newsapi"), [("a", NATO)])
+    assert outcome.errors == [] and outcome.warnings == []
+    assert len(outcome.entries) == 150 and outcome.searched == {"a": NOW}
+    first, second = api_server.requests_to(NEWSAPI_PATH)
+    assert "page" not in first.query and second.query["page"] == "2"
+    assert second.query == {**first.query, "page": "2"}
+    assert second.headers["x-api-key"] == api_server.newsapi_key
+
+
+def test_newsapi_plan_limit_on_page_two_is_a_warning(api_server: ApiServer) -> None:
+    """maximumResultsReached (426) on page 2: a warning, page 1's entries kept, and the signal
+    searched, since no later poll on that plan could read past the first 100 either."""
+    api_server.script(
+        NEWSAPI_PATH,
+        newsapi_page(100, 150, 0),
+        ApiServer.reply("newsapi_error_maximumResultsReached.json", 426),
+    )
+    outcome = poll(config(api_server, "newsapi"), [("a", NATO), ("b", GAZA)])
+    assert outcome.errors == [] and outcome.status == 200
+    assert outcome.searched == {"a": NOW, "b": NOW} and len(outcome.entries) == 102
+    assert outcome.warnings == [
+        "NewsAPI: this plan serves only the first 100 results of a search"
+        " (maximumResultsReached): items older than the oldest of them in this window were"
+        " cut; give the signal a narrower `search:` query, poll this source more often, or"
+        " use a paid NewsAPI plan (signal 'a')"
+    ]
+    assert outcome.requests == 3
+
+
+def test_guardian_asks_for_page_two_while_pages_say_more(api_server: ApiServer) -> None:
+    """currentPage 1 of 2: page=2 of the same request (api-key kept); both pages' entries."""
+    api_server.script(GUARDIAN_PATH, guardian_page(50, 1, 2), guardian_page(7, 2, 2))
+    outcome = poll(config(api_server, "guardian"), [("a", NATO)])
+    assert outcome.errors == [] and outcome.warnings == []
+    assert len(outcome.entries) == 57 and outcome.searched == {"a": NOW}
+    first, second = api_server.requests_to(GUARDIAN_PATH)
+    assert second.query == {**first.query, "page": "2"}
+    assert second.query["api-key"] == api_server.guardian_key
+
+
+def test_quota_running_out_between_pages_stops_the_poll(api_server: ApiServer) -> None:
+    """One request left: page 1 is read and kept, page 2 and the next signal wait for the
+    quota; the signal is not searched, so its whole window is asked again."""
+    api_server.script(GUARDIAN_PATH, guardian_page(50, 1, 2))
+    outcome = poll(config(api_server, "guardian", daily_quota=1), [("a", NATO), ("b", GAZA)])
+    assert outcome.requests == 1 and len(api_server.requests_to(GUARDIAN_PATH)) == 1
+    assert outcome.quota_exhausted and outcome.errors == []
+    assert len(outcome.entries) == 50 and outcome.searched == {}
 
 
 # --- translation failures, config, keys -------------------------------------------------------

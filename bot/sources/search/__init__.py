@@ -8,8 +8,11 @@
                                                  → SearchRequest(signal_id, url, headers)
         parse(config, request, fetched, now)     → [Entry]   (ParseError / SourceError)
         describe_failure(failed)                 → one readable line
+        next_page(config, request, fetched)      → the next page's request, or None (GDELT,
+                                                   NewsAPI, Guardian; Google has no pages)
     pacing.Pacer, pacing.QuotaLedger         global per-API spacing; daily request quotas
-    runner.run_search(...)                   the only I/O: one paced request per signal
+    runner.run_search(...)                   the only I/O: per signal, its window, up to
+                                             MAX_PAGES paced and counted requests
                                              → SearchOutcome
 
 Where a signal's query cannot be said in an API's syntax (NOT, regexes, prefixes, nested

@@ -1,4 +1,4 @@
-"""What every adapter shares: the request value, JSON reading, dates, entries, error bodies."""
+"""What every adapter shares: the request value, paging, JSON reading, dates, entries, errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.errors import ParseError
 from bot.model import Entry
@@ -24,7 +24,9 @@ __all__ = [
     "error_text",
     "load_json",
     "parse_iso_utc",
+    "query_param",
     "unique_entries",
+    "with_params",
 ]
 
 _MAX_ERROR_TEXT = 200
@@ -37,6 +39,19 @@ class SearchRequest:
     signal_id: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def with_params(request: SearchRequest, **params: str) -> SearchRequest:
+    """The same request with these query parameters set (replaced, or added at the end)."""
+    parts = urlsplit(request.url)
+    kept = [(n, v) for n, v in parse_qsl(parts.query, keep_blank_values=True) if n not in params]
+    url = urlunsplit(parts._replace(query=urlencode([*kept, *params.items()])))
+    return SearchRequest(request.signal_id, url, request.headers)
+
+
+def query_param(request: SearchRequest, name: str) -> str | None:
+    """A query parameter's value in the request's URL, or None where it has none."""
+    return dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True)).get(name)
 
 
 def load_json(body: bytes, api: str, signal_id: str) -> dict[str, Any]:

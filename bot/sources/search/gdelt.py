@@ -9,6 +9,13 @@ under 3 letters, and searches only the last 3 months. Its answers have quirks we
 clear errors: a rejected query is HTTP 200 `text/html` with one sentence ("Parentheses may
 only be used around OR'd statements."); a rate limit is a 429, or sometimes a 200, with a
 plain-text "Please limit requests to one every 5 seconds…"; no results is `{}`.
+
+GDELT has no page parameter. A full answer (250 articles, newest first) is paged by asking
+the same window again, ending at the oldest `seendate` it held: `next_page`. That end is
+kept inclusive on purpose: GDELT dates articles by 15-minute batch, so a page cut inside a
+batch is followed by one that repeats the batch's articles seen already (dropped as repeats)
+rather than skipping the rest of it. A full page all from the batch the request ends at cannot
+be paged past: `next_page` says so instead of asking the same thing again.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from bot.sources.search.common import (
     build_entry,
     error_text,
     load_json,
+    query_param,
     unique_entries,
+    with_params,
 )
 from bot.sources.search.config import SearchConfig
 from bot.sources.search.translate import Dialect, Translation, translate_for
@@ -33,7 +42,7 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "build_request", "describe_failure", "parse", "translate"]
+__all__ = ["DIALECT", "build_request", "describe_failure", "next_page", "parse", "translate"]
 
 API = "GDELT"
 # GDELT documents no query length limit; long queries slow it and URLs past a few KB are
@@ -42,7 +51,7 @@ DIALECT = Dialect(
     name=API, and_separator=" ", max_length=1500, stems_plurals=False, near=True, min_word_length=3
 )
 MAX_RECORDS = 250  # the most GDELT returns for one artlist request
-PAGE_SIZE = MAX_RECORDS  # as the runner asks every adapter: a full page may have cut the window
+PAGE_SIZE = MAX_RECORDS  # as the runner asks every adapter: one request's most
 SEARCH_WINDOW = timedelta(days=90)  # GDELT DOC searches a rolling three months
 # GDELT adds articles in 15-minute batches and dates them when seen: reach back one batch so
 # an article seen just before the last poll's end but published late is not missed.
@@ -117,6 +126,43 @@ def parse(
         for item in articles
         if isinstance(item, dict)
     )
+
+
+def next_page(
+    config: SearchConfig, request: SearchRequest, fetched: Fetched
+) -> SearchRequest | str | None:
+    """After a full answer, the same window ending at its oldest article; None when not full.
+
+    A full answer whose oldest article is no older than the request's end (or has no dates)
+    cannot be paged past: the line saying so comes back instead of a request.
+    """
+    articles = load_json(fetched.body, API, request.signal_id).get("articles", [])
+    if not isinstance(articles, list) or len(articles) < MAX_RECORDS:
+        return None
+    seen = [_seen_date(item.get("seendate")) for item in articles if isinstance(item, dict)]
+    dates = [when for when in seen if when is not None]
+    end = _request_time(query_param(request, "enddatetime"))
+    oldest = min(dates, default=None)
+    if oldest is None or end is None or oldest >= end:
+        which = (
+            "without dates"
+            if oldest is None or end is None
+            else f"whose oldest was seen at {oldest:%Y-%m-%d %H:%M} UTC, where the request ended,"
+        )
+        return (
+            f"{API}: a full page ({len(articles)} items) {which} cannot be paged past: items"
+            " older than the oldest of them in this window may have been cut; give the signal"
+            " a narrower `search:` query"
+        )
+    return with_params(request, enddatetime=oldest.strftime(_TIME))
+
+
+def _request_time(value: str | None) -> datetime | None:
+    # The request's own startdatetime/enddatetime, as build_request wrote it.
+    try:
+        return datetime.strptime(value or "", _TIME).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _seen_date(value: object) -> datetime | None:

@@ -8,6 +8,9 @@ The key must go in the query string (the API reads no header), so the fetcher re
 with parentheses; it stems words itself. `from-date` is a day, so a poll may see items from
 earlier that day again: they are deduplicated downstream. Answers nest in {"response": …};
 gateway errors (bad key, rate limit) are {"message": "…"} with 401/403/429.
+
+Paging: `next_page` asks for `page=2, 3, …` of the same request while the envelope's
+`currentPage` is below its `pages`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from bot.sources.search.common import (
     load_json,
     parse_iso_utc,
     unique_entries,
+    with_params,
 )
 from bot.sources.search.config import SearchConfig
 from bot.sources.search.translate import Dialect, Translation, translate_for
@@ -33,7 +37,7 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "build_request", "describe_failure", "parse", "translate"]
+__all__ = ["DIALECT", "build_request", "describe_failure", "next_page", "parse", "translate"]
 
 API = "Guardian"
 # No documented q limit; we stay well under URL limits.
@@ -90,6 +94,20 @@ def parse(
     if not isinstance(results, list):
         raise ParseError(f"{API} answer for signal '{request.signal_id}' has no results list")
     return unique_entries(_entry(config, item, now) for item in results if isinstance(item, dict))
+
+
+def next_page(
+    config: SearchConfig, request: SearchRequest, fetched: Fetched
+) -> SearchRequest | str | None:
+    """The next page of the same search while `currentPage` is below `pages`, else None."""
+    response = load_json(fetched.body, API, request.signal_id).get("response")
+    if not isinstance(response, dict):
+        return None
+    current, pages, results = (response.get(k) for k in ("currentPage", "pages", "results"))
+    # An empty page ends paging whatever the count says, so a wrong count cannot loop.
+    if not isinstance(current, int) or not isinstance(pages, int) or not results:
+        return None
+    return with_params(request, page=str(current + 1)) if current < pages else None
 
 
 def _entry(config: SearchConfig, item: dict[str, Any], now: datetime) -> Entry | None:

@@ -6,7 +6,12 @@
 NewsAPI's q: words, "phrases", AND / OR / NOT with parentheses, at most 500 characters. It
 matches words as written, so plurals are sent spelled out. `country` is not a parameter of
 /v2/everything (only of top-headlines): ignored. Errors come as JSON
-{"status": "error", "code": "apiKeyInvalid", "message": "…"} with 400/401/429/500.
+{"status": "error", "code": "apiKeyInvalid", "message": "…"} with 400/401/426/429/500.
+
+Paging: `next_page` asks for `page=2, 3, …` of the same request while `totalResults` says
+more are left. The free Developer plan serves only the first 100 results of a search and
+answers a later page with HTTP 426 `maximumResultsReached`: `refuses_more` turns that into
+"no more pages" (a warning), since no later poll of that plan could get them either.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from bot.sources.search.common import (
     error_text,
     load_json,
     parse_iso_utc,
+    query_param,
     unique_entries,
+    with_params,
 )
 from bot.sources.search.config import SearchConfig
 from bot.sources.search.translate import Dialect, Translation, translate_for
@@ -32,11 +39,21 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "ERROR_CODES", "build_request", "describe_failure", "parse", "translate"]
+__all__ = [
+    "DIALECT",
+    "ERROR_CODES",
+    "build_request",
+    "describe_failure",
+    "next_page",
+    "parse",
+    "refuses_more",
+    "translate",
+]
 
 API = "NewsAPI"
 DIALECT = Dialect(name=API, and_separator=" AND ", max_length=500, stems_plurals=False)
 PAGE_SIZE = 100  # the most one request returns
+PLAN_MAX_RESULTS = 100  # the most results of one search the free Developer plan serves
 OVERLAP = timedelta(minutes=15)
 
 # NewsAPI's documented error codes, as a person would say them.
@@ -45,6 +62,7 @@ ERROR_CODES = {
     "apiKeyExhausted": "API key has no requests left",
     "apiKeyInvalid": "API key invalid",
     "apiKeyMissing": "API key missing",
+    "maximumResultsReached": "no results past the plan's limit",
     "parameterInvalid": "parameter invalid",
     "parametersMissing": "parameters missing",
     "rateLimited": "rate limited",
@@ -101,6 +119,39 @@ def parse(
     if not isinstance(articles, list):
         raise ParseError(f"{API} answer for signal '{request.signal_id}' has no articles list")
     return unique_entries(_entry(config, item, now) for item in articles if isinstance(item, dict))
+
+
+def next_page(
+    config: SearchConfig, request: SearchRequest, fetched: Fetched
+) -> SearchRequest | str | None:
+    """The next page of the same search while `totalResults` says more are left, else None."""
+    document = load_json(fetched.body, API, request.signal_id)
+    total = document.get("totalResults")
+    articles = document.get("articles")
+    page = _page(request)
+    # An empty page ends paging whatever the total says: the count is NewsAPI's estimate.
+    if not isinstance(total, int) or not isinstance(articles, list) or not articles:
+        return None
+    if total <= page * PAGE_SIZE:
+        return None
+    return with_params(request, page=str(page + 1))
+
+
+def refuses_more(failed: FetchFailed) -> str | None:
+    """The warning for a later page the plan will not serve (426), or None for a failure."""
+    if error_code(failed) != "maximumResultsReached":
+        return None
+    return (
+        f"{API}: this plan serves only the first {PLAN_MAX_RESULTS} results of a search"
+        " (maximumResultsReached): items older than the oldest of them in this window were"
+        " cut; give the signal a narrower `search:` query, poll this source more often, or"
+        " use a paid NewsAPI plan"
+    )
+
+
+def _page(request: SearchRequest) -> int:
+    value = query_param(request, "page") or "1"
+    return int(value) if value.isdigit() else 1
 
 
 def _entry(config: SearchConfig, item: dict[str, Any], now: datetime) -> Entry | None:

@@ -5,17 +5,29 @@ run_search(config, [(signal id, query)], since, now, fetcher, pacer, quota, sinc
   for each signal (its own window: since_by_signal[signal], else since):
     quota for today used up            → stop; quota_exhausted, next_quota_reset (no error)
     build_request (translate, window)  → untranslatable: error line, next signal
-    pacer.wait(api, spacing)           → global per API, reserved slots; a slot further off
+    page by page, at most MAX_PAGES:
+      a later page: quota used up      → stop; quota_exhausted; signal not searched
+      pacer.wait(api, spacing)         → global per API, reserved slots; a slot further off
                                          than max_wait (after a 429): stop, retry_in
-    fetch it; each attempt, retries too, is paced and counted against the quota
-      Fetched    → parse → entries     (parse errors: error line, next signal)
-                   searched[signal] = now; a full page: a warning (older items may be cut)
-      429 / rate-limit text / 401      → error line, stop this poll (retry_after)
-      other failure                    → error line, next signal
+                                         (a later page: signal not searched)
+      fetch it; each attempt, retries too, is paced and counted against the quota
+        Fetched  → parse → entries     (parse errors: error line, next signal)
+                   next_page(config, request, fetched), where the adapter pages:
+                     a request         → fetch that page too (same window, older items)
+                     a line            → full but cannot be paged past: a warning; done
+                     None              → nothing left; done
+                   no next_page and a full page, or still more after MAX_PAGES:
+                     a warning (older items may be cut)
+        a later page the plan refuses  → refuses_more(failed): a warning; done (NewsAPI 426)
+        429 / rate-limit text / 401    → error line, stop this poll (retry_after)
+        other failure                  → error line, next signal
+      done: searched[signal] = now
   → SearchOutcome(entries deduplicated by key, errors, warnings, searched, status, …)
 
-A signal is in `searched` only when its request went through: the caller moves that signal's
-window on, and every other signal is searched again from where it stood.
+A signal is in `searched` only when every page asked for went through: the caller moves that
+signal's window on, and every other signal is searched again from where it stood. Entries
+of the pages read before a failure, a pause or the quota stopped the paging are kept; the
+window is searched again next poll and the repeats are dropped downstream.
 """
 
 from __future__ import annotations
@@ -27,13 +39,13 @@ from types import ModuleType
 
 from bot.errors import QueryError, SourceError
 from bot.model import Entry
-from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest
+from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, FetchResult
 from bot.sources.search import gdelt, google_news, guardian, newsapi
 from bot.sources.search.common import SearchRequest, unique_entries
 from bot.sources.search.config import KEY_ENV_DEFAULTS, NEEDS_KEY, SearchConfig
 from bot.sources.search.pacing import Pacer, QuotaLedger
 
-__all__ = ["ADAPTERS", "SearchOutcome", "run_search"]
+__all__ = ["ADAPTERS", "MAX_PAGES", "SearchOutcome", "run_search"]
 
 ADAPTERS: dict[str, ModuleType] = {
     "gdelt": gdelt,
@@ -47,6 +59,10 @@ _STOP_STATUSES = frozenset({401, 429})
 # Longest a poll waits for its API's next slot: normal spacing is seconds; past this the API
 # asked for a pause (Retry-After), and the poll stops and says when to come back.
 MAX_PACER_WAIT = 60.0
+# Most pages read for one signal in one poll. Each page costs a request of the daily quota
+# (NewsAPI's free plan has 100) and a pacing slot (GDELT's 5 s hold every other signal back);
+# five pages cover a busy day or a long gap, and past that the query itself is too broad.
+MAX_PAGES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +81,9 @@ class SearchOutcome:
     requests: int = 0
     quota_exhausted: bool = False
     next_quota_reset: datetime | None = None
-    # signal id → end of the window searched for it (only signals whose request went through)
+    # signal id → end of the window searched for it (only signals whose every page went through)
     searched: dict[str, datetime] = field(default_factory=dict)
-    # not errors: a full page (older items in the window may have been cut), one line each
+    # not errors: a window still full after paging (older items may have been cut), one a line
     warnings: list[str] = field(default_factory=list)
     # the API is paused for this many seconds more (a Retry-After elsewhere): poll again then
     retry_in: float | None = None
@@ -84,7 +100,7 @@ async def run_search(
     quota: QuotaLedger,
     since_by_signal: Mapping[str, datetime] | None = None,
 ) -> SearchOutcome:
-    """Search the API once per signal (paced, within quota) and return entries and errors.
+    """Search the API for each signal (paced, within quota, paging through full answers).
 
     Each signal's window starts at `since_by_signal[signal]` where given, else at `since`
     (None: the backfill), and ends at `now`.
@@ -98,6 +114,12 @@ async def run_search(
         )
     adapter = ADAPTERS[api]
     build: Callable[..., SearchRequest] = adapter.build_request
+    next_page: Callable[..., SearchRequest | str | None] | None = getattr(
+        adapter, "next_page", None
+    )
+    refuses_more: Callable[[FetchFailed], str | None] | None = getattr(
+        adapter, "refuses_more", None
+    )
     page_size: int | None = getattr(adapter, "PAGE_SIZE", None)
     limit = config.quota
     entries: list[Entry] = []
@@ -111,30 +133,29 @@ async def run_search(
     exhausted = False
     starts = since_by_signal or {}
 
-    async def pace_and_count() -> None:
-        # A retry is a request too: spaced like any other and counted against the quota.
+    def quota_used() -> bool:
+        return limit is not None and quota.calls_on(api, _day(now)) >= limit
+
+    def count() -> None:
         nonlocal requests
-        await pacer.wait(api, config.spacing)
         quota.add_calls(api, _day(now), 1)
         requests += 1
 
-    for signal_id, query_text in queries:
-        if limit is not None and quota.calls_on(api, _day(now)) >= limit:
-            exhausted = True
-            break
-        try:
-            request = build(config, signal_id, query_text, starts.get(signal_id, since), now)
-        except (SourceError, QueryError) as exc:
-            errors.append(_line(name, signal_id, str(exc)))
-            continue
+    async def pace_and_count() -> None:
+        # A retry is a request too: spaced like any other and counted against the quota.
+        await pacer.wait(api, config.spacing)
+        count()
+
+    async def fetch(signal_id: str, request: SearchRequest) -> FetchResult | None:
+        """One page, paced and counted; None (retry_in set) where the API is paused for long."""
+        nonlocal retry_in
         # Ask for the slot up front: where the API is paused for long, stop here rather than
         # hold this task (and the run loop behind it) until it may be asked again.
         wait = await pacer.wait(api, config.spacing, max_wait=MAX_PACER_WAIT)
         if wait > 0:
             retry_in = wait
-            break
-        quota.add_calls(api, _day(now), 1)
-        requests += 1
+            return None
+        count()
         first = True
 
         async def before_attempt() -> None:
@@ -144,7 +165,7 @@ async def run_search(
             else:
                 await pace_and_count()
 
-        result = await fetcher.fetch(
+        return await fetcher.fetch(
             FetchRequest(
                 f"{config.source_id}:{signal_id}",
                 request.url,
@@ -153,40 +174,74 @@ async def run_search(
                 before_attempt=before_attempt,
             )
         )
-        if isinstance(result, FetchFailed):
+
+    async def search(signal_id: str, request: SearchRequest) -> bool:
+        """Page through one signal's window; False when the whole poll must stop."""
+        nonlocal status, retry_after, exhausted
+        found: list[Entry] = []
+        for pages in range(1, MAX_PAGES + 1):
+            if pages > 1 and quota_used():
+                exhausted = True  # this signal's window is not covered: not searched
+                return False
+            result = await fetch(signal_id, request)
+            if result is None:
+                return False
+            if isinstance(result, FetchFailed):
+                refused = refuses_more(result) if refuses_more and pages > 1 else None
+                if refused is not None:
+                    # The plan serves no more of this search, now or on a later poll: what
+                    # the earlier pages gave is all there is, so the signal moves on.
+                    warnings.append(_line(name, signal_id, refused))
+                    searched[signal_id] = now
+                    return True
+                status = result.status
+                errors.append(_line(name, signal_id, adapter.describe_failure(result)))
+                if result.status in _STOP_STATUSES:
+                    retry_after = result.retry_after
+                    if result.status == 429:
+                        pacer.hold(api, retry_after if retry_after is not None else config.spacing)
+                    return False
+                return True
             status = result.status
-            errors.append(_line(name, signal_id, adapter.describe_failure(result)))
-            if result.status in _STOP_STATUSES:
-                retry_after = result.retry_after
-                if result.status == 429:
-                    pacer.hold(api, retry_after if retry_after is not None else config.spacing)
+            if not isinstance(result, Fetched):
+                searched[signal_id] = now  # 304: we send no validators, so nothing newer exists
+                return True
+            try:
+                page = adapter.parse(config, request, result, now)
+            except SourceError as exc:
+                errors.append(_line(name, signal_id, str(exc)))
+                if exc.status == 429:  # GDELT's rate limit in a 200 answer
+                    status = 429
+                    pacer.hold(api, config.spacing)
+                    return False
+                return True
+            entries.extend(page)
+            found.extend(page)
+            more = next_page(config, request, result) if next_page else None
+            if more is None:
+                if next_page is None and page_size is not None and len(page) >= page_size:
+                    warnings.append(_line(name, signal_id, _cut(pages, len(found))))
                 break
-            continue
-        status = result.status
-        if not isinstance(result, Fetched):
-            searched[signal_id] = now  # 304: we send no validators, so nothing newer exists
-            continue
-        try:
-            found = adapter.parse(config, request, result, now)
-        except SourceError as exc:
-            errors.append(_line(name, signal_id, str(exc)))
-            if exc.status == 429:  # GDELT's rate limit in a 200 answer
-                status = 429
-                pacer.hold(api, config.spacing)
+            if isinstance(more, str):  # full, but the API cannot be paged past it
+                warnings.append(_line(name, signal_id, more))
                 break
-            continue
-        entries.extend(found)
+            request = more
+        else:
+            warnings.append(_line(name, signal_id, _cut(MAX_PAGES, len(found))))
         searched[signal_id] = now
-        if page_size is not None and len(found) >= page_size:
-            warnings.append(
-                _line(
-                    name,
-                    signal_id,
-                    f"a full page ({len(found)} items) came back: items older than the"
-                    f" oldest of them in this window may have been cut; give the signal a"
-                    f" narrower `search:` query or poll this source more often",
-                )
-            )
+        return True
+
+    for signal_id, query_text in queries:
+        if quota_used():
+            exhausted = True
+            break
+        try:
+            request = build(config, signal_id, query_text, starts.get(signal_id, since), now)
+        except (SourceError, QueryError) as exc:
+            errors.append(_line(name, signal_id, str(exc)))
+            continue
+        if not await search(signal_id, request):
+            break
     return SearchOutcome(
         entries=unique_entries(entries),
         errors=errors,
@@ -198,6 +253,19 @@ async def run_search(
         searched=searched,
         warnings=warnings,
         retry_in=retry_in,
+    )
+
+
+def _cut(pages: int, items: int) -> str:
+    """The warning for a window whose last page read was still full."""
+    read = (
+        f"a full page ({items} items) came back"
+        if pages == 1
+        else f"{pages} pages ({items} items) came back, the most a poll reads, the last still full"
+    )
+    return (
+        f"{read}: items older than the oldest of them in this window may have been cut;"
+        " give the signal a narrower `search:` query or poll this source more often"
     )
 
 
