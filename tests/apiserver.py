@@ -19,18 +19,15 @@ PYTEST_DONT_REWRITE: imported by test modules before pytest registers it as a pl
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pytest
 from aiohttp import web
-from feedserver import RecordedRequest, Reply
+from feedserver import RecordedRequest, Reply, ThreadedServer
 
 __all__ = ["API_DATA", "ApiServer", "api_server"]
 
@@ -49,15 +46,15 @@ _TYPES = {
 }
 
 
-class ApiServer:
+class ApiServer(ThreadedServer):
     """A programmable stand-in for GDELT, Google News, NewsAPI and the Guardian on 127.0.0.1."""
 
     def __init__(
         self, *, newsapi_key: str = "test-newsapi-key", guardian_key: str = "test-guardian-key"
     ) -> None:
+        super().__init__()
         self.newsapi_key = newsapi_key
         self.guardian_key = guardian_key
-        self.port = 0
         self.results: dict[str, bytes] = {
             GDELT_PATH: (API_DATA / "gdelt_artlist.json").read_bytes(),
             GOOGLE_PATH: (API_DATA / "google_news_search.xml").read_bytes(),
@@ -67,60 +64,17 @@ class ApiServer:
         self._requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
-    # --- lifecycle ----------------------------------------------------------------------------
+    thread_name = "apiserver"
 
-    def start(self) -> None:
-        """Start serving on a free port of 127.0.0.1."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="apiserver", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=10)
-
-    def stop(self) -> None:
-        """Stop serving and join the server thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        try:
-            asyncio.run_coroutine_threadsafe(self._stop(), loop).result(timeout=10)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
-            self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def _start(self) -> None:
+    def make_app(self) -> web.Application:
+        """One route per API, each recorded by the middleware."""
         app = web.Application(middlewares=[self._record])
         app.router.add_get(GDELT_PATH, self._gdelt)
         app.router.add_get(GOOGLE_PATH, self._google)
         app.router.add_get(NEWSAPI_PATH, self._newsapi)
         app.router.add_get(GUARDIAN_PATH, self._guardian)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     # --- addresses, log, programming ----------------------------------------------------------
 

@@ -156,45 +156,29 @@ class LiveFeed:
             return _rss(self.title, self.link, self.items)
 
 
-class FeedServer:
-    """A programmable feed server on 127.0.0.1 with a request log. Start, use `url()`, stop."""
+class ThreadedServer:
+    """An aiohttp app on a free port of 127.0.0.1, served from an event loop in its own thread,
+    so sync and asyncio tests can both use it. Subclasses build the app in `make_app`."""
 
-    def __init__(
-        self,
-        data_dir: Path = DATA_DIR,
-        *,
-        bomb_size: int = 64 * MIB,
-        gen_feeds: int = 1000,
-        gen_entries: int = 20,
-    ) -> None:
-        self.data_dir = data_dir
-        self.bomb_size = bomb_size
-        self.gen_feeds = gen_feeds
-        self.gen_entries = gen_entries
-        self.gen_version = 0  # bump to add one new item to every /gen feed
+    thread_name = "testserver"
+    # handler_cancellation: a client that gives up (timeout tests) cancels the slow handler,
+    # so the server never waits on it at shutdown.
+    handler_cancellation = False
+
+    def __init__(self) -> None:
         self.port = 0
-        self.bytes_sent: dict[str, int] = defaultdict(int)
-        self._requests: list[RecordedRequest] = []
-        self._in_flight: dict[str, int] = defaultdict(int)
-        self._max_in_flight: dict[str, int] = defaultdict(int)
-        self._in_flight_total = 0
-        self._max_in_flight_total = 0
-        self._docs: dict[str, _Doc] = {}
-        self._live: dict[str, tuple[LiveFeed, int | None]] = {}
-        self._scripts: dict[str, deque[Reply]] = {}
-        self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self._bomb = b""
 
-    # --- lifecycle ----------------------------------------------------------------------------
+    def make_app(self) -> web.Application:
+        """The application to serve."""
+        raise NotImplementedError
 
     def start(self) -> None:
         """Start serving on a free port of 127.0.0.1."""
-        self._bomb = _gzip_zeros(self.bomb_size)  # built once per size, then cached
         loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="feedserver", daemon=True)
+        thread = threading.Thread(target=loop.run_forever, name=self.thread_name, daemon=True)
         thread.start()
         self._loop, self._thread = loop, thread
         asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=10)
@@ -225,12 +209,11 @@ class FeedServer:
         self.stop()
 
     async def _start(self) -> None:
-        app = web.Application(middlewares=[self._middleware])
-        app.router.add_route("*", "/{tail:.*}", self._route)
-        # handler_cancellation: a client that gives up (timeout tests) cancels the slow handler,
-        # so the server never waits on it at shutdown.
         self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+            self.make_app(),
+            access_log=None,
+            handler_cancellation=self.handler_cancellation,
+            shutdown_timeout=0.5,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -240,6 +223,52 @@ class FeedServer:
     async def _stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+class FeedServer(ThreadedServer):
+    """A programmable feed server on 127.0.0.1 with a request log. Start, use `url()`, stop."""
+
+    thread_name = "feedserver"
+    handler_cancellation = True
+
+    def __init__(
+        self,
+        data_dir: Path = DATA_DIR,
+        *,
+        bomb_size: int = 64 * MIB,
+        gen_feeds: int = 1000,
+        gen_entries: int = 20,
+    ) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.bomb_size = bomb_size
+        self.gen_feeds = gen_feeds
+        self.gen_entries = gen_entries
+        self.gen_version = 0  # bump to add one new item to every /gen feed
+        self.bytes_sent: dict[str, int] = defaultdict(int)
+        self._requests: list[RecordedRequest] = []
+        self._in_flight: dict[str, int] = defaultdict(int)
+        self._max_in_flight: dict[str, int] = defaultdict(int)
+        self._in_flight_total = 0
+        self._max_in_flight_total = 0
+        self._docs: dict[str, _Doc] = {}
+        self._live: dict[str, tuple[LiveFeed, int | None]] = {}
+        self._scripts: dict[str, deque[Reply]] = {}
+        self._lock = threading.Lock()
+        self._bomb = b""
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start serving on a free port of 127.0.0.1."""
+        self._bomb = _gzip_zeros(self.bomb_size)  # built once per size, then cached
+        super().start()
+
+    def make_app(self) -> web.Application:
+        """Every path goes to `_route`, which serves data files, live and generated feeds."""
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_route("*", "/{tail:.*}", self._route)
+        return app
 
     # --- addresses and the request log --------------------------------------------------------
 

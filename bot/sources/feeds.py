@@ -41,7 +41,7 @@ from bot.errors import ParseError
 from bot.model import Entry
 from bot.sources.entries import canonical_link, entry_key, html_to_text, normalised_title
 
-__all__ = ["FUTURE_TOLERANCE", "ParsedFeed", "parse_feed"]
+__all__ = ["FUTURE_TOLERANCE", "ParsedFeed", "parse_feed", "parse_iso_utc"]
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,9 @@ def _entry_from_json(
     raw_id = item.get("id")
     # JSON Feed 1.0 allowed numeric ids; 1.1 requires strings. Both identify the item.
     guid = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
-    published = _from_iso(item.get("date_published")) or _from_iso(item.get("date_modified"))
+    published = parse_iso_utc(item.get("date_published")) or parse_iso_utc(
+        item.get("date_modified")
+    )
     return Entry(
         source_id=source_id,
         key=entry_key(guid, link, title, summary),
@@ -327,7 +329,8 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _from_iso(value: object) -> datetime | None:
+def parse_iso_utc(value: object) -> datetime | None:
+    """Read an ISO 8601 / RFC 3339 timestamp as UTC; None if absent or bad."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from bot.errors import ParseError
+from bot.errors import ParseError, SourceError
 from bot.model import Entry
 from bot.sources.entries import canonical_link, entry_key, html_to_text
-from bot.sources.feeds import FUTURE_TOLERANCE
+from bot.sources.feeds import FUTURE_TOLERANCE, parse_iso_utc
 
 if TYPE_CHECKING:  # the fetcher imports httpx; adapters only read its result values
     from bot.sources.fetch import FetchFailed
+    from bot.sources.search.config import SearchConfig
+    from bot.sources.search.translate import Translation
 
 __all__ = [
     "SearchRequest",
@@ -25,6 +27,8 @@ __all__ = [
     "load_json",
     "parse_iso_utc",
     "query_param",
+    "require_key",
+    "signal_query",
     "unique_entries",
     "with_params",
 ]
@@ -39,6 +43,23 @@ class SearchRequest:
     signal_id: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def signal_query(
+    translate: Callable[..., Translation], signal_id: str, text: str, **kw: Any
+) -> str:
+    """`text` in an API's syntax; a SourceError naming the signal where it cannot be said."""
+    try:
+        return translate(text, **kw).text
+    except SourceError as exc:
+        raise SourceError(f"signal '{signal_id}': {exc}") from None
+
+
+def require_key(api: str, config: SearchConfig) -> str:
+    """The source's API key; a SourceError (nothing is sent) where it has none."""
+    if not config.key:
+        raise SourceError(f"{api}: no API key for source '{config.source_id}'; not searching")
+    return config.key
 
 
 def with_params(request: SearchRequest, **params: str) -> SearchRequest:
@@ -79,17 +100,6 @@ def load_json(body: bytes, api: str, signal_id: str) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ParseError(f"{api} answer for signal '{signal_id}' is not a JSON object")
     return document
-
-
-def parse_iso_utc(value: object) -> datetime | None:
-    """Read an ISO 8601 timestamp ("2025-06-25T14:30:00Z") as UTC; None if absent or bad."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def build_entry(

@@ -33,6 +33,7 @@ from bot.sources.search.common import (
     error_text,
     load_json,
     query_param,
+    signal_query,
     unique_entries,
     with_params,
 )
@@ -78,10 +79,9 @@ def build_request(
 ) -> SearchRequest:
     """The artlist request for one signal, its window from `since` (or the backfill) to now."""
     filters = _filters(config)
-    try:
-        query = translate(query_text, reserve=len(filters) + 1 if filters else 0).text
-    except SourceError as exc:
-        raise SourceError(f"signal '{signal_id}': {exc}") from None
+    query = signal_query(
+        translate, signal_id, query_text, reserve=len(filters) + 1 if filters else 0
+    )
     if filters:
         query = f"{query} {filters}"
     start = (now - config.backfill) if since is None else since - OVERLAP

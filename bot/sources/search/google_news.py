@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from bot.errors import ParseError, SourceError
+from bot.errors import ParseError
 from bot.model import Entry
 from bot.sources.entries import entry_key
 from bot.sources.feeds import parse_feed
-from bot.sources.search.common import SearchRequest, error_text
+from bot.sources.search.common import SearchRequest, error_text, signal_query
 from bot.sources.search.config import SearchConfig
 from bot.sources.search.translate import Dialect, Translation, translate_for
 
@@ -52,10 +52,7 @@ def build_request(
     config: SearchConfig, signal_id: str, query_text: str, since: datetime | None, now: datetime
 ) -> SearchRequest:
     """The RSS search request for one signal, windowed with `when:` since the last poll."""
-    try:
-        query = translate(query_text, reserve=_WHEN_RESERVE).text
-    except SourceError as exc:
-        raise SourceError(f"signal '{signal_id}': {exc}") from None
+    query = signal_query(translate, signal_id, query_text, reserve=_WHEN_RESERVE)
     window = config.backfill if since is None else now - since
     language = (config.language or "en").split("-")[0]
     country = (config.country or "US").upper()

@@ -28,6 +28,8 @@ from bot.sources.search.common import (
     error_text,
     load_json,
     parse_iso_utc,
+    require_key,
+    signal_query,
     unique_entries,
     with_params,
 )
@@ -55,12 +57,8 @@ def build_request(
     config: SearchConfig, signal_id: str, query_text: str, since: datetime | None, now: datetime
 ) -> SearchRequest:
     """The /search request for one signal, from the day of `since` (or the backfill)."""
-    if not config.key:
-        raise SourceError(f"{API}: no API key for source '{config.source_id}'; not searching")
-    try:
-        query = translate(query_text).text
-    except SourceError as exc:
-        raise SourceError(f"signal '{signal_id}': {exc}") from None
+    key = require_key(API, config)
+    query = signal_query(translate, signal_id, query_text)
     start = now - config.backfill if since is None else since
     params = {
         "q": query,
@@ -72,7 +70,7 @@ def build_request(
     }
     if config.language:
         params["lang"] = config.language
-    params["api-key"] = config.key
+    params["api-key"] = key
     return SearchRequest(signal_id, f"{config.base_url}?{urlencode(params)}", {})
 
 

@@ -30,6 +30,8 @@ from bot.sources.search.common import (
     load_json,
     parse_iso_utc,
     query_param,
+    require_key,
+    signal_query,
     unique_entries,
     with_params,
 )
@@ -81,12 +83,8 @@ def build_request(
     config: SearchConfig, signal_id: str, query_text: str, since: datetime | None, now: datetime
 ) -> SearchRequest:
     """The /v2/everything request for one signal, from `since` (or the backfill) to now."""
-    if not config.key:
-        raise SourceError(f"{API}: no API key for source '{config.source_id}'; not searching")
-    try:
-        query = translate(query_text).text
-    except SourceError as exc:
-        raise SourceError(f"signal '{signal_id}': {exc}") from None
+    key = require_key(API, config)
+    query = signal_query(translate, signal_id, query_text)
     # Reach back a little past the last window: NewsAPI indexes articles some minutes after
     # their publishedAt, so one published just before the last poll may show up only now
     # (what was seen already is dropped as a repeat).
@@ -100,7 +98,7 @@ def build_request(
     }
     if config.language:
         params["language"] = config.language
-    headers = {"X-Api-Key": config.key, "Accept": "application/json"}
+    headers = {"X-Api-Key": key, "Accept": "application/json"}
     return SearchRequest(signal_id, f"{config.base_url}?{urlencode(params)}", headers)
 
 
