@@ -6,7 +6,7 @@
         fresh   = store.unseen(source, entries)                by key, canonical link, title
         if first poll: fresh older than backfill → seen, silently
         matches = matcher.match(entry) for entry in fresh      the source's signals only
-        story   = find_story(entry, stories of the last 48 h)  link, title, near-duplicate text
+        story   = stories.find(entry)  of the last 48 h, indexed: link, title, near-duplicate text
         alerts  = route(matches)                               once per story, signal, route:
                     a story already announced there          → an update ("+N sources")
                     a digest route                           → a digest item, not an alert
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
 import math
 import os
@@ -65,7 +66,7 @@ from bot.store import (
     StoryCopy,
     StoryWrite,
 )
-from bot.stories import StoryFingerprint, find_story, fingerprint, outlet_key
+from bot.stories import StoryFingerprint, StoryIndex, fingerprint, outlet_key
 from bot.watchlist import SourceSpec, Watchlist, search_query
 
 __all__ = [
@@ -243,8 +244,8 @@ class _Story:
 class StoryBook(Protocol):
     """The stored stories a poll files its entries under (the store's, or given in tests)."""
 
-    def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
-        """Every story of the window: id and fingerprint."""
+    def index(self) -> StoryIndex[int]:
+        """Every story of the window by id, indexed for finding the one an entry repeats."""
         ...
 
     def story(self, story_id: int) -> KnownStory | None:
@@ -258,9 +259,12 @@ class GivenStories:
 
     stories: Sequence[KnownStory] = ()
 
-    def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
-        """Every story's id and parsed fingerprint."""
-        return [(s.id, StoryFingerprint.from_text(s.fingerprint)) for s in self.stories]
+    def index(self) -> StoryIndex[int]:
+        """Every story, by id, with its parsed fingerprint."""
+        index: StoryIndex[int] = StoryIndex()
+        for s in self.stories:
+            index.add(s.id, StoryFingerprint.from_text(s.fingerprint))
+        return index
 
     def story(self, story_id: int) -> KnownStory | None:
         """The story with this id, if given."""
@@ -268,26 +272,51 @@ class GivenStories:
 
 
 class StoredStories:
-    """The store's stories of the window, their parsed fingerprints kept between polls.
+    """The store's stories of the window, indexed once per process and kept up to date.
 
-    A fingerprint never changes once stored, so each is parsed once per process: a poll
-    reads only ids and fingerprint texts, and loads copies and announcements only of the
-    stories its entries join.
+    A fingerprint never changes once stored, so each is parsed and indexed once: a poll
+    reads only the stories new since the last read (by id) or that a copy joined lately
+    (by last seen, TOUCH_MARGIN back, which covers polls that committed out of clock order),
+    and forgets those that left the window. Copies and announcements are loaded only for the
+    stories an entry joins. Set `now` before a poll reads the index.
     """
 
-    def __init__(self, store: Store):
-        self.store = store
-        self.since: datetime | None = None
-        self._parsed: dict[int, StoryFingerprint] = {}
+    # How far before the last read a story's last sighting is read again (see above).
+    TOUCH_MARGIN = timedelta(minutes=10)
 
-    def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
-        """Every story seen since `since`: id and fingerprint."""
-        if self.since is None:
-            raise RuntimeError("StoredStories.since must be set before a poll reads stories")
-        rows = self.store.recent_story_fingerprints(self.since)
-        parsed = {i: self._parsed.get(i) or StoryFingerprint.from_text(text) for i, text in rows}
-        self._parsed = parsed  # stories that left the window are forgotten
-        return list(parsed.items())
+    def __init__(self, store: Store, window: timedelta = STORY_WINDOW):
+        self.store = store
+        self.window = window
+        self.now: datetime | None = None
+        self._index: StoryIndex[int] = StoryIndex()
+        self._last_seen: dict[int, datetime] = {}
+        self._expiry: list[tuple[datetime, int]] = []  # a heap of (last seen, id), lazily true
+        self._after_id = 0
+        self._read_at: datetime | None = None
+
+    def index(self) -> StoryIndex[int]:
+        """Every story seen in the window ending at `now`, by id."""
+        if self.now is None:
+            raise RuntimeError("StoredStories.now must be set before a poll reads stories")
+        since = self.now - self.window
+        touched = None if self._read_at is None else self._read_at - self.TOUCH_MARGIN
+        rows = self.store.recent_story_fingerprints(
+            since, after_id=self._after_id, touched_since=touched
+        )
+        for story_id, text, last_seen in rows:
+            if story_id not in self._index:
+                self._index.add(story_id, StoryFingerprint.from_text(text))
+            if last_seen > self._last_seen.get(story_id, last_seen - timedelta(1)):
+                self._last_seen[story_id] = last_seen
+                heapq.heappush(self._expiry, (last_seen, story_id))
+            self._after_id = max(self._after_id, story_id)
+        while self._expiry and self._expiry[0][0] < since:
+            seen, story_id = heapq.heappop(self._expiry)
+            if self._last_seen.get(story_id) == seen:  # not seen again since: it left
+                del self._last_seen[story_id]
+                self._index.remove(story_id)
+        self._read_at = self.now
+        return self._index
 
     def story(self, story_id: int) -> KnownStory | None:
         """One story in full, from the store."""
@@ -295,28 +324,39 @@ class StoredStories:
 
 
 class _StoryIndex:
-    """The stories of the window, read only when a poll has a match, plus this poll's new ones."""
+    """The stories of the window, read only when a poll has a match, plus this poll's new ones.
+
+    The stored ones come first: between equal answers, a stored story wins over one this poll
+    started, as it would in one list of the stored stories followed by the new ones.
+    """
 
     def __init__(self, book: StoryBook):
         self._book = book
-        self._stories: list[tuple[int | None, StoryFingerprint, _Story | None]] | None = None
+        self._stored: StoryIndex[int] | None = None
+        self._loaded: dict[int, _Story] = {}  # stored stories a copy joined in this poll
+        self._new: StoryIndex[int] = StoryIndex()  # stories this poll started, by position
+        self._new_stories: list[_Story] = []
 
     def file(self, entry: Entry) -> _Story:
         """The story `entry` belongs to; a new one (kept for the rest of the poll) if none."""
-        if self._stories is None:
-            self._stories = [(i, fp, None) for i, fp in self._book.fingerprints()]
+        if self._stored is None:
+            self._stored = self._book.index()
         candidate = fingerprint(entry.title, entry.summary, entry.link)
-        index = find_story(candidate, ((n, fp) for n, (_, fp, _) in enumerate(self._stories)))
-        if index is not None:
-            story_id, fp, story = self._stories[index]
+        stored = self._stored.match(candidate)
+        new = self._new.match(candidate)
+        if new is not None and new.beats(stored):
+            return self._new_stories[new.key]
+        if stored is not None:
+            story = self._loaded.get(stored.key)
             if story is None:  # a stored story, read in full the first time a copy joins it
-                assert story_id is not None
-                known = self._book.story(story_id)
-                story = _known(known, fp) if known else _Story(fp, story_id, None, [], {})
-                self._stories[index] = (story_id, fp, story)
+                fp = self._stored.fingerprint(stored.key)
+                known = self._book.story(stored.key)
+                story = _known(known, fp) if known else _Story(fp, stored.key, None, [], {})
+                self._loaded[stored.key] = story
             return story
         story = _Story(candidate, None, entry.key, [], {})
-        self._stories.append((None, candidate, story))
+        self._new.add(len(self._new_stories), candidate)
+        self._new_stories.append(story)
         return story
 
 
@@ -875,7 +915,7 @@ class Poller:
         """The stored stories of the window ending now (fingerprints parsed once a process)."""
         if self.story_book is None:
             self.story_book = StoredStories(self.store)
-        self.story_book.since = now - STORY_WINDOW
+        self.story_book.now = now
         return self.story_book
 
     def _backfill(self, compiled: Compiled, source_id: str) -> timedelta:

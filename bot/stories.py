@@ -3,6 +3,7 @@
 fingerprint(title, summary, link) → StoryFingerprint   once per entry; the store keeps to_text()
 same_story(a, b)                                       canonical link → normalised title → near-dup
 find_story(candidate, [(key, fingerprint), ...])       the best known story in the window, or None
+StoryIndex.add(key, fingerprint) / .find(candidate)   the same answer, without scoring every story
 outlet_key(link, publisher, source_id)                 who published a copy, spelled alike by all
 
 The rules, in order (the first that applies decides):
@@ -27,12 +28,13 @@ A wrong merge loses an alert, a missed merge only repeats one, so the threshold 
 from __future__ import annotations
 
 import base64
+import math
 import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import urlsplit
 
 from bot.matching.normalize import normal_form
@@ -42,7 +44,9 @@ __all__ = [
     "DEFAULT_WINDOW",
     "NEAR_DUPLICATE_THRESHOLD",
     "SCHEME",
+    "IndexMatch",
     "StoryFingerprint",
+    "StoryIndex",
     "find_story",
     "fingerprint",
     "outlet_key",
@@ -275,6 +279,141 @@ def find_story(
     if title_key is not None:
         return title_key[0]
     return best_key[0] if best_key is not None else None
+
+
+# How a story was found, strongest first: the same link, the same title, a near-duplicate.
+LINK_RULE, TITLE_RULE, NEAR_RULE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class IndexMatch(Generic[K]):
+    """A story `StoryIndex.match` found: by which rule, its score, and its key."""
+
+    rule: int
+    score: float
+    key: K
+
+    def beats(self, other: IndexMatch[K] | None) -> bool:
+        """Whether this answer wins over `other` (a stronger rule, else a higher score)."""
+        return other is None or (self.rule, -self.score) < (other.rule, -other.score)
+
+
+class StoryIndex(Generic[K]):
+    """Known stories, indexed so that finding one costs what its rare words cost, not N.
+
+    `find` answers exactly what `find_story` answers over the same stories in insertion order:
+    a link match, else the first title match, else the best near-duplicate at or above the
+    threshold (the first of equals). Near-duplicates are found through an inverted index of
+    the stories' words: a score at or above the threshold needs at least half the candidate's
+    title words among the story's words (the score is at most that share), so the story must
+    hold one of the candidate's `m - ceil(m / 2) + 1` rarest title words, and only the stories
+    under those words are scored. Stories can be removed (they left the window); the postings
+    are rebuilt once more than half of what they list is gone.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._slots: dict[K, int] = {}
+        self._keys: list[K | None] = []  # by slot; None once removed
+        self._fps: list[StoryFingerprint | None] = []
+        self._by_link: dict[str, list[int]] = {}
+        self._by_title: dict[str, list[int]] = {}
+        self._postings: dict[int, list[int]] = {}
+        self._removed = 0
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._slots
+
+    def add(self, key: K, fp: StoryFingerprint) -> None:
+        """Index `fp` under `key` (a key already present is replaced, and goes last)."""
+        if key in self._slots:
+            self.remove(key)
+        slot = len(self._keys)
+        self._slots[key] = slot
+        self._keys.append(key)
+        self._fps.append(fp)
+        if fp.link is not None:
+            self._by_link.setdefault(fp.link, []).append(slot)
+        if _title_identifies(fp):
+            assert fp.title_norm is not None
+            self._by_title.setdefault(fp.title_norm, []).append(slot)
+        if fp.scheme == SCHEME and len(fp.title_words) >= MIN_SIGNATURE_WORDS:
+            for word in fp.words:
+                self._postings.setdefault(word, []).append(slot)
+
+    def remove(self, key: K) -> None:
+        """Forget the story under `key` (nothing happens if there is none)."""
+        slot = self._slots.pop(key, None)
+        if slot is None:
+            return
+        self._keys[slot] = None
+        self._fps[slot] = None
+        self._removed += 1
+        if self._removed > len(self._slots):
+            self._rebuild()
+
+    def fingerprint(self, key: K) -> StoryFingerprint:
+        """The fingerprint indexed under `key` (KeyError if there is none)."""
+        fp = self._fps[self._slots[key]]
+        assert fp is not None
+        return fp
+
+    def keys(self) -> list[K]:
+        """The indexed keys, in insertion order."""
+        return [k for k in self._keys if k is not None]
+
+    def find(self, candidate: StoryFingerprint) -> K | None:
+        """The key of the known story `candidate` belongs to, or None (as `find_story`)."""
+        found = self.match(candidate)
+        return None if found is None else found.key
+
+    def match(self, candidate: StoryFingerprint) -> IndexMatch[K] | None:
+        """What `find` found and by which rule, so that answers of two indexes can be ranked."""
+        if candidate.link is not None:
+            slot = self._first(self._by_link.get(candidate.link))
+            if slot is not None:
+                return IndexMatch(LINK_RULE, 1.0, self._key(slot))
+        if _title_identifies(candidate):
+            assert candidate.title_norm is not None
+            slot = self._first(self._by_title.get(candidate.title_norm))
+            if slot is not None:
+                return IndexMatch(TITLE_RULE, 1.0, self._key(slot))
+        words = candidate.title_words
+        if candidate.scheme != SCHEME or len(words) < MIN_SIGNATURE_WORDS:
+            return None
+        m = len(words)
+        needed = math.ceil(NEAR_DUPLICATE_THRESHOLD * m - 1e-9)  # title words the story must hold
+        probes = sorted(words, key=lambda w: len(self._postings.get(w, ())))[: m - needed + 1]
+        slots = sorted({slot for w in probes for slot in self._postings.get(w, ())})
+        best, best_slot = NEAR_DUPLICATE_THRESHOLD, None
+        for slot in slots:
+            fp = self._fps[slot]
+            if fp is None:
+                continue
+            score = _near_duplicate(candidate, fp)
+            if score >= best and (best_slot is None or score > best):
+                best, best_slot = score, slot
+        return None if best_slot is None else IndexMatch(NEAR_RULE, best, self._key(best_slot))
+
+    def _key(self, slot: int) -> K:
+        key = self._keys[slot]
+        assert key is not None
+        return key
+
+    def _first(self, slots: list[int] | None) -> int | None:
+        return next((slot for slot in slots or () if self._keys[slot] is not None), None)
+
+    def _rebuild(self) -> None:
+        live = [(k, fp) for k, fp in zip(self._keys, self._fps, strict=True) if k is not None]
+        self._reset()
+        for key, fp in live:
+            assert fp is not None
+            self.add(key, fp)
 
 
 # -- outlets ---------------------------------------------------------------------------------

@@ -1375,8 +1375,18 @@ class StoreContract:
         assert again.first_seen_at == T0 and again.last_seen_at == at(30)
         assert polled.recent_stories(at(1)) == [again]  # seen lately through its newest copy
         assert polled.recent_stories(at(31)) == []
-        assert polled.recent_story_fingerprints(at(1)) == [(story.id, "f")]
+        assert polled.recent_story_fingerprints(at(1)) == [(story.id, "f", at(30))]
         assert polled.recent_story_fingerprints(at(31)) == []
+        # catching up: nothing newer than the story, and nothing touched after its last copy
+        assert (
+            polled.recent_story_fingerprints(at(1), after_id=story.id, touched_since=at(31)) == []
+        )
+        assert polled.recent_story_fingerprints(at(1), after_id=story.id, touched_since=at(30)) == [
+            (story.id, "f", at(30))
+        ]
+        assert polled.recent_story_fingerprints(at(1), after_id=story.id - 1) == [
+            (story.id, "f", at(30))
+        ]
 
     def test_writes_with_one_new_ref_share_one_story(self, polled: Store) -> None:
         """Two copies of a story new in this poll make one story, not two."""

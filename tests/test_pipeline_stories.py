@@ -33,7 +33,7 @@ from bot.pipeline import (
     plan_poll,
 )
 from bot.store import Announcement, KnownStory, Store, StoryCopy, open_store
-from bot.stories import StoryFingerprint, fingerprint
+from bot.stories import StoryIndex, fingerprint
 
 pytest_plugins = ["feedserver"]
 
@@ -208,7 +208,7 @@ def test_different_stories_alert_separately_and_stories_load_only_on_a_match() -
     assert [a.title for a in result.alerts] == [OTHER]
 
     class Never(GivenStories):
-        def fingerprints(self) -> Sequence[tuple[int, StoryFingerprint]]:
+        def index(self) -> StoryIndex[int]:
             raise AssertionError("stories read for a poll without matches")
 
     quiet = plan_poll(

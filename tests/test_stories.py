@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.stories import (
     SCHEME,
     StoryFingerprint,
+    StoryIndex,
     find_story,
     fingerprint,
     outlet_key,
@@ -273,3 +274,49 @@ def test_outlet_key_never_fails_and_is_never_empty(
 ) -> None:
     """Any link, publisher and source give a key."""
     assert outlet_key(link, publisher, source)
+
+
+# --- the index answers as find_story does ------------------------------------------------------
+
+_VOCAB = ["nato", "allies", "agree", "spending", "target", "spain", "rejects", "hague", "5%", "2%"]
+_items = st.tuples(
+    st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=7).map(" ".join),
+    st.lists(st.sampled_from(_VOCAB), max_size=12).map(" ".join),
+    st.sampled_from([None, "https://a.example/1", "https://b.example/2"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(known=st.lists(_items, max_size=25), candidate=_items, removed=st.sets(st.integers(0, 24)))
+def test_story_index_finds_what_find_story_finds(
+    known: list[tuple[str, str, str | None]],
+    candidate: tuple[str, str, str | None],
+    removed: set[int],
+) -> None:
+    """Any stories, any candidate, some removed: the index and the linear scan agree."""
+    fps = [(n, fingerprint(*item)) for n, item in enumerate(known)]
+    index: StoryIndex[int] = StoryIndex()
+    for n, fp in fps:
+        index.add(n, fp)
+    for n in removed:
+        index.remove(n)
+    kept = [(n, fp) for n, fp in fps if n not in removed]
+    wanted = fingerprint(*candidate)
+    assert index.find(wanted) == find_story(wanted, kept)
+    assert index.keys() == [n for n, _ in kept] and len(index) == len(kept)
+
+
+def test_story_index_scores_only_stories_that_share_a_rare_word() -> None:
+    """A thousand unrelated stories and one near copy: the copy is found, and found alone."""
+    index: StoryIndex[int] = StoryIndex()
+    for n in range(1000):
+        index.add(n, fingerprint(f"Parliament debates budget number {chr(97 + n % 26)}", "", None))
+    copy = fingerprint(
+        "Spain rejects NATO spending target at Hague summit", "", "https://x.example/1"
+    )
+    index.add(1000, copy)
+    found = fingerprint(
+        "Spain rejects NATO's spending target at the Hague", "", "https://y.example/2"
+    )
+    assert index.find(found) == 1000
+    assert index.find(fingerprint("Typhoon hits the Manila coast", "", None)) is None

@@ -501,9 +501,15 @@ class Store(Protocol):
         """Stories with a copy seen at or after `since`, oldest first, with copies and alerts."""
         ...
 
-    def recent_story_fingerprints(self, since: datetime) -> list[tuple[int, str]]:
-        """(id, fingerprint) of the stories `recent_stories` would give, in the same order:
-        what a poll compares its entries with, without loading every copy."""
+    def recent_story_fingerprints(
+        self, since: datetime, *, after_id: int = 0, touched_since: datetime | None = None
+    ) -> list[tuple[int, str, datetime]]:
+        """(id, fingerprint, last seen) of the stories `recent_stories` would give, in the same
+        order: what a poll compares its entries with, without loading every copy.
+
+        With `after_id` or `touched_since`, only the stories with a greater id or seen at or
+        after `touched_since`: what a process that read the window before needs to catch up.
+        """
         ...
 
     def story(self, story_id: int) -> KnownStory | None:

@@ -1074,16 +1074,25 @@ class SQLiteStore:
             ).fetchall()
             return self._stories(db, rows)
 
-    def recent_story_fingerprints(self, since: datetime) -> list[tuple[int, str]]:
-        """(id, fingerprint) of the stories seen at or after `since`, oldest first."""
+    def recent_story_fingerprints(
+        self, since: datetime, *, after_id: int = 0, touched_since: datetime | None = None
+    ) -> list[tuple[int, str, datetime]]:
+        """(id, fingerprint, last seen) of the stories seen at or after `since`, oldest first;
+        with `after_id`/`touched_since`, only those with a greater id or seen since then."""
         start = codec.to_text(since, "since")
+        sql = "SELECT id, fingerprint, last_seen_at FROM stories WHERE last_seen_at >= ?"
+        params: tuple[object, ...] = (start,)
+        # Rows are ids in commit order (one writer at a time), so new stories are the ids past
+        # the last read; older ones that a copy joined since are the touched ones.
+        if touched_since is not None:
+            sql += " AND (id > ? OR last_seen_at >= ?)"
+            params = (start, after_id, codec.to_text(touched_since, "touched_since"))
+        elif after_id:
+            sql += " AND id > ?"
+            params = (start, after_id)
         with self._transaction("recent_story_fingerprints", write=False) as db:
-            rows = db.execute(
-                "SELECT id, fingerprint FROM stories WHERE last_seen_at >= ?"
-                " ORDER BY first_seen_at, id",
-                (start,),
-            ).fetchall()
-        return [(int(row[0]), str(row[1])) for row in rows]
+            rows = db.execute(sql + " ORDER BY first_seen_at, id", params).fetchall()
+        return [(int(row[0]), str(row[1]), codec.from_text(row[2])) for row in rows]
 
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""
