@@ -275,52 +275,67 @@ class StoredStories:
     """The store's stories of the window, indexed once per process and kept up to date.
 
     A fingerprint never changes once stored, so each is parsed and indexed once: a poll
-    reads only the stories new since the last read (by id) or that a copy joined lately
-    (by last seen, TOUCH_MARGIN back, which covers polls that committed out of clock order),
-    and forgets those that left the window. Copies and announcements are loaded only for the
-    stories an entry joins. Set `now` before a poll reads the index.
+    reads only the stories new since the last read (by id), and asks the store again about
+    the ones that seem to have left the window (a copy may have joined one since, in this
+    process or another), forgetting those that did. The index keeps the few thousand
+    fingerprints last used and loads others by id; copies and announcements are loaded only
+    for the stories an entry joins. Set `now` before a poll reads the index.
     """
-
-    # How far before the last read a story's last sighting is read again (see above).
-    TOUCH_MARGIN = timedelta(minutes=10)
 
     def __init__(self, store: Store, window: timedelta = STORY_WINDOW):
         self.store = store
         self.window = window
         self.now: datetime | None = None
-        self._index: StoryIndex[int] = StoryIndex()
-        self._last_seen: dict[int, datetime] = {}
-        self._expiry: list[tuple[datetime, int]] = []  # a heap of (last seen, id), lazily true
+        self._index: StoryIndex[int] = StoryIndex(self._load)
+        # A heap of (last seen, id) packed into one int each (see _pack): as true as when
+        # pushed; a story is asked about again when its entry reaches the top.
+        self._expiry: list[int] = []
         self._after_id = 0
-        self._read_at: datetime | None = None
 
     def index(self) -> StoryIndex[int]:
         """Every story seen in the window ending at `now`, by id."""
         if self.now is None:
             raise RuntimeError("StoredStories.now must be set before a poll reads stories")
         since = self.now - self.window
-        touched = None if self._read_at is None else self._read_at - self.TOUCH_MARGIN
-        rows = self.store.recent_story_fingerprints(
-            since, after_id=self._after_id, touched_since=touched
-        )
-        for story_id, text, last_seen in rows:
-            if story_id not in self._index:
-                self._index.add(story_id, StoryFingerprint.from_text(text))
-            if last_seen > self._last_seen.get(story_id, last_seen - timedelta(1)):
-                self._last_seen[story_id] = last_seen
-                heapq.heappush(self._expiry, (last_seen, story_id))
+        for story_id, text, last_seen in self.store.recent_story_fingerprints(
+            since, after_id=self._after_id
+        ):
+            self._index.add(story_id, StoryFingerprint.from_text(text))
+            heapq.heappush(self._expiry, _pack(last_seen, story_id))
             self._after_id = max(self._after_id, story_id)
-        while self._expiry and self._expiry[0][0] < since:
-            seen, story_id = heapq.heappop(self._expiry)
-            if self._last_seen.get(story_id) == seen:  # not seen again since: it left
-                del self._last_seen[story_id]
-                self._index.remove(story_id)
-        self._read_at = self.now
+        bound = _pack(since, 0)
+        leaving: list[int] = []
+        while self._expiry and self._expiry[0] < bound:
+            leaving.append(heapq.heappop(self._expiry) & _ID_MASK)
+        if leaving:
+            lately = self.store.stories_last_seen(leaving)
+            for story_id in leaving:
+                seen_at = lately.get(story_id)
+                if seen_at is not None and seen_at >= since:
+                    heapq.heappush(self._expiry, _pack(seen_at, story_id))  # a copy joined it
+                else:
+                    self._index.remove(story_id)
         return self._index
+
+    def _load(self, story_ids: list[int]) -> dict[int, StoryFingerprint]:
+        texts = self.store.story_fingerprints(story_ids)
+        return {story_id: StoryFingerprint.from_text(text) for story_id, text in texts.items()}
 
     def story(self, story_id: int) -> KnownStory | None:
         """One story in full, from the store."""
         return self.store.story(story_id)
+
+
+_ID_BITS = 40
+_ID_MASK = (1 << _ID_BITS) - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _pack(at: datetime, story_id: int) -> int:
+    """(microseconds since 1970, id) as one int that sorts as the pair does (ids < 2**40)."""
+    if not 0 <= story_id <= _ID_MASK:
+        raise ValueError(f"story id {story_id} does not fit in {_ID_BITS} bits")
+    return ((at - _EPOCH) // timedelta(microseconds=1)) << _ID_BITS | story_id
 
 
 class _StoryIndex:

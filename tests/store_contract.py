@@ -1377,16 +1377,15 @@ class StoreContract:
         assert polled.recent_stories(at(31)) == []
         assert polled.recent_story_fingerprints(at(1)) == [(story.id, "f", at(30))]
         assert polled.recent_story_fingerprints(at(31)) == []
-        # catching up: nothing newer than the story, and nothing touched after its last copy
-        assert (
-            polled.recent_story_fingerprints(at(1), after_id=story.id, touched_since=at(31)) == []
-        )
-        assert polled.recent_story_fingerprints(at(1), after_id=story.id, touched_since=at(30)) == [
-            (story.id, "f", at(30))
-        ]
+        # catching up: nothing newer than the story; its last sighting asked by id
+        assert polled.recent_story_fingerprints(at(1), after_id=story.id) == []
         assert polled.recent_story_fingerprints(at(1), after_id=story.id - 1) == [
             (story.id, "f", at(30))
         ]
+        assert polled.stories_last_seen([story.id, story.id + 1000]) == {story.id: at(30)}
+        assert polled.stories_last_seen([]) == {}
+        assert polled.story_fingerprints([story.id, story.id + 1000]) == {story.id: "f"}
+        assert polled.story_fingerprints(range(story.id, story.id + 1200)) == {story.id: "f"}
 
     def test_writes_with_one_new_ref_share_one_story(self, polled: Store) -> None:
         """Two copies of a story new in this poll make one story, not two."""

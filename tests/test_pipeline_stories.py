@@ -456,3 +456,51 @@ def test_after_a_long_stop_each_period_with_hits_gets_its_own_digest(store: Stor
     assert [d.published for d in digests] == [NOW + timedelta(hours=1), NOW + timedelta(hours=3)]
     assert [len(d.extra["digest"]["groups"][0]["items"]) for d in digests] == [1, 1]
     assert store.open_digests() == []
+
+
+# --- StoredStories: the window's index, kept across polls -------------------------------------
+
+
+def test_stored_stories_follow_the_window_reading_only_what_changed(store: Store) -> None:
+    """New stories appear, stories leave 48 h after their last copy, and a late copy keeps one."""
+    from store_contract import cfg
+
+    from bot.pipeline import StoredStories
+    from bot.store import StoryWrite
+
+    store.sync_sources([cfg("wire")], NOW)
+
+    def file(at: datetime, key: str, title: str, story_id: int | None = None) -> None:
+        copy = StoryCopy("wire", key, title, f"https://wire.example/{key}", None)
+        fp = fingerprint(title, "", copy.link).to_text()
+        write = (
+            StoryWrite(copy, story_id=story_id)
+            if story_id is not None
+            else StoryWrite(copy, new_ref=key, fingerprint=fp)
+        )
+        store.commit_poll("wire", at, seen=[], articles=[], alerts=[], stories=[write])
+
+    def ids(book: StoredStories, at: datetime) -> list[int]:
+        book.now = at
+        return book.index().keys()
+
+    book = StoredStories(store)
+    with pytest.raises(RuntimeError, match="now must be set"):
+        book.index()
+    file(NOW, "k1", HEADLINE)
+    file(NOW, "k2", OTHER)
+    (s1, s2) = (s.id for s in store.recent_stories(NOW - timedelta(hours=1)))
+    assert ids(book, NOW) == [s1, s2]
+    # a copy joins the first story a day later, written by another process: only the store knows
+    file(NOW + timedelta(hours=24), "k3", REWRITE, story_id=s1)
+    file(NOW + timedelta(hours=30), "k4", "Panama Canal ports deal closes after months of talks")
+    s3 = max(s.id for s in store.recent_stories(NOW))
+    assert ids(book, NOW + timedelta(hours=30)) == [s1, s2, s3]
+    # 48 h after the first copies: the second story leaves, the first stays (its copy is newer)
+    assert ids(book, NOW + timedelta(hours=49)) == [s1, s3]
+    # what a fresh reader of the store sees is what the kept index holds
+    assert ids(StoredStories(store), NOW + timedelta(hours=49)) == [s1, s3]
+    assert book.index().find(fingerprint(OTHER, "", None)) is None
+    assert book.index().find(fingerprint(HEADLINE, "", None)) == s1
+    assert ids(book, NOW + timedelta(hours=73)) == [s3]
+    assert ids(book, NOW + timedelta(hours=79)) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -278,7 +280,10 @@ def test_outlet_key_never_fails_and_is_never_empty(
 
 # --- the index answers as find_story does ------------------------------------------------------
 
-_VOCAB = ["nato", "allies", "agree", "spending", "target", "spain", "rejects", "hague", "5%", "2%"]
+_VOCAB = [
+    *("nato", "allies", "agree", "spending", "target", "spain", "rejects", "hague"),
+    *("5%", "2%", "2035", "(112.5)"),
+]
 _items = st.tuples(
     st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=7).map(" ".join),
     st.lists(st.sampled_from(_VOCAB), max_size=12).map(" ".join),
@@ -286,16 +291,36 @@ _items = st.tuples(
 )
 
 
+def new_index(fps: list[tuple[int, StoryFingerprint]], loading: bool) -> StoryIndex[int]:
+    """An index of `fps`: holding every fingerprint, or remembering two and loading the rest."""
+    if not loading:
+        return StoryIndex()
+    every = dict(fps)
+    loads: list[list[int]] = []
+
+    def load(keys: list[int]) -> dict[int, StoryFingerprint]:
+        loads.append(keys)
+        return {k: every[k] for k in keys if k in every}
+
+    return StoryIndex(load, cache=2)
+
+
 @settings(max_examples=300, deadline=None)
-@given(known=st.lists(_items, max_size=25), candidate=_items, removed=st.sets(st.integers(0, 24)))
+@given(
+    known=st.lists(_items, max_size=25),
+    candidate=_items,
+    removed=st.sets(st.integers(0, 24)),
+    loading=st.booleans(),
+)
 def test_story_index_finds_what_find_story_finds(
     known: list[tuple[str, str, str | None]],
     candidate: tuple[str, str, str | None],
     removed: set[int],
+    loading: bool,
 ) -> None:
     """Any stories, any candidate, some removed: the index and the linear scan agree."""
     fps = [(n, fingerprint(*item)) for n, item in enumerate(known)]
-    index: StoryIndex[int] = StoryIndex()
+    index = new_index(fps, loading)
     for n, fp in fps:
         index.add(n, fp)
     for n in removed:
@@ -304,6 +329,66 @@ def test_story_index_finds_what_find_story_finds(
     wanted = fingerprint(*candidate)
     assert index.find(wanted) == find_story(wanted, kept)
     assert index.keys() == [n for n, _ in kept] and len(index) == len(kept)
+    for n, fp in kept:
+        assert index.fingerprint(n) == fp
+
+
+_title_words = st.lists(st.sampled_from(_VOCAB), min_size=3, max_size=7)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=_title_words,
+    lede=st.lists(st.sampled_from(_VOCAB), max_size=8),
+    edits=st.lists(
+        st.tuples(_title_words, st.lists(st.sampled_from(_VOCAB), max_size=8)), max_size=12
+    ),
+    order=st.randoms(use_true_random=False),
+    loading=st.booleans(),
+)
+def test_story_index_agrees_on_rewrites_of_one_headline(
+    title: list[str],
+    lede: list[str],
+    edits: list[tuple[list[str], list[str]]],
+    order: Any,
+    loading: bool,
+) -> None:
+    """Stories that are rewrites of the candidate (words kept, dropped, added): still agreed.
+
+    Random stories rarely come near a candidate; these do, numbers and all, so every way the
+    index narrows its search (rare words, numbers held, numbers of no title) is put to work.
+    """
+    known = []
+    for extra, extra_lede in edits:
+        words = [w for w in title if order.random() < 0.7] + extra[: order.randrange(4)]
+        known.append((" ".join(words) or "x", " ".join(lede + extra_lede), None))
+    fps = [(n, fingerprint(*item)) for n, item in enumerate(known)]
+    index = new_index(fps, loading)
+    for n, fp in fps:
+        index.add(n, fp)
+    gone = {n for n, _ in fps if order.random() < 0.3}
+    for n in gone:
+        index.remove(n)
+    wanted = fingerprint(" ".join(title), " ".join(lede), None)
+    assert index.find(wanted) == find_story(wanted, [(n, fp) for n, fp in fps if n not in gone])
+
+
+def test_story_index_keeps_number_rules_exact() -> None:
+    """A titled number narrows the search, but never past a story the score would accept."""
+    candidate = fingerprint("NATO allies back 5% spending target", "A goal for 2035.", None)
+    index: StoryIndex[int] = StoryIndex()
+    index.add(0, fingerprint("NATO allies back 2% spending target", "", None))  # 5% against 2%
+    assert index.find(candidate) is None
+    index.add(1, fingerprint("NATO allies back new spending target", "", None))  # no number
+    assert index.find(candidate) == 1
+    index.remove(1)
+    index.add(2, fingerprint("NATO allies back spending target by 2035", "", None))  # its number
+    assert index.find(candidate) == 2  # "2035" is in the candidate's lede; "5%" left out
+    index.remove(2)
+    index.add(3, fingerprint("NATO allies back 5% spending target in 2030", "", None))
+    assert index.find(candidate) == 3  # holds all the candidate's numbers
+    for fp in (candidate, fingerprint("NATO allies back 5% spending target", "", None)):
+        assert index.find(fp) == find_story(fp, [(n, index.fingerprint(n)) for n in index])
 
 
 def test_story_index_scores_only_stories_that_share_a_rare_word() -> None:
@@ -320,3 +405,32 @@ def test_story_index_scores_only_stories_that_share_a_rare_word() -> None:
     )
     assert index.find(found) == 1000
     assert index.find(fingerprint("Typhoon hits the Manila coast", "", None)) is None
+
+
+def test_story_index_compacts_and_still_finds_by_link_and_title() -> None:
+    """Most stories removed: the rest keep their links and titles, and load only when asked."""
+    topics = ["Dock strike", "Wheat deal", "Grid outage", "Rate cut", "Flood warning"]
+    fps = {
+        n: fingerprint(f"{topics[n % 5]} talks reach day {'abcdefghij'[n]}", "", f"https://o/{n}")
+        for n in range(10)
+    }
+    loads: list[list[int]] = []
+
+    def load(keys: list[int]) -> dict[int, StoryFingerprint]:
+        loads.append(keys)
+        return {k: fps[k] for k in keys}
+
+    index: StoryIndex[int] = StoryIndex(load, cache=1)
+    for n, fp in fps.items():
+        index.add(n, fp)
+    for n in (0, 1, 2, 4, 6, 8):  # the sixth removal outnumbers the four left: compaction
+        index.remove(n)
+    assert list(index) == [3, 5, 7, 9]
+    for n in (3, 5, 7, 9):
+        assert index.find(fingerprint("Something else entirely here", "", f"https://o/{n}")) == n
+        assert index.find(fingerprint(fps[n].title_norm or "", "", None)) == n
+    for n in (0, 1, 2, 4, 6, 8):
+        assert index.find(fingerprint("Something else entirely here", "", f"https://o/{n}")) is None
+    assert loads and all(len(keys) == 1 for keys in loads)  # one story at a time, when asked
+    with pytest.raises(KeyError):
+        index.fingerprint(0)

@@ -110,8 +110,10 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 def normalised_title(title: str) -> str:
     """Return `title` case- and accent-folded, punctuation and spacing collapsed to one space."""
-    decomposed = unicodedata.normalize("NFKD", title.casefold())
-    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = title.casefold()
+    if not folded.isascii():  # ASCII has nothing to decompose (the common case, and cheap)
+        decomposed = unicodedata.normalize("NFKD", folded)
+        folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _NON_WORD.sub(" ", folded).strip()
 
 

@@ -25,7 +25,7 @@ raise `StoreError`; a naive datetime or an impossible argument raises `ValueErro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -502,14 +502,22 @@ class Store(Protocol):
         ...
 
     def recent_story_fingerprints(
-        self, since: datetime, *, after_id: int = 0, touched_since: datetime | None = None
+        self, since: datetime, *, after_id: int = 0
     ) -> list[tuple[int, str, datetime]]:
         """(id, fingerprint, last seen) of the stories `recent_stories` would give, in the same
         order: what a poll compares its entries with, without loading every copy.
 
-        With `after_id` or `touched_since`, only the stories with a greater id or seen at or
-        after `touched_since`: what a process that read the window before needs to catch up.
+        With `after_id`, only the stories with a greater id: what a process that read the
+        window before needs to catch up (ids follow commit order).
         """
+        ...
+
+    def stories_last_seen(self, story_ids: Iterable[int]) -> dict[int, datetime]:
+        """When each of these stories was last seen (a copy joined); unknown ids are left out."""
+        ...
+
+    def story_fingerprints(self, story_ids: Iterable[int]) -> dict[int, str]:
+        """The stored fingerprint of each of these stories; unknown ids are left out."""
         ...
 
     def story(self, story_id: int) -> KnownStory | None:

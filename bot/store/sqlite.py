@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -1075,24 +1075,45 @@ class SQLiteStore:
             return self._stories(db, rows)
 
     def recent_story_fingerprints(
-        self, since: datetime, *, after_id: int = 0, touched_since: datetime | None = None
+        self, since: datetime, *, after_id: int = 0
     ) -> list[tuple[int, str, datetime]]:
         """(id, fingerprint, last seen) of the stories seen at or after `since`, oldest first;
-        with `after_id`/`touched_since`, only those with a greater id or seen since then."""
-        start = codec.to_text(since, "since")
-        sql = "SELECT id, fingerprint, last_seen_at FROM stories WHERE last_seen_at >= ?"
-        params: tuple[object, ...] = (start,)
-        # Rows are ids in commit order (one writer at a time), so new stories are the ids past
-        # the last read; older ones that a copy joined since are the touched ones.
-        if touched_since is not None:
-            sql += " AND (id > ? OR last_seen_at >= ?)"
-            params = (start, after_id, codec.to_text(touched_since, "touched_since"))
-        elif after_id:
-            sql += " AND id > ?"
-            params = (start, after_id)
+        with `after_id`, only those with a greater id."""
+        # Rows are ids in commit order (one writer at a time): new stories are the ids past
+        # the last read.
         with self._transaction("recent_story_fingerprints", write=False) as db:
-            rows = db.execute(sql + " ORDER BY first_seen_at, id", params).fetchall()
+            rows = db.execute(
+                "SELECT id, fingerprint, last_seen_at FROM stories"
+                " WHERE last_seen_at >= ? AND id > ? ORDER BY first_seen_at, id",
+                (codec.to_text(since, "since"), after_id),
+            ).fetchall()
         return [(int(row[0]), str(row[1]), codec.from_text(row[2])) for row in rows]
+
+    def stories_last_seen(self, story_ids: Iterable[int]) -> dict[int, datetime]:
+        """When each of these stories was last seen; unknown ids are left out."""
+        rows = self._stories_by_id("stories_last_seen", "last_seen_at", story_ids)
+        return {story_id: codec.from_text(value) for story_id, value in rows}
+
+    def story_fingerprints(self, story_ids: Iterable[int]) -> dict[int, str]:
+        """The stored fingerprint of each of these stories; unknown ids are left out."""
+        return dict(self._stories_by_id("story_fingerprints", "fingerprint", story_ids))
+
+    def _stories_by_id(
+        self, operation: str, column: str, story_ids: Iterable[int]
+    ) -> list[tuple[int, str]]:
+        ids = sorted(set(story_ids))
+        found: list[tuple[int, str]] = []
+        with self._transaction(operation, write=False) as db:
+            for i in range(0, len(ids), 500):  # well under SQLite's bound-parameter limit
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                found += [
+                    (int(row[0]), str(row[1]))
+                    for row in db.execute(
+                        f"SELECT id, {column} FROM stories WHERE id IN ({marks})", chunk
+                    )
+                ]
+        return found
 
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""
