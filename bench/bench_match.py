@@ -24,6 +24,7 @@ from pathlib import Path
 import ahocorasick
 
 from bot.matching import Matcher
+from bot.matching.matcher import _Item
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "tests" / "data" / "labelled").glob("*.jsonl"))
@@ -51,7 +52,7 @@ def load_items() -> list[tuple[str, str]]:
 
 def vocabulary(items: list[tuple[str, str]]) -> list[str]:
     """Distinct lower-case words of 4+ letters in the corpus, minus stop words."""
-    words = set()
+    words: set[str] = set()
     for title, summary in items:
         words.update(w for w in re.findall(r"[a-z]{4,}", (title + " " + summary).lower()))
     return sorted(words - STOP)
@@ -157,9 +158,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     return rows
 
 
-def _probe(matcher: Matcher, title: str, summary: str) -> object:
-    from bot.matching.matcher import _Item
-
+def _probe(matcher: Matcher, title: str, summary: str) -> _Item:
     return _Item(title, summary)
 
 
