@@ -279,6 +279,13 @@ CREATE TABLE IF NOT EXISTS search_cursors (
 CREATE INDEX IF NOT EXISTS story_copies_by_entry ON story_copies (source_id, key);
 """
 
+FLOOD_COUNT_INDEX = """
+-- the flood guard counts a signal's alerts of the last hour, updates left out by their id:
+-- with the id in the index the count reads the index alone, not every alert's row
+CREATE INDEX IF NOT EXISTS outbox_by_signal_id ON outbox (signal_id, created_at, alert_id);
+DROP INDEX IF EXISTS outbox_by_signal;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -290,6 +297,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "stories, digest items, news-API calls", STORIES_DIGESTS_API_CALLS),
     Migration(5, "search cursors, story copies by entry", SEARCH_CURSORS),
+    Migration(6, "outbox: a covering index for the flood count", FLOOD_COUNT_INDEX),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old
