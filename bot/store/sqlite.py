@@ -1101,12 +1101,11 @@ class SQLiteStore:
     def _stories_by_id(
         self, operation: str, column: str, story_ids: Iterable[int]
     ) -> list[tuple[int, str]]:
-        ids = sorted(set(story_ids))
+        # `column` is one of our literal column names, never caller text.
         found: list[tuple[int, str]] = []
         with self._transaction(operation, write=False) as db:
-            for i in range(0, len(ids), 500):  # well under SQLite's bound-parameter limit
-                chunk = ids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
+            for chunk in _chunks(sorted(set(story_ids))):
+                marks = ", ".join("?" * len(chunk))
                 found += [
                     (int(row[0]), str(row[1]))
                     for row in db.execute(
