@@ -21,7 +21,7 @@ from bot.model import Match
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.runner import RunOptions
+    from bot.pipeline.loop import RunOptions
     from bot.store import Store
     from bot.watchlist import Watchlist
 
@@ -187,7 +187,7 @@ def _setup_logging(settings: Settings) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Poll, match and deliver until stopped (or once with --once)."""
-    from bot.runner import RunOptions
+    from bot.pipeline.loop import RunOptions
     from bot.store import open_store
 
     settings = Settings()
@@ -208,7 +208,7 @@ async def _run(
     import os
 
     from bot.chat.settings import DiscordSettings
-    from bot.runner import run_loop
+    from bot.pipeline.loop import run_loop
     from bot.sinks import ConsoleNotifier, ConsoleSink
     from bot.sinks.router import RoutingSink
     from bot.sinks.webhook import WebhookSink
@@ -245,7 +245,7 @@ def _signal_title(watchlist: Watchlist, signal_id: str) -> str | None:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     """Fetch and parse one feed; list its entries with the signals each would match."""
-    from bot.runner import fetch_settings
+    from bot.pipeline.loop import fetch_settings
     from bot.sources.feeds import parse_feed
     from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, FetchResult
 
@@ -316,7 +316,7 @@ def _ago(when: datetime | None, now: datetime) -> str:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     """Print source health, or enable/disable a source."""
-    from bot.runner import utc_now
+    from bot.pipeline.loop import utc_now
     from bot.store import open_store, source_health
 
     store = open_store(args.db or Settings().db)
@@ -400,7 +400,7 @@ def _sparkline(counts: Sequence[int]) -> str:
 def cmd_timeline(args: argparse.Namespace) -> int:
     """Print a signal's first and last hit, total and 30-day sparkline; write its chart."""
     from bot.charts import hits_per_day_png
-    from bot.runner import utc_now
+    from bot.pipeline.loop import utc_now
     from bot.store import open_store
 
     store = open_store(args.db or Settings().db)

@@ -40,7 +40,7 @@ from bot.chat.bot import BotServices, DiscordSink, SignalBot
 from bot.chat.settings import DiscordSettings
 from bot.model import Alert, Entry, Match
 from bot.pipeline import DEFAULT_DESTINATION, Compiled, alert_id, identify, source_configs
-from bot.runner import LiveWatchlist
+from bot.pipeline.loop import LiveWatchlist
 from bot.store import ArticleRecord
 from bot.store.sqlite import SQLiteStore
 from bot.watchlist import WatchlistEditor, load_watchlist

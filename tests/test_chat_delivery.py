@@ -62,8 +62,8 @@ from bot.chat.settings import DiscordSettings
 from bot.errors import DeliveryError, PermanentDeliveryError
 from bot.model import Alert
 from bot.pipeline import ALERT_LEASE, Compiled, Deliverer
+from bot.pipeline.loop import RunOptions, utc_now
 from bot.render import SEVERITY_COLOURS, alert_embed, defuse
-from bot.runner import RunOptions, utc_now
 from bot.settings import Settings
 from bot.sinks.router import RoutingSink
 from bot.sinks.webhook import WebhookSink

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from feedserver import FeedServer, LiveFeed
 
-from bot import runner
 from bot.model import Alert
-from bot.runner import RunOptions, run_loop
+from bot.pipeline import loop as runner
+from bot.pipeline.loop import RunOptions, run_loop
 from bot.settings import Settings
 from bot.store import Store, open_store
 

@@ -20,7 +20,7 @@ from apiserver import GDELT_PATH, GUARDIAN_PATH, NEWSAPI_PATH, ApiServer
 from test_pipeline import FETCH, CollectingSink, FakeClock, Notices
 
 from bot.pipeline import Compiled, Deliverer, Poller, PollOutcome, source_configs
-from bot.runner import KEY_MISSING, check_api_keys, missing_api_keys
+from bot.pipeline.loop import KEY_MISSING, check_api_keys, missing_api_keys
 from bot.sources.fetch import Fetcher
 from bot.sources.search.pacing import Pacer
 from bot.store import Store, open_store

@@ -19,7 +19,7 @@ import discord
 from bot.chat.bot import BotServices, DiscordNotifier, DiscordSink, SignalBot, point_discord_at
 from bot.chat.settings import DiscordSettings
 from bot.pipeline import Sink
-from bot.runner import LiveWatchlist, RunOptions, run_loop, utc_now
+from bot.pipeline.loop import LiveWatchlist, RunOptions, run_loop, utc_now
 from bot.settings import Settings
 from bot.sinks.router import RoutingSink
 from bot.store import Store

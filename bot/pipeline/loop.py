@@ -18,15 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.pipeline import (
-    Compiled,
-    Deliverer,
-    Notifier,
-    Poller,
-    Sink,
-    close_due_digests,
-    source_configs,
-)
+from bot.pipeline.compiled import Compiled, source_configs
+from bot.pipeline.delivery import Deliverer
+from bot.pipeline.digests import close_due_digests
+from bot.pipeline.poller import Poller
+from bot.pipeline.ports import Notifier, Sink
 from bot.settings import Settings
 from bot.sources.fetch import Fetcher, FetchSettings
 from bot.store import Store

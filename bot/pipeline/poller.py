@@ -1,0 +1,246 @@
+"""The poller: claim due sources, fetch, parse, plan, commit; the thin I/O around planning."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.errors import ParseError
+from bot.model import Entry
+from bot.pipeline.compiled import Compiled
+from bot.pipeline.outcome import PollOutcome
+from bot.pipeline.planning import PollPlan, identify, plan_poll, source_spec
+from bot.pipeline.ports import Notifier
+from bot.pipeline.search import poll_search
+from bot.pipeline.storybook import StoredStories
+from bot.schedule import next_poll_after_failure, next_poll_after_success
+from bot.sources.feeds import parse_feed
+from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, NotModified
+from bot.sources.search.pacing import Pacer
+from bot.store import SourceState, Store
+
+__all__ = ["SOURCE_LEASE", "PollOutcome", "Poller"]
+
+log = logging.getLogger("signalwatch.pipeline")
+
+SOURCE_LEASE = timedelta(minutes=2)
+
+
+@dataclass
+class Poller:
+    """Claims due sources, fetches (or searches), parses, plans and commits each poll.
+
+    `pacer` spaces news-API requests per API across sources; `environ` holds their keys.
+    """
+
+    store: Store
+    fetcher: Fetcher
+    compiled: Callable[[], Compiled]  # the live watchlist (hot reload swaps it)
+    notifier: Notifier
+    clock: Callable[[], datetime]
+    max_failures: int = 10
+    batch: int = 256
+    pacer: Pacer = field(default_factory=lambda: Pacer(time.monotonic, asyncio.sleep))
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    # (source, signal, reason) already logged as unsearchable: said once, not every poll
+    told_unsearchable: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
+    story_book: StoredStories | None = field(default=None, repr=False)
+    # searches running in the background, by source id (see poll_due)
+    _searching: dict[str, asyncio.Task[PollOutcome]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    async def poll_due(
+        self, *, force: bool = False, wait_for_searches: bool = True
+    ) -> list[PollOutcome]:
+        """Poll every due source (every enabled source with `force`) once, concurrently.
+
+        A news-API search spends most of its time waiting for its API's pace (GDELT: 5 s a
+        signal). With `wait_for_searches=False` (the run loop) searches go on in the
+        background and this returns once the feeds are done, so feed alerts are delivered
+        without waiting for them; a finished search's outcome comes with a later call. A
+        source still being searched is not started twice.
+        """
+        claimed = await asyncio.to_thread(
+            self.store.claim_due_sources, self.clock(), self.batch, SOURCE_LEASE, force=force
+        )
+        feeds: list[SourceState] = []
+        for source in claimed:
+            if source.type == "rss":
+                feeds.append(source)
+            elif source.id not in self._searching:
+                self._searching[source.id] = asyncio.create_task(self._poll_guarded(source))
+        results = list(await asyncio.gather(*(self._poll_guarded(s) for s in feeds)))
+        if wait_for_searches and self._searching:
+            await asyncio.wait(self._searching.values())
+        for source_id, task in list(self._searching.items()):
+            if task.done():
+                del self._searching[source_id]
+                results.append(task.result())
+        return results
+
+    async def cancel_searches(self) -> None:
+        """Stop the searches still running: nothing of an unfinished poll was committed, and
+        their sources' leases expire, so they are searched again later."""
+        tasks = list(self._searching.values())
+        self._searching.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _poll_guarded(self, source: SourceState) -> PollOutcome:
+        """Poll one source; an unexpected error (our bug, the database) fails that source only.
+
+        The poll's own transaction was not committed, so nothing of it is lost; the source is
+        recorded as failing (and backs off) while every other source goes on.
+        """
+        try:
+            return await self.poll(source)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("polling %s failed unexpectedly", source.id)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            try:
+                return await self.failed(source, self.clock(), error, None, None)
+            except Exception:  # the store itself is failing: leave the lease to expire
+                log.exception("could not record the failure of %s", source.id)
+                return PollOutcome(source.id, "failed", error=error)
+
+    async def poll(self, source: SourceState) -> PollOutcome:
+        """Poll one claimed source; never raises for a feed's fault."""
+        compiled = self.compiled()
+        spec = source_spec(compiled.watchlist, source.id)
+        if spec is not None and spec.is_search:
+            return await poll_search(self, source, spec, compiled)
+        request = FetchRequest(source.id, source.url, source.etag, source.last_modified)
+        result = await self.fetcher.fetch(request)
+        now = self.clock()
+        interval = timedelta(seconds=source.interval_s)
+        if isinstance(result, NotModified):
+            next_at = next_poll_after_success(source.id, interval, now, result.max_age)
+            self.store.record_not_modified(source.id, now, next_poll_at=next_at)
+            log.info("polled %s: not modified", source.id)
+            return PollOutcome(source.id, "not-modified")
+        if isinstance(result, FetchFailed):
+            return await self.failed(source, now, result.error, result.status, result.retry_after)
+        assert isinstance(result, Fetched)
+        try:
+            # `now` turns dates far in the future (feed bugs) into "undated": as backlog on a
+            # first poll they must not pass for news.
+            feed = parse_feed(
+                source.id,
+                result.body,
+                url=result.final_url,
+                content_type=result.content_type,
+                now=now,
+            )
+        except ParseError as exc:
+            return await self.failed(source, now, str(exc), result.status, None)
+        fresh, plan, queued = self.commit(compiled, source, feed.entries, now)
+        next_at = next_poll_after_success(source.id, interval, now, result.max_age)
+        self.store.record_fetch_ok(
+            source.id,
+            now,
+            status=result.status,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            next_poll_at=next_at,
+            entries_seen_delta=len(fresh),
+        )
+        log.info(
+            "polled %s: %d entries, %d new%s, %d matched, %d alerts queued%s%s",
+            source.id,
+            len(feed.entries),
+            len(fresh),
+            f" ({plan.backfilled} backlog, not alerted)" if plan.backfilled else "",
+            plan.matched,
+            queued,
+            f" ({plan.updates} story updates)" if plan.updates else "",
+            f", {len(plan.digest_items)} kept for digests" if plan.digest_items else "",
+        )
+        return PollOutcome(source.id, "ok", len(feed.entries), len(fresh), queued)
+
+    def commit(
+        self, compiled: Compiled, source: SourceState, entries: Sequence[Entry], now: datetime
+    ) -> tuple[list[Entry], PollPlan, int]:
+        """Plan what the entries not seen before mean and store it in one transaction."""
+        fresh = self.store.unseen(source.id, entries, identify)
+        plan = plan_poll(
+            compiled,
+            source.id,
+            fresh,
+            now,
+            first_poll=not source.first_fetch_done,
+            backfill=self._backfill(compiled, source.id),
+            sent_last_hour=lambda sid: self.store.alerts_for_signal_since(
+                sid, now - timedelta(hours=1)
+            ),
+            stories=self._stories(now),
+        )
+        queued = self.store.commit_poll(
+            source.id,
+            now,
+            seen=plan.seen,
+            articles=plan.articles,
+            alerts=plan.alerts,
+            stories=plan.stories,
+            digest_items=plan.digest_items,
+        )
+        return fresh, plan, queued
+
+    def _stories(self, now: datetime) -> StoredStories:
+        """The stored stories of the window ending now (fingerprints parsed once a process)."""
+        if self.story_book is None:
+            self.story_book = StoredStories(self.store)
+        self.story_book.now = now
+        return self.story_book
+
+    def _backfill(self, compiled: Compiled, source_id: str) -> timedelta:
+        spec = source_spec(compiled.watchlist, source_id)
+        return spec.backfill if spec is not None else compiled.watchlist.defaults.backfill
+
+    async def failed(
+        self,
+        source: SourceState,
+        now: datetime,
+        error: str,
+        status: int | None,
+        retry_after: float | None,
+    ) -> PollOutcome:
+        plan = next_poll_after_failure(
+            timedelta(seconds=source.interval_s),
+            now,
+            consecutive_failures=source.consecutive_failures + 1,
+            retry_after=retry_after,
+            error=error,
+            max_failures=self.max_failures,
+        )
+        self.store.record_fetch_failed(
+            source.id,
+            now,
+            error=error,
+            status=status,
+            next_poll_at=plan.next_poll_at,
+            disable_reason=plan.disable_reason,
+        )
+        log.warning(
+            "polled %s: failed (%d in a row): %s; next try %s",
+            source.id,
+            source.consecutive_failures + 1,
+            error,
+            plan.next_poll_at.isoformat(timespec="seconds"),
+        )
+        if plan.disable_reason:
+            await self.notifier.notify(
+                f"source '{source.id}' ({source.url}) {plan.disable_reason}. "
+                f"Re-enable it with `signalwatch sources enable {source.id}` once it is fixed."
+            )
+        return PollOutcome(
+            source.id, "failed", error=error, disabled=plan.disable_reason is not None
+        )
