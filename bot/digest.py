@@ -6,9 +6,8 @@
 
 A digest covers the half-open period (period_start(boundary), boundary]. Every time here is
 timezone-aware UTC: UTC has no DST, so a day is always 24 hours and an hour always 60 minutes.
-The digest is an ordinary `Alert` (signal_id "digest") whose `extra["digest"]` holds the
-groups, so the outbox, its JSON codec and the sinks carry it like any other alert; only the
-renderers look inside.
+The digest is a `DigestAlert`, whose `digest` holds the period and the groups; the outbox, its
+JSON codec and the sinks carry it like any other alert, and the renderers dispatch on its type.
 """
 
 from __future__ import annotations
@@ -16,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from bot.model import Alert
+from bot.model import Alert, Digest, DigestAlert, DigestGroup, DigestLine
 
 __all__ = [
     "DEFAULT_AT",
@@ -28,6 +27,7 @@ __all__ = [
     "DigestKind",
     "DigestSchedule",
     "digest_alert",
+    "digest_json",
     "parse_at",
 ]
 
@@ -161,7 +161,7 @@ def digest_alert(
     boundary: datetime,
     items: Sequence[Alert],
     signal_titles: Mapping[str, str],
-) -> Alert:
+) -> DigestAlert:
     """One alert for the digest due at `boundary`: the hits in `items` grouped by signal.
 
     `items` are the per-hit alerts the route would have sent; there must be at least one
@@ -183,13 +183,11 @@ def digest_alert(
         for signal_id, hits in by_signal.items()
     ]
     # Loudest first; among equals the busiest, then by title so the order never wobbles.
-    groups.sort(
-        key=lambda g: (-_SEVERITY_RANK.get(g["severity"], 1), -len(g["items"]), g["signal_title"])
-    )
-    hits = sum(len(g["items"]) for g in groups)
-    severity = max((g["severity"] for g in groups), key=lambda s: _SEVERITY_RANK.get(s, 1))
+    groups.sort(key=lambda g: (-_SEVERITY_RANK.get(g.severity, 1), -len(g.items), g.signal_title))
+    hits = sum(len(g.items) for g in groups)
+    severity = max((g.severity for g in groups), key=lambda s: _SEVERITY_RANK.get(s, 1))
     raw = "\x1f".join((destination, schedule.key, end.isoformat()))
-    return Alert(
+    return DigestAlert(
         alert_id="digest-" + hashlib.sha256(raw.encode()).hexdigest()[:32],
         signal_id=DIGEST_SIGNAL_ID,
         destination=destination,
@@ -203,60 +201,72 @@ def digest_alert(
         terms=(),
         snippet="",
         severity=severity,
-        extra={
-            "digest": {
-                "schedule": schedule.key,
-                "label": schedule.label,
-                "period_start": start.isoformat(),
-                "period_end": end.isoformat(),
-                "groups": groups,
-            }
-        },
+        digest=Digest(
+            schedule=schedule.key,
+            label=schedule.label,
+            period_start=start,
+            period_end=end,
+            groups=tuple(groups),
+        ),
     )
 
 
-def _group(signal_id: str, signal_title: str, hits: Sequence[Alert]) -> dict[str, Any]:
+def _group(signal_id: str, signal_title: str, hits: Sequence[Alert]) -> DigestGroup:
     """One signal's part of a digest: its hits newest first (undated last), one per link."""
     # sorted() is stable: hits with the same time keep the order the pipeline found them in.
     ordered = sorted(hits, key=_newest_first)
-    kept: dict[tuple[str, ...], dict[str, Any]] = {}
+    kept: dict[tuple[str | None, ...], DigestLine] = {}
     for hit in ordered:
         # The same story can reach a digest twice (two feeds, or a re-queued hit); a link is its
         # identity, and an unlinked item is one per source and title.
         identity = ("link", hit.link) if hit.link else ("text", hit.source_id, hit.title)
-        sources = _other_sources(hit)
+        sources = len(hit.also)
         if identity in kept:
-            kept[identity]["sources"] = max(kept[identity]["sources"], sources)
+            kept[identity] = replace(kept[identity], sources=max(kept[identity].sources, sources))
             continue
-        kept[identity] = {
-            "title": hit.title,
-            "link": hit.link,
-            "source": hit.source_id,
-            "publisher": hit.publisher,
-            "published": hit.published.astimezone(UTC).isoformat() if hit.published else None,
-            "sources": sources,
-        }
-    return {
-        "signal_id": signal_id,
-        "signal_title": signal_title,
-        "severity": max((h.severity for h in hits), key=lambda s: _SEVERITY_RANK.get(s, 1)),
-        "items": list(kept.values()),
-    }
+        kept[identity] = DigestLine(
+            title=hit.title,
+            link=hit.link,
+            source=hit.source_id,
+            publisher=hit.publisher,
+            published=hit.published.astimezone(UTC) if hit.published else None,
+            sources=sources,
+        )
+    return DigestGroup(
+        signal_id=signal_id,
+        signal_title=signal_title,
+        severity=max((h.severity for h in hits), key=lambda s: _SEVERITY_RANK.get(s, 1)),
+        items=tuple(kept.values()),
+    )
 
 
 def _newest_first(hit: Alert) -> tuple[bool, float]:
     return (hit.published is None, -hit.published.timestamp() if hit.published else 0.0)
 
 
-def _other_sources(hit: Alert) -> int:
-    """How many other outlets carried the story: `extra["sources"]` (a count) or, as story
-    clustering records it, the length of the `extra["also"]` list."""
-    value = hit.extra.get("sources")
-    # bool is an int; only a real count of other outlets counts.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return max(value, 0)
-    also = hit.extra.get("also")
-    return len(also) if isinstance(also, list) else 0
+def digest_json(digest: Digest) -> dict[str, Any]:
+    """A digest as plain JSON: times as ISO text, every item, nothing cut."""
+    return {
+        "schedule": digest.schedule,
+        "label": digest.label,
+        "period_start": digest.period_start.isoformat(),
+        "period_end": digest.period_end.isoformat(),
+        "groups": [
+            {
+                "signal_id": group.signal_id,
+                "signal_title": group.signal_title,
+                "severity": group.severity,
+                "items": [
+                    {
+                        **asdict(item),
+                        "published": item.published.isoformat() if item.published else None,
+                    }
+                    for item in group.items
+                ],
+            }
+            for group in digest.groups
+        ],
+    }
 
 
 def _count(n: int, noun: str) -> str:

@@ -55,8 +55,64 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class OutletCopy:
+    """Another outlet's copy of an alert's story: who, what headline, where."""
+
+    outlet: str
+    title: str
+    link: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedItem:
+    """One hit a flood summary stands for."""
+
+    title: str
+    link: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestLine:
+    """One story in a digest: its headline, link, outlet and how many other outlets had it."""
+
+    title: str
+    link: str | None
+    source: str
+    publisher: str | None
+    published: datetime | None
+    sources: int = 0  # other outlets that carried the story
+
+
+@dataclass(frozen=True, slots=True)
+class DigestGroup:
+    """One signal's part of a digest, newest first."""
+
+    signal_id: str
+    signal_title: str
+    severity: str
+    items: tuple[DigestLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What a digest covers: the period (period_start, period_end] and its groups."""
+
+    schedule: str  # the schedule's key, "daily@08:00"
+    label: str  # "Daily digest at 08:00 UTC"
+    period_start: datetime
+    period_end: datetime
+    groups: tuple[DigestGroup, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
-    """An alert to deliver: one matched entry for one signal to one destination."""
+    """A new story for a signal, to one destination: the message most alerts are.
+
+    Every message the outbox carries is an `Alert` or one of its subclasses, one type per
+    kind: `StoryUpdateAlert`, `FollowUpAlert`, `FloodSummary`, `DigestAlert`. Renderers and
+    sinks dispatch on the type; nothing reads the kind from an id or a signal id.
+    """
 
     alert_id: str  # stable idempotency key: same entry + signal + destination → same id
     signal_id: str
@@ -69,16 +125,62 @@ class Alert:
     snippet: str
     severity: str = "medium"
     publisher: str | None = None
-    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    # The story's other outlets, filled in when it is delivered (or digested).
+    also: tuple[OutletCopy, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryUpdateAlert(Alert):
+    """Queued when a new outlet joins a story already announced: "+N sources" for the alert
+    `update_of`. Delivered as an edit of that alert or one follow-up, never a new alert."""
+
+    update_of: str = field(kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpAlert(Alert):
+    """A story update as a short message of its own, for sinks that cannot edit ("+N sources:
+    headline" and the outlets): sent, never pinging anyone."""
+
+
+@dataclass(frozen=True, slots=True)
+class FloodSummary(Alert):
+    """One message standing for a signal's hits past the flood limit."""
+
+    items: tuple[FoldedItem, ...] = field(kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestAlert(Alert):
+    """A route's hits of one period, as one message; it pings no one."""
+
+    digest: Digest = field(kw_only=True)
+
+
+ALERT_KINDS: dict[str, type[Alert]] = {
+    "story": Alert,
+    "update": StoryUpdateAlert,
+    "followup": FollowUpAlert,
+    "flood": FloodSummary,
+    "digest": DigestAlert,
+}
+
+
+def alert_kind(alert: Alert) -> str:
+    """The outbox's name for the alert's type (stored beside it, for queries and old rows)."""
+    for name, cls in ALERT_KINDS.items():
+        if type(alert) is cls:
+            return name
+    raise TypeError(f"not an alert type the outbox knows: {type(alert).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
 class StoryUpdate:
     """More outlets reported a story whose alert was already delivered: tell its readers.
 
-    `original` is the delivered alert, its `extra["also"]` listing every other outlet's copy
-    so far. `edit` is the receipt of the message to edit (the original's within the edit
-    window, else an earlier follow-up's); None means post one short follow-up, replying to
+    `original` is the delivered alert, its `also` listing every other outlet's copy so far.
+    `edit` is the receipt of the message to edit (the original's within the edit window,
+    else an earlier follow-up's); None means post one short follow-up, replying to
     `reply_to` (the original's receipt) where the sink can.
     """
 
@@ -87,7 +189,6 @@ class StoryUpdate:
     reply_to: str | None
 
     @property
-    def also(self) -> list[dict[str, object]]:
-        """The other outlets' copies: dicts with outlet, title and link."""
-        also = self.original.extra.get("also")
-        return list(also) if isinstance(also, list) else []
+    def also(self) -> tuple[OutletCopy, ...]:
+        """The other outlets' copies."""
+        return self.original.also

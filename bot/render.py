@@ -6,20 +6,28 @@ to ping — so a headline saying `@everyone` or `<@&role>` pings no one, twice o
 Discord's limits are kept: title 256, description 4096, field value 1024, footer 2048,
 25 fields, 6000 characters in all.
 
-A digest (`extra["digest"]`, see bot.digest) is one embed with a field per signal; when its
+A `DigestAlert` (see bot.digest) is one embed with a field per signal; when its
 hits do not fit, each field shows its newest and "…and N more", the room shared fairly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from bot.matching.snippet import escape_markdown
-from bot.model import Alert, StoryUpdate
+from bot.model import (
+    Alert,
+    DigestAlert,
+    DigestGroup,
+    DigestLine,
+    FloodSummary,
+    OutletCopy,
+    StoryUpdate,
+)
 
 __all__ = [
     "SEVERITY_COLOURS",
@@ -74,9 +82,8 @@ def _timestamp(when: datetime) -> str:
 
 def alert_embed(alert: Alert, signal_title: str | None = None) -> dict[str, Any]:
     """The embed of one alert: signal, linked title, snippet, source, time, terms, footer."""
-    digest = alert.extra.get("digest")
-    if isinstance(digest, Mapping):
-        return _digest_embed(alert, digest)
+    if isinstance(alert, DigestAlert):
+        return _digest_embed(alert)
     colour = SEVERITY_COLOURS.get(alert.severity, SEVERITY_COLOURS["medium"])
     name = truncate(f"{signal_title or alert.signal_id} · {alert.severity}", 256)
     embed: dict[str, Any] = {
@@ -90,13 +97,11 @@ def alert_embed(alert: Alert, signal_title: str | None = None) -> dict[str, Any]
         embed["url"] = alert.link
     if alert.published:
         embed["timestamp"] = alert.published.isoformat()
-    if alert.extra.get("flood"):
-        items = alert.extra.get("items", [])
+    if isinstance(alert, FloodSummary):
         lines = []
-        for item in items if isinstance(items, list) else []:
-            title = truncate(digest_safe(str(item.get("title", ""))), 200)
-            link = item.get("link")
-            lines.append(f"• [{title}]({link})" if link else f"• {title}")
+        for item in alert.items:
+            title = truncate(digest_safe(item.title), 200)
+            lines.append(f"• [{title}]({item.link})" if item.link else f"• {title}")
         embed["description"] = truncate("\n".join(lines), DESCRIPTION_LIMIT)
         return _fit(embed)
     # The snippet is already markdown-escaped with our **bold**; only mentions need defusing.
@@ -111,7 +116,7 @@ def alert_embed(alert: Alert, signal_title: str | None = None) -> dict[str, Any]
     if alert.terms:
         terms = ", ".join(f"`{t.replace('`', 'ˋ')}`" for t in alert.terms)
         fields.append({"name": "Matched", "value": truncate(defuse(terms), FIELD_LIMIT)})
-    also = _also(alert)
+    also = alert.also
     if also:
         fields.append({"name": _also_name(len(also)), "value": _outlets(also, FIELD_LIMIT)})
     embed["fields"] = fields
@@ -121,22 +126,16 @@ def alert_embed(alert: Alert, signal_title: str | None = None) -> dict[str, Any]
 # --- one alert per story ------------------------------------------------------------------------
 
 
-def _also(alert: Alert) -> list[Mapping[str, Any]]:
-    """The other outlets' copies of the alert's story (`extra["also"]`), if any."""
-    also = alert.extra.get("also")
-    return [a for a in also if isinstance(a, Mapping)] if isinstance(also, list) else []
-
-
 def _also_name(count: int) -> str:
     return f"+{count} source" + ("" if count == 1 else "s")
 
 
-def _outlets(also: Sequence[Mapping[str, Any]], budget: int) -> str:
+def _outlets(also: Sequence[OutletCopy], budget: int) -> str:
     """ "[Reuters](link) · AP · …and 3 more": each outlet once, linked to its copy."""
     parts = []
     for copy in also:
-        name = truncate(digest_safe(str(copy.get("outlet") or "?")), 60)
-        link = _safe_link(copy.get("link"))
+        name = truncate(digest_safe(copy.outlet or "?"), 60)
+        link = _safe_link(copy.link)
         parts.append(f"[{name}]({link})" if link else name)
     shown: list[str] = []
     for index, part in enumerate(parts):
@@ -156,7 +155,7 @@ def story_followup_message(update: StoryUpdate, signal_title: str | None = None)
     outlets come. It pings no one.
     """
     original = update.original
-    also = _also(original)
+    also = original.also
     name = truncate(f"{signal_title or original.signal_id} · {original.severity}", 256)
     embed: dict[str, Any] = {
         "type": "rich",
@@ -182,27 +181,26 @@ _LINK_LIMIT = 400  # longer links are left out rather than eat a field's 1024
 _LINK_UNSAFE = {"(": "%28", ")": "%29", "<": "%3C", ">": "%3E", " ": "%20"}
 
 
-def _digest_embed(alert: Alert, digest: Mapping[str, Any]) -> dict[str, Any]:
+def _digest_embed(alert: DigestAlert) -> dict[str, Any]:
     """A digest as one embed: the period, then one field per signal listing its headlines."""
-    label = str(digest.get("label", ""))
+    digest = alert.digest
     embed: dict[str, Any] = {
         "type": "rich",
         "title": truncate(digest_safe(alert.title), TITLE_LIMIT),
         "color": SEVERITY_COLOURS.get(alert.severity, SEVERITY_COLOURS["medium"]),
-        "footer": {"text": truncate(f"digest: {digest.get('schedule', '')}", FOOTER_LIMIT)},
+        "footer": {"text": truncate(f"digest: {digest.schedule}", FOOTER_LIMIT)},
     }
-    start, end = _when(digest.get("period_start")), _when(digest.get("period_end"))
-    if start and end:
-        embed["description"] = truncate(
-            f"Hits from <t:{int(start.timestamp())}:f> to <t:{int(end.timestamp())}:f> "
-            f"({defuse(label)})",
-            DESCRIPTION_LIMIT,
-        )
-        embed["timestamp"] = end.isoformat()
-    groups = [g for g in digest.get("groups") or [] if isinstance(g, Mapping)]
+    start, end = digest.period_start, digest.period_end
+    embed["description"] = truncate(
+        f"Hits from <t:{int(start.timestamp())}:f> to <t:{int(end.timestamp())}:f> "
+        f"({defuse(digest.label)})",
+        DESCRIPTION_LIMIT,
+    )
+    embed["timestamp"] = end.isoformat()
+    groups = digest.groups
     shown = groups if len(groups) <= MAX_FIELDS else groups[: MAX_FIELDS - 1]
     names = [_group_name(group) for group in shown]
-    parts: list[list[str]] = [[_digest_line(item) for item in _items(group)] for group in shown]
+    parts: list[list[str]] = [[_digest_line(item) for item in group.items] for group in shown]
     if len(shown) < len(groups):
         # The 25th field names the signals that did not get one of their own.
         rest = groups[len(shown) :]
@@ -218,37 +216,24 @@ def _digest_embed(alert: Alert, digest: Mapping[str, Any]) -> dict[str, Any]:
     return _fit(embed)
 
 
-def _when(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def _items(group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    items = group.get("items")
-    return [item for item in items if isinstance(item, Mapping)] if isinstance(items, list) else []
-
-
-def _group_name(group: Mapping[str, Any]) -> str:
+def _group_name(group: DigestGroup) -> str:
     """ "NATO spending hits 5% · 3 hits": the signal's title (an admin's words) and count."""
-    count = len(_items(group))
-    title = truncate(str(group.get("signal_title") or group.get("signal_id") or "?"), 80)
+    count = len(group.items)
+    title = truncate(group.signal_title or group.signal_id or "?", 80)
     name = f"{title} · {count} hit" + ("" if count == 1 else "s")
     return truncate(defuse(name), _DIGEST_NAME_LIMIT)
 
 
-def _digest_line(item: Mapping[str, Any]) -> str:
+def _digest_line(item: DigestLine) -> str:
     """ "• [headline](link) — outlet, +2 sources": feed text escaped and defused."""
-    title = truncate(digest_safe(str(item.get("title") or "(untitled)")), _HEADLINE_LIMIT)
-    link = _safe_link(item.get("link"))
+    title = truncate(digest_safe(item.title or "(untitled)"), _HEADLINE_LIMIT)
+    link = _safe_link(item.link)
     line = f"• [{title}]({link})" if link else f"• {title}"
-    outlet = item.get("publisher") or item.get("source")
+    outlet = item.publisher or item.source
     if outlet:
-        line += " — " + truncate(digest_safe(str(outlet)), 60)
-    others = item.get("sources")
-    if isinstance(others, int) and not isinstance(others, bool) and others > 0:
-        line += f", +{others} source" + ("" if others == 1 else "s")
+        line += " — " + truncate(digest_safe(outlet), 60)
+    if item.sources > 0:
+        line += f", +{item.sources} source" + ("" if item.sources == 1 else "s")
     return line
 
 

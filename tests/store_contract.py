@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from bot.errors import StoreError
-from bot.model import Alert, Entry
+from bot.model import Alert, Entry, OutletCopy
 from bot.store.base import (
     SEEN_SUMMARY_MAX_CHARS,
     Announcement,
@@ -729,9 +729,9 @@ class StoreContract:
         assert commit(polled, T0, alerts=[alert("x1")]) == 1
 
     def test_unstorable_alert_rolls_back(self, polled: Store) -> None:
-        """An alert whose `extra` cannot be stored fails the commit and leaves nothing behind."""
+        """An alert that cannot be stored fails the commit and leaves nothing behind."""
         with pytest.raises(ValueError, match="x2"):
-            unstorable = alert("x2", extra={"obj": object()})
+            unstorable = alert("x2", publisher=object())
             commit(polled, T0, entries=[entry("k1")], alerts=[alert("x1"), unstorable])
         assert len(polled.unseen("a", [entry("k1")], identify)) == 1
         assert polled.outbox_counts()["pending"] == 0
@@ -745,19 +745,19 @@ class StoreContract:
     # -- outbox -------------------------------------------------------------------------------------
 
     def test_alert_round_trips_through_outbox(self, polled: Store) -> None:
-        """A claimed alert equals the one enqueued, datetimes tz-aware, extra intact."""
+        """A claimed alert equals the one enqueued, datetimes tz-aware, its outlets intact."""
         original = alert(
             "x1",
             published=datetime(2025, 6, 24, 11, 0, tzinfo=timezone(timedelta(hours=2))),
             publisher="Reuters",
             severity="high",
-            extra={"story_size": 3, "outlets": ["AP", "BBC"], "first_seen": T0, "n": None},
+            also=(OutletCopy("AP", "Allies agree", "https://ap.example/1"),),
         )
         commit(polled, T0, alerts=[original])
         [pending] = polled.claim_alerts(T0, 10, LEASE)
         got = pending.alert
-        assert got == original
-        assert got.extra == original.extra
+        assert got == original and type(got) is Alert
+        assert got.also == original.also
         assert got.published is not None and got.published.utcoffset() == timedelta(0)
         assert got.published == datetime(2025, 6, 24, 9, 0, tzinfo=UTC)
         assert isinstance(got.terms, tuple)

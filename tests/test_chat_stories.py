@@ -8,6 +8,7 @@ Deliverer is the pipeline's own, and the emulator records every REST call discor
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from test_chat_delivery import (  # noqa: F401  (fixtures used by name)
 )
 
 from bot.chat.bot import DiscordNotifier, DiscordSink
-from bot.model import Alert
+from bot.model import Alert, StoryUpdateAlert
 from bot.pipeline import EDIT_WINDOW, Compiled, Deliverer, close_due_digests
 from bot.store import (
     Announcement,
@@ -72,11 +73,11 @@ def file_original(store: Store) -> int:
 
 def file_copy(store: Store, story_id: int, copy: StoryCopy, outlets: int, at: datetime) -> None:
     """Another outlet's copy joins the story, with the update the pipeline would queue."""
-    update = make_alert(
-        f"upd-{ORIGINAL.alert_id}-{outlets}",
-        title=copy.title,
-        source_id=copy.source_id,
-        extra={"update_of": ORIGINAL.alert_id},
+    base = make_alert(
+        f"upd-{ORIGINAL.alert_id}-{outlets}", title=copy.title, source_id=copy.source_id
+    )
+    update = StoryUpdateAlert(
+        **{f.name: getattr(base, f.name) for f in fields(Alert)}, update_of=ORIGINAL.alert_id
     )
     store.commit_poll(
         "agency",

@@ -19,8 +19,8 @@ from discord_emulator import DiscordEmulator, _message_errors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.digest import DigestSchedule, digest_alert, parse_at
-from bot.model import Alert
+from bot.digest import DigestSchedule, digest_alert, digest_json, parse_at
+from bot.model import Alert, DigestAlert, OutletCopy
 from bot.render import (
     FIELD_LIMIT,
     MAX_FIELDS,
@@ -43,6 +43,11 @@ TITLES = {"nato-5pct": "NATO spending hits 5%", "ukraine-truce": "Ukraine truce 
 def at(*args: int) -> datetime:
     """A UTC datetime."""
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def others(n: int) -> tuple[OutletCopy, ...]:
+    """`n` other outlets' copies of a story."""
+    return tuple(OutletCopy(f"outlet{i}", "t", f"https://o{i}.example/") for i in range(n))
 
 
 def hit(n: int = 0, **changes: object) -> Alert:
@@ -70,7 +75,8 @@ def digest(*items: Alert, boundary: datetime = BOUNDARY) -> Alert:
 
 def groups(alert: Alert) -> list[dict[str, object]]:
     """The digest's groups."""
-    return alert.extra["digest"]["groups"]  # type: ignore[index, no-any-return]
+    assert isinstance(alert, DigestAlert)
+    return digest_json(alert.digest)["groups"]  # type: ignore[no-any-return]
 
 
 # --- the schedule ---------------------------------------------------------------------------
@@ -210,13 +216,14 @@ def test_digest_alert_groups_hits_by_signal() -> None:
     alert = digest(
         hit(0),
         hit(1, signal_id="ukraine-truce", severity="medium", publisher="Reuters"),
-        hit(2, extra={"sources": 3}),
+        hit(2, also=others(3)),
     )
     assert alert.signal_id == "digest" and alert.destination == "channel:1"
     assert alert.title == "Daily digest · 3 hits for 2 signals"
     assert alert.severity == "high"
     assert alert.published == BOUNDARY and alert.link is None
-    assert alert.extra["digest"] == {
+    assert isinstance(alert, DigestAlert)
+    assert digest_json(alert.digest) == {
         "schedule": "daily@08:00",
         "label": "daily at 08:00 UTC",
         "period_start": "2025-06-24T08:00:00+00:00",
@@ -268,7 +275,7 @@ def test_one_hit_reads_in_the_singular_and_hourly_says_so() -> None:
     """1 hit for 1 signal; an hourly digest is called hourly."""
     alert = digest_alert("webhook:HOOK", HOURLY_30, at(2025, 6, 25, 10, 30), [hit()], TITLES)
     assert alert.title == "Hourly digest · 1 hit for 1 signal"
-    assert alert.extra["digest"]["period_start"] == "2025-06-25T09:30:00+00:00"  # type: ignore[index]
+    assert alert.digest.period_start == at(2025, 6, 25, 9, 30)
 
 
 def test_id_is_stable_per_destination_schedule_and_boundary() -> None:
@@ -326,7 +333,7 @@ def test_duplicates_by_link_are_removed_keeping_the_newest_and_most_sources() ->
     """The same link twice in one signal is one item; across signals each signal keeps it."""
     link = "https://wire.example.org/story"
     items = [
-        hit(4, link=link, source_id="bbc", extra={"sources": 2}),
+        hit(4, link=link, source_id="bbc", also=others(2)),
         hit(1, link=link, source_id="wire"),
         hit(2, link=None, title="no link"),
         hit(3, link=None, title="no link"),  # same source and title: the same item
@@ -345,10 +352,9 @@ def test_duplicates_by_link_are_removed_keeping_the_newest_and_most_sources() ->
     assert alert.title == "Daily digest · 4 hits for 2 signals"
 
 
-def test_other_outlets_come_from_a_count_or_the_story_list() -> None:
-    """`extra["sources"]` (a count) or `extra["also"]` (story clustering's list) give "+N"."""
-    also = [{"outlet": "bbc", "title": "t", "link": "https://b"}, {"outlet": "ap"}]
-    alert = digest(hit(0, extra={"sources": 4}), hit(1, extra={"also": also}), hit(2))
+def test_other_outlets_come_from_the_story_list() -> None:
+    """A hit's `also` (its story's other outlets) gives the digest line's "+N"."""
+    alert = digest(hit(0, also=others(4)), hit(1, also=others(2)), hit(2))
     assert [i["sources"] for i in groups(alert)[0]["items"]] == [4, 2, 0]  # type: ignore[attr-defined]
 
 
@@ -361,11 +367,11 @@ def test_an_empty_digest_or_a_naive_boundary_is_refused() -> None:
 
 
 def test_digest_survives_the_outbox_codec_and_plain_json() -> None:
-    """The outbox's JSON round trip gives back an equal alert with an equal `extra`."""
-    alert = digest(*(hit(n, extra={"sources": n}) for n in range(5)), hit(9, published=None))
+    """The outbox's JSON round trip gives back an equal digest; its JSON form is plain."""
+    alert = digest(*(hit(n, also=others(n)) for n in range(5)), hit(9, published=None))
     back = alert_from_json(alert_to_json(alert))
-    assert back == alert and back.extra == alert.extra
-    json.dumps(alert.extra, allow_nan=False)  # plain JSON: no datetimes, no tuples
+    assert back == alert and isinstance(back, DigestAlert) and back.digest == alert.digest
+    json.dumps(digest_json(alert.digest), allow_nan=False)  # plain JSON: no datetimes, no tuples
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -383,7 +389,7 @@ def assert_discord_accepts(message: dict[str, object]) -> None:
 def test_digest_embed_lists_each_signal_with_linked_headlines() -> None:
     """Title, period as Discord timestamps, one field per signal, linked escaped headlines."""
     alert = digest(
-        hit(0, title="Allies agree *5%*", publisher="Reuters", extra={"sources": 2}),
+        hit(0, title="Allies agree *5%*", publisher="Reuters", also=others(2)),
         hit(1, signal_id="ukraine-truce", severity="medium", link=None),
     )
     embed = alert_embed(alert)
@@ -502,7 +508,7 @@ def test_any_digest_fits_discord(shape: list[int], title_length: int, name_lengt
 def test_console_text_lists_the_period_signals_and_headlines() -> None:
     """The text sink prints the period, each signal with its count, and its headlines."""
     alert = digest(
-        hit(0, publisher="Reuters", extra={"sources": 2}),
+        hit(0, publisher="Reuters", also=others(2)),
         hit(1, signal_id="ukraine-truce", severity="medium", link=None),
     )
     stream = io.StringIO()

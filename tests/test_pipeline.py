@@ -19,7 +19,7 @@ import pytest
 from feedserver import FeedServer, LiveFeed, Reply
 
 from bot.errors import DeliveryError, PermanentDeliveryError
-from bot.model import Alert, Entry
+from bot.model import Alert, Entry, FloodSummary, FoldedItem
 from bot.pipeline import (
     DEFAULT_DESTINATION,
     SOURCE_LEASE,
@@ -264,15 +264,11 @@ def test_flood_guard_keeps_the_first_room_and_folds_the_rest_into_one_summary() 
     summary = result.alerts[-1]
     assert summary.alert_id.startswith("flood-")
     assert (summary.signal_id, summary.destination, summary.link) == ("truce", "default", None)
-    assert summary.extra["flood"] is True
-    assert summary.extra["items"] == [
-        {
-            "title": f"Ceasefire update {n}",
-            "link": f"https://wire.example.com/story/{n}",
-            "source": "wire",
-        }
+    assert isinstance(summary, FloodSummary)
+    assert summary.items == tuple(
+        FoldedItem(f"Ceasefire update {n}", f"https://wire.example.com/story/{n}", "wire")
         for n in (4, 5)
-    ]
+    )
     # every fresh entry is still seen, and every match still kept as an article
     assert len(result.seen) == 5 and len(result.articles) == 5
     assert plan(compiled, fresh).alerts[-1].alert_id == summary.alert_id  # stable on replay
@@ -324,14 +320,14 @@ routes:
     compiled = compiled_for(WIRE, flood_per_hour=2, routes=routes)
     fresh = [entry(n, f"Ceasefire update {n}") for n in range(1, 6)]
     result = plan(compiled, fresh)
-    kept = [(a.title, a.destination) for a in result.alerts if not a.extra.get("flood")]
+    kept = [(a.title, a.destination) for a in result.alerts if not isinstance(a, FloodSummary)]
     assert kept == [
         ("Ceasefire update 1", "channel:111"),
         ("Ceasefire update 1", "webhook:TRUCE_HOOK"),
         ("Ceasefire update 2", "channel:111"),
         ("Ceasefire update 2", "webhook:TRUCE_HOOK"),
     ]
-    summaries = [a for a in result.alerts if a.extra.get("flood")]
+    summaries = [a for a in result.alerts if isinstance(a, FloodSummary)]
     assert sorted(a.destination for a in summaries) == ["channel:111", "webhook:TRUCE_HOOK"]
     assert {a.title for a in summaries} == {"3 more hits for truce (over 2 in an hour)"}
     assert len({a.alert_id for a in summaries}) == 2
@@ -369,9 +365,9 @@ def test_flood_guard_tells_untitled_entries_apart() -> None:
         ("", "**Ceasefire** agreed in the north"),
         ("1 more hits for truce (over 1 in an hour)", ""),
     ]
-    assert result.alerts[1].extra["items"] == [
-        {"title": "", "link": "https://wire.example.com/story/2", "source": "wire"}
-    ]
+    summary = result.alerts[1]
+    assert isinstance(summary, FloodSummary)
+    assert summary.items == (FoldedItem("", "https://wire.example.com/story/2", "wire"),)
 
 
 # --- Poller and Deliverer against the feed server ------------------------------------------
@@ -751,7 +747,8 @@ def test_flood_guard_across_polls_uses_the_outbox(
     summary = rig.sink.sent[-1]
     assert summary.title == "2 more hits for nato (over 3 in an hour)"
     kept = {a.title for a in rig.sink.sent[:3]}
-    folded = {item["title"] for item in summary.extra["items"]}
+    assert isinstance(summary, FloodSummary)
+    folded = {item.title for item in summary.items}
     assert kept | folded == {f"NATO summit {n}" for n in (2, 3)} | {
         f"NATO ministers {n}" for n in (4, 5, 6)
     }
@@ -761,9 +758,9 @@ def test_flood_guard_across_polls_uses_the_outbox(
     assert rig.poll_one().alerts == 1
     rig.deliver()
     assert rig.sink.titles[-1] == "1 more hits for nato (over 3 in an hour)"
-    assert rig.sink.sent[-1].extra["items"] == [
-        {"title": "NATO envoys 7", "link": "https://live.example.com/story/7", "source": "wire"}
-    ]
+    last = rig.sink.sent[-1]
+    assert isinstance(last, FloodSummary)
+    assert last.items == (FoldedItem("NATO envoys 7", "https://live.example.com/story/7", "wire"),)
 
 
 def test_delivery_failure_keeps_the_alert_and_delivers_it_later_once(rig: Rig) -> None:

@@ -151,7 +151,7 @@ def test_one_article_through_three_apis_is_one_alert_without_other_sources(
     rig.answer(gdelt=gdelt(REUTERS), newsapi=newsapi(BY_REUTERS), google=google("Reuters"))
     rig.poll_and_deliver()
     (alert,) = rig.sink.sent
-    assert alert.title == TITLE and "also" not in alert.extra
+    assert alert.title == TITLE and alert.also == ()
     assert store.outbox_counts()["pending"] == 0
     timeline = store.signal_timeline("truce", rig.clock())
     assert (timeline.total, timeline.days[-1]) == (1, (NOW.date(), 1))
@@ -173,5 +173,5 @@ def test_a_second_outlet_of_the_story_still_follows_up(store: Store, api_server:
     original, followup = rig.sink.sent
     assert followup.title == f"+1 source: {TITLE}"
     assert followup.snippet == "Also reported by Associated Press"
-    assert [item["outlet"] for item in followup.extra["also"]] == ["Associated Press"]
+    assert [copy.outlet for copy in followup.also] == ["Associated Press"]
     assert original.publisher == "reuters.com"

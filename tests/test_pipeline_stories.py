@@ -22,7 +22,7 @@ from test_pipeline import (
     no_alerts_sent,
 )
 
-from bot.model import Alert, Entry, StoryUpdate
+from bot.model import Alert, DigestAlert, Entry, OutletCopy, StoryUpdate, StoryUpdateAlert
 from bot.pipeline import (
     DEFAULT_DESTINATION,
     EDIT_WINDOW,
@@ -123,7 +123,7 @@ def test_a_copy_from_a_new_outlet_updates_the_announced_alert() -> None:
     result = plan(compiled, [entry("z", REWRITE, source_id="gnews", publisher="AP")], [story])
     (update,) = result.alerts
     assert update.alert_id == f"upd-{original.alert_id}-2"  # the story's second outlet
-    assert update.extra == {"update_of": original.alert_id}
+    assert isinstance(update, StoryUpdateAlert) and update.update_of == original.alert_id
     assert (update.signal_id, update.destination) == ("nato", DEFAULT_DESTINATION)
     assert result.updates == 1
     (write,) = result.stories
@@ -337,7 +337,7 @@ def test_a_later_copy_edits_the_delivered_alert_then_follows_up_once(
     assert rig.deliver() == 1
     (first,) = sink.updates
     assert first.edit == "receipt-1" and first.reply_to == "receipt-1"
-    assert [a["outlet"] for a in first.also] == ["agency"]
+    assert [a.outlet for a in first.also] == ["agency"]
     assert first.original.title == HEADLINE and len(sink.sent) == 1  # nothing new posted
 
     rig.clock.advance(EDIT_WINDOW + timedelta(minutes=1))
@@ -350,7 +350,7 @@ def test_a_later_copy_edits_the_delivered_alert_then_follows_up_once(
     assert rig.deliver() == 1
     second = sink.updates[-1]
     assert second.edit is None and second.reply_to == "receipt-1"  # too old to edit: follow up
-    assert [a["outlet"] for a in second.also] == ["agency", "gnews"]
+    assert [a.outlet for a in second.also] == ["agency", "gnews"]
     assert store.outbox_counts()["pending"] == 0
 
 
@@ -374,9 +374,7 @@ def test_a_copy_before_delivery_shows_in_the_alert_and_its_update_is_dropped(
     rig.clock.advance(timedelta(seconds=1))
     assert rig.deliver() == 2  # the alert, and the update (taken as done: nothing to edit)
     (alert,) = sink.sent
-    assert alert.extra["also"] == [
-        {"outlet": "agency", "title": REWRITE, "link": alert.extra["also"][0]["link"]}
-    ]
+    assert alert.also == (OutletCopy("agency", REWRITE, alert.also[0].link),)
     assert sink.updates == []
     assert store.outbox_counts() == {"pending": 0, "delivered": 2, "failed": 0}
 
@@ -426,8 +424,9 @@ def test_digest_goes_out_once_at_its_time_with_the_hits_of_its_period(
     (digest,) = close_due_digests(store, rig.compiled, rig.clock())
     assert close_due_digests(store, rig.compiled, rig.clock()) == []  # once only
     assert digest.destination == "channel:111" and digest.published == tomorrow
-    (group,) = digest.extra["digest"]["groups"]
-    items = {item["title"]: item["sources"] for item in group["items"]}
+    assert isinstance(digest, DigestAlert)
+    (group,) = digest.digest.groups
+    items = {item.title: item.sources for item in group.items}
     assert items[HEADLINE] == 1  # agency's copy joined the story: +1 source, not a line
     assert len(items) == 2
     assert rig.deliver() == 1 and rig.sink.sent == [digest]
@@ -454,7 +453,7 @@ def test_after_a_long_stop_each_period_with_hits_gets_its_own_digest(store: Stor
     )
     digests = close_due_digests(store, compiled, NOW + timedelta(hours=6))
     assert [d.published for d in digests] == [NOW + timedelta(hours=1), NOW + timedelta(hours=3)]
-    assert [len(d.extra["digest"]["groups"][0]["items"]) for d in digests] == [1, 1]
+    assert [len(d.digest.groups[0].items) for d in digests if isinstance(d, DigestAlert)] == [1, 1]
     assert store.open_digests() == []
 
 

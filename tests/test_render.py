@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import pytest
 
-from bot.model import Alert
+from bot.model import Alert, FloodSummary, FoldedItem
 from bot.render import (
     DESCRIPTION_LIMIT,
     FIELD_LIMIT,
@@ -111,11 +112,10 @@ def test_limits_are_respected() -> None:
 
 def test_flood_summary_lists_items_as_links() -> None:
     """A folded summary lists the items it stands for."""
-    summary = alert(
-        title="3 more hits for nato-5pct (over 10 in an hour)",
-        link=None,
-        snippet="",
-        extra={"flood": True, "items": [{"title": "A @everyone", "link": "https://a"}]},
+    base = alert(title="3 more hits for nato-5pct (over 10 in an hour)", link=None, snippet="")
+    summary = FloodSummary(
+        **{f.name: getattr(base, f.name) for f in fields(Alert)},
+        items=(FoldedItem("A @everyone", "https://a", "wire"),),
     )
     embed = alert_embed(summary)
     assert embed["description"] == "• [A @\u200beveryone](https://a)"

@@ -29,7 +29,7 @@ from discord.ext import commands
 from bot import __version__
 from bot.chat.settings import DiscordSettings
 from bot.errors import DeliveryError, PermanentDeliveryError
-from bot.model import Alert, StoryUpdate
+from bot.model import Alert, DigestAlert, StoryUpdate
 from bot.pipeline import DEFAULT_DESTINATION, Compiled
 from bot.render import alert_message, story_followup_message, truncate
 from bot.store import Store
@@ -216,7 +216,12 @@ class DiscordSink:
             # the poll would leave the delivery (and the process) waiting forever.
             raise DeliveryError("not connected to Discord (the gateway connection has ended)")
         channel_id = self._channel_id(alert)
-        subscribers = self.bot.services.store.subscribers(alert.signal_id)
+        # A digest pings no one: it is many signals' hits at a time of the route's choosing.
+        subscribers = (
+            []
+            if isinstance(alert, DigestAlert)
+            else self.bot.services.store.subscribers(alert.signal_id)
+        )
         mention = [s.user_id for s in subscribers if s.mode == "mention"]
         payload = alert_message(alert, self._title(alert.signal_id), mention)
         nonce = alert.alert_id[:NONCE_LENGTH]

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
-from bot.model import Alert, Entry, Match, StoryUpdate
+from bot.model import (
+    Alert,
+    Entry,
+    FloodSummary,
+    FoldedItem,
+    FollowUpAlert,
+    Match,
+    StoryUpdate,
+    StoryUpdateAlert,
+)
 
 if TYPE_CHECKING:
     from bot.pipeline.compiled import Route
@@ -31,17 +40,15 @@ def entry_alert_for_route(entry: Entry, match: Match, route: Route, severity: st
 
 def update_alert(
     entry: Entry, match: Match, destination: str, severity: str, original: str, outlets: int
-) -> Alert:
+) -> StoryUpdateAlert:
     """An update to the alert `original`: its story now has `outlets` outlets.
 
-    The id is stable (a replayed poll enqueues nothing new) and starts with UPDATE_PREFIX,
-    which the flood count skips. What the update shows is read from the store when it is
-    delivered, so several updates queued for one story all show its latest state.
+    The id is stable, so a replayed poll enqueues nothing new. What the update shows is read
+    from the store when it is delivered, so several updates queued for one story all show its
+    latest state.
     """
-    return replace(
-        entry_alert(entry, match, destination, severity, f"{UPDATE_PREFIX}{original}-{outlets}"),
-        extra={"update_of": original},
-    )
+    base = entry_alert(entry, match, destination, severity, f"{UPDATE_PREFIX}{original}-{outlets}")
+    return StoryUpdateAlert(**_fields(base), update_of=original)
 
 
 def entry_alert(
@@ -65,10 +72,10 @@ def entry_alert(
 
 def summary_alert(
     signal_id: str, destination: str, folded: Sequence[Alert], severity: str, limit: int
-) -> Alert:
+) -> FloodSummary:
     """One alert standing for `folded` alerts past the flood limit."""
     digest = hashlib.sha256("\x1f".join(a.alert_id for a in folded).encode()).hexdigest()[:32]
-    return Alert(
+    return FloodSummary(
         alert_id=f"flood-{digest}",
         signal_id=signal_id,
         destination=destination,
@@ -79,25 +86,26 @@ def summary_alert(
         terms=tuple(dict.fromkeys(t for a in folded for t in a.terms)),
         snippet="",
         severity=severity,
-        extra={
-            "flood": True,
-            "items": [
-                {"title": a.title, "link": a.link, "source": a.source_id} for a in folded[:25]
-            ],
-        },
+        items=tuple(FoldedItem(a.title, a.link, a.source_id) for a in folded[:25]),
     )
 
 
-def followup_alert(update: StoryUpdate, alert_id: str) -> Alert:
+def followup_alert(update: StoryUpdate, alert_id: str) -> FollowUpAlert:
     """A story update as an ordinary alert, for sinks that cannot edit what they sent."""
     original = update.original
-    names = [str(item.get("outlet")) for item in update.also]
+    names = [copy.outlet for copy in update.also]
     count = f"+{len(names)} source" + ("" if len(names) == 1 else "s")
-    return replace(
-        original,
-        alert_id=alert_id,
-        title=f"{count}: {original.title}",
-        snippet="Also reported by " + ", ".join(names) if names else "",
-        terms=(),
-        extra={**original.extra, "followup": True},
+    return FollowUpAlert(
+        **{
+            **_fields(original),
+            "alert_id": alert_id,
+            "title": f"{count}: {original.title}",
+            "snippet": "Also reported by " + ", ".join(names) if names else "",
+            "terms": (),
+        }
     )
+
+
+def _fields(alert: Alert) -> dict[str, Any]:
+    """The fields every alert has, to build an alert of another kind from it."""
+    return {f.name: getattr(alert, f.name) for f in fields(Alert)}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.errors import DeliveryError, PermanentDeliveryError
-from bot.model import Alert, StoryUpdate
+from bot.model import Alert, OutletCopy, StoryUpdate, StoryUpdateAlert
 from bot.pipeline.alerts import UPDATE_PREFIX, followup_alert
 from bot.pipeline.ports import Notifier, Sink
 from bot.pipeline.storybook import outlet
@@ -56,26 +56,26 @@ class Deliverer:
         return delivered
 
     def with_story(self, alert: Alert) -> Alert:
-        """The alert with its story's other outlets (`extra["also"]`), when it has any."""
+        """The alert with its story's other outlets (`also`), when it has any."""
         story = self.store.story_of_alert(alert.alert_id)
         if story is None:
             return alert
         own = outlet(alert.source_id, alert.publisher, alert.link)
-        also: dict[str, dict[str, object]] = {}
+        also: dict[str, OutletCopy] = {}
         for copy in story.copies:
             key = outlet(copy.source_id, copy.publisher, copy.link)
             if key != own and key not in also:
                 name = copy.publisher or copy.source_id  # the key is for comparing, not reading
-                also[key] = {"outlet": name, "title": copy.title, "link": copy.link}
+                also[key] = OutletCopy(name, copy.title, copy.link)
         if not also:
             return alert
-        return replace(alert, extra={**alert.extra, "also": list(also.values())})
+        return replace(alert, also=tuple(also.values()))
 
     async def _send(self, alert: Alert, queued_at: datetime) -> str | None:
         """Send an alert, or for a story update, edit or follow up what was delivered."""
-        original_id = alert.extra.get("update_of")
-        if not isinstance(original_id, str):
+        if not isinstance(alert, StoryUpdateAlert):
             return await self.sink.send(self.with_story(alert))
+        original_id = alert.update_of
         record = self.store.outbox_record(original_id)
         if (
             record is None

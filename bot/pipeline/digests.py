@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.digest import DigestSchedule, digest_alert
-from bot.model import Alert
+from bot.model import Alert, OutletCopy
 from bot.pipeline.compiled import Compiled
 from bot.pipeline.storybook import outlet
 from bot.store import Store
@@ -48,10 +48,14 @@ def close_due_digests(store: Store, compiled: Compiled, now: datetime) -> list[A
 
 
 def _with_outlet_count(store: Store, item: Alert) -> Alert:
-    """A digest hit with `extra["sources"]`: how many other outlets its story has."""
+    """A digest hit with `also`: the other outlets its story has by now."""
     story = store.story_of_alert(item.alert_id)
     if story is None:
         return item
-    outlets = {outlet(c.source_id, c.publisher, c.link) for c in story.copies}
-    others = len(outlets - {outlet(item.source_id, item.publisher, item.link)})
-    return replace(item, extra={**item.extra, "sources": others}) if others else item
+    own = outlet(item.source_id, item.publisher, item.link)
+    others: dict[str, OutletCopy] = {}
+    for c in story.copies:
+        key = outlet(c.source_id, c.publisher, c.link)
+        if key != own and key not in others:
+            others[key] = OutletCopy(c.publisher or c.source_id, c.title, c.link)
+    return replace(item, also=tuple(others.values())) if others else item

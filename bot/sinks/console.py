@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any, Literal, TextIO
 
-from bot.model import Alert, StoryUpdate
+from bot.digest import digest_json
+from bot.model import Alert, Digest, DigestAlert, FloodSummary, StoryUpdate
 
 __all__ = ["ConsoleNotifier", "ConsoleSink", "alert_json"]
 
@@ -39,14 +39,12 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "snippet": alert.snippet,
         "destination": alert.destination,
     }
-    if alert.extra.get("flood"):
-        out["folded"] = alert.extra.get("items", [])
-    digest = alert.extra.get("digest")
-    if isinstance(digest, Mapping):
-        out["digest"] = dict(digest)
-    also = alert.extra.get("also")
-    if isinstance(also, list) and also:
-        out["also"] = also
+    if isinstance(alert, FloodSummary):
+        out["folded"] = [asdict(item) for item in alert.items]
+    if isinstance(alert, DigestAlert):
+        out["digest"] = digest_json(alert.digest)
+    if alert.also:
+        out["also"] = [asdict(copy) for copy in alert.also]
     return out
 
 
@@ -81,11 +79,15 @@ class ConsoleSink:
         original = update.original
         if self.fmt == "json":
             line = json.dumps(
-                {"update": original.alert_id, "signal": original.signal_id, "also": update.also},
+                {
+                    "update": original.alert_id,
+                    "signal": original.signal_id,
+                    "also": [asdict(c) for c in update.also],
+                },
                 ensure_ascii=False,
             )
         else:
-            names = ", ".join(str(item.get("outlet")) for item in update.also)
+            names = ", ".join(copy.outlet for copy in update.also)
             head = f"[{original.signal_id}] +{len(update.also)} sources"
             line = f"{head}: {original.title}\n    also reported by {names}"
         self.stream.write(line + "\n")
@@ -102,48 +104,37 @@ class ConsoleSink:
         when = alert.published.strftime("%Y-%m-%d %H:%M UTC") if alert.published else "undated"
         source = alert.source_id + (f" ({alert.publisher})" if alert.publisher else "")
         lines = [f"{head} {paint('1', alert.title)}"]
-        digest = alert.extra.get("digest")
-        if isinstance(digest, Mapping):
-            return "\n".join(lines + _digest_lines(digest))
-        if alert.extra.get("flood"):
-            for item in alert.extra.get("items", []):  # type: ignore[attr-defined]
-                lines.append(f"    - {item['title']}  {item.get('link') or ''}")
+        if isinstance(alert, DigestAlert):
+            return "\n".join(lines + _digest_lines(alert.digest))
+        if isinstance(alert, FloodSummary):
+            for item in alert.items:
+                lines.append(f"    - {item.title}  {item.link or ''}")
             return "\n".join(lines)
         lines.append(f"    {alert.link or '(no link)'}")
         lines.append(f"    {source} · {when} · matched: {', '.join(alert.terms)}")
         if alert.snippet:
             lines.append(f"    {alert.snippet}")
-        also = alert.extra.get("also")
-        if isinstance(also, list) and also:
-            names = ", ".join(str(item.get("outlet")) for item in also if isinstance(item, dict))
+        if alert.also:
+            names = ", ".join(copy.outlet for copy in alert.also)
             lines.append(f"    also reported by {names}")
         return "\n".join(lines)
 
 
-def _digest_lines(digest: Mapping[str, Any]) -> list[str]:
+def _digest_lines(digest: Digest) -> list[str]:
     """The period, then per signal its title, severity and count, then its headlines."""
     lines = []
-    start, end = _minute(digest.get("period_start")), _minute(digest.get("period_end"))
-    lines.append(f"    {digest.get('label', '')}: {start} → {end} UTC")
-    for group in digest.get("groups") or []:
-        items = group.get("items") or []
-        count = f"{len(items)} hit" + ("" if len(items) == 1 else "s")
-        title = group.get("signal_title") or group.get("signal_id")
-        lines.append(f"  {title} ({group.get('severity')}) · {count}")
-        for item in items:
-            outlet = item.get("publisher") or item.get("source") or ""
-            others = item.get("sources") or 0
-            where = outlet + (f", +{others} sources" if others else "")
-            lines.append(f"    - {item.get('title')}  ({where})  {item.get('link') or ''}".rstrip())
+    start = digest.period_start.strftime("%Y-%m-%d %H:%M")
+    end = digest.period_end.strftime("%Y-%m-%d %H:%M")
+    lines.append(f"    {digest.label}: {start} → {end} UTC")
+    for group in digest.groups:
+        count = f"{len(group.items)} hit" + ("" if len(group.items) == 1 else "s")
+        title = group.signal_title or group.signal_id
+        lines.append(f"  {title} ({group.severity}) · {count}")
+        for item in group.items:
+            outlet = item.publisher or item.source or ""
+            where = outlet + (f", +{item.sources} sources" if item.sources else "")
+            lines.append(f"    - {item.title}  ({where})  {item.link or ''}".rstrip())
     return lines
-
-
-def _minute(value: object) -> str:
-    """An ISO time from a digest as "2025-06-25 08:00" (the text as is if it is not one)."""
-    try:
-        return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return str(value)
 
 
 class ConsoleNotifier:

@@ -2,22 +2,33 @@
 
 Datetimes are stored as fixed-width ISO-8601 UTC text (`2025-06-24T09:30:00.000000+00:00`):
 readable in a SQL shell, and in the same order as the instants when compared as strings.
-Alerts and audit states are stored as JSON documents; datetimes anywhere inside them
-(`published`, values in `extra`, fields of an edited signal) are tagged so they come back as
-tz-aware datetimes, not strings. Discord ids are checked to fit a signed 64-bit integer.
+Alerts and audit states are stored as JSON documents, an alert's tagged with its kind;
+datetimes anywhere inside them (`published`, a digest's period, fields of an edited signal)
+are tagged so they come back as tz-aware datetimes, not strings. Discord ids are checked to
+fit a signed 64-bit integer.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.model import Alert
+from bot.model import (
+    ALERT_KINDS,
+    Alert,
+    Digest,
+    DigestAlert,
+    DigestGroup,
+    DigestLine,
+    FloodSummary,
+    FoldedItem,
+    OutletCopy,
+    alert_kind,
+)
 
 _DATETIME_TAG = "$datetime"
-_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 SNOWFLAKE_MAX = 2**63 - 1  # a signed 64-bit INTEGER / BIGINT holds every Discord id to date
 
 
@@ -61,8 +72,8 @@ def _decode(obj: dict[str, Any]) -> object:
 
 
 def alert_to_json(alert: Alert) -> str:
-    """The alert as a JSON document; ValueError when `extra` holds something JSON cannot."""
-    doc = {name: getattr(alert, name) for name in _ALERT_FIELDS}
+    """The alert as a JSON document tagged with its kind; ValueError when it cannot be stored."""
+    doc = {"kind": alert_kind(alert), **_plain(alert)}
     try:
         return json.dumps(doc, default=_encode, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -70,10 +81,93 @@ def alert_to_json(alert: Alert) -> str:
 
 
 def alert_from_json(text: str) -> Alert:
-    """The alert that `alert_to_json` wrote (tuples in `extra` come back as lists)."""
+    """The alert that `alert_to_json` wrote, of its own type.
+
+    Rows written before alerts had types (no "kind"; an untyped `extra` dict) come back as
+    the type their `extra` meant, so an outbox from before the upgrade still delivers.
+    """
     doc = json.loads(text, object_hook=_decode)
+    if "kind" not in doc:
+        doc = _upgrade_untyped(doc)
+    cls = ALERT_KINDS.get(doc.pop("kind"))
+    if cls is None:
+        raise ValueError(f"alert {doc.get('alert_id')!r} has a kind this version does not know")
     doc["terms"] = tuple(doc["terms"])
-    return Alert(**doc)
+    doc["also"] = tuple(OutletCopy(**c) for c in doc.get("also") or ())
+    if cls is FloodSummary:
+        doc["items"] = tuple(FoldedItem(**i) for i in doc["items"])
+    if cls is DigestAlert:
+        doc["digest"] = _digest(doc["digest"])
+    return cls(**doc)
+
+
+def _plain(value: Any) -> Any:
+    """A dataclass tree as dicts, lists and scalars (datetimes left for `_encode`)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _digest(doc: dict[str, Any]) -> Digest:
+    groups = tuple(
+        DigestGroup(
+            signal_id=g["signal_id"],
+            signal_title=g["signal_title"],
+            severity=g["severity"],
+            items=tuple(DigestLine(**_when_fields(i, "published")) for i in g["items"]),
+        )
+        for g in doc["groups"]
+    )
+    return Digest(**{**_when_fields(doc, "period_start", "period_end"), "groups": groups})
+
+
+def _when_fields(doc: dict[str, Any], *names: str) -> dict[str, Any]:
+    """`doc` with the named fields as datetimes (old rows kept them as ISO text)."""
+    out = dict(doc)
+    for name in names:
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = datetime.fromisoformat(value).astimezone(UTC)
+    return out
+
+
+def _upgrade_untyped(doc: dict[str, Any]) -> dict[str, Any]:
+    """An alert row from before typed alerts, as the typed document it stands for."""
+    extra = doc.pop("extra", None) or {}
+    also = [
+        {"outlet": str(a.get("outlet")), "title": str(a.get("title", "")), "link": a.get("link")}
+        for a in extra.get("also") or []
+        if isinstance(a, dict)
+    ]
+    doc["also"] = also
+    if isinstance(extra.get("digest"), dict):
+        digest = extra["digest"]
+        for group in digest.get("groups") or []:
+            group["items"] = [
+                {
+                    "title": i.get("title") or "",
+                    "link": i.get("link"),
+                    "source": i.get("source") or "",
+                    "publisher": i.get("publisher"),
+                    "published": i.get("published"),
+                    "sources": int(i.get("sources") or 0),
+                }
+                for i in group.get("items") or []
+            ]
+        return {**doc, "kind": "digest", "digest": digest}
+    if extra.get("flood"):
+        items = [
+            {"title": i.get("title", ""), "link": i.get("link"), "source": i.get("source", "")}
+            for i in extra.get("items") or []
+        ]
+        return {**doc, "kind": "flood", "items": items}
+    if isinstance(extra.get("update_of"), str):
+        return {**doc, "kind": "update", "update_of": extra["update_of"]}
+    if extra.get("followup"):
+        return {**doc, "kind": "followup"}
+    return {**doc, "kind": "story"}
 
 
 def doc_to_json(doc: dict[str, object] | None, what: str) -> str | None:

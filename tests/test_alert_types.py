@@ -1,0 +1,189 @@
+"""Typed alerts: each kind of message is its own type, through the outbox and back, and rows
+written before alerts had types still come back as the kind they meant and still deliver."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.model import (
+    ALERT_KINDS,
+    Alert,
+    Digest,
+    DigestAlert,
+    DigestGroup,
+    DigestLine,
+    FloodSummary,
+    FoldedItem,
+    FollowUpAlert,
+    OutletCopy,
+    StoryUpdateAlert,
+    alert_kind,
+)
+from bot.store.codec import alert_from_json, alert_to_json
+from bot.store.sqlite import SQLiteStore
+
+T0 = datetime(2025, 6, 25, 8, 0, tzinfo=UTC)
+BASE = Alert(
+    alert_id="a1",
+    signal_id="nato",
+    destination="channel:1",
+    title="Allies agree 5%",
+    link="https://wire.example/1",
+    source_id="wire",
+    published=T0,
+    terms=("NATO", "5%"),
+    snippet="**NATO** …",
+    severity="high",
+    publisher="Reuters",
+    also=(OutletCopy("AP", "Allies back 5%", "https://ap.example/1"),),
+)
+
+
+def common(alert: Alert) -> dict[str, object]:
+    """The fields every alert has."""
+    return {f.name: getattr(alert, f.name) for f in fields(Alert)}
+
+
+ONE_OF_EACH: list[Alert] = [
+    BASE,
+    StoryUpdateAlert(**{**common(BASE), "alert_id": "upd-a1-2"}, update_of="a1"),
+    FollowUpAlert(**{**common(BASE), "alert_id": "a1-followup", "terms": ()}),
+    FloodSummary(
+        **{**common(BASE), "alert_id": "flood-x", "link": None},
+        items=(FoldedItem("More NATO", None, "wire"), FoldedItem("Yet more", "https://x", "b")),
+    ),
+    DigestAlert(
+        **{**common(BASE), "alert_id": "digest-x", "signal_id": "digest"},
+        digest=Digest(
+            schedule="daily@08:00",
+            label="daily at 08:00 UTC",
+            period_start=T0.replace(day=24),
+            period_end=T0,
+            groups=(
+                DigestGroup(
+                    "nato",
+                    "NATO spending hits 5%",
+                    "high",
+                    (DigestLine("Allies agree", "https://w/1", "wire", "Reuters", T0, 2),),
+                ),
+            ),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("alert", ONE_OF_EACH, ids=lambda a: type(a).__name__)
+def test_every_kind_round_trips_as_its_own_type(alert: Alert) -> None:
+    """The outbox's JSON gives back an equal alert of the same type, its kind tagged."""
+    text = alert_to_json(alert)
+    assert json.loads(text)["kind"] == alert_kind(alert)
+    back = alert_from_json(text)
+    assert type(back) is type(alert) and back == alert and back.also == alert.also
+
+
+def test_every_type_has_one_kind_name() -> None:
+    """Kind names and types are one-to-one, so the outbox can name what it holds."""
+    assert len(set(ALERT_KINDS.values())) == len(ALERT_KINDS)
+    assert {alert_kind(a) for a in ONE_OF_EACH} == set(ALERT_KINDS)
+
+
+LEGACY_FIELDS = {
+    "signal_id": "nato",
+    "destination": "default",
+    "title": "Allies agree 5%",
+    "link": "https://wire.example/1",
+    "source_id": "wire",
+    "published": {"$datetime": "2025-06-25T08:00:00.000000+00:00"},
+    "terms": ["NATO"],
+    "snippet": "",
+    "severity": "high",
+    "publisher": None,
+}
+LEGACY_ROWS = {
+    "story": {"alert_id": "a1", "extra": {}},
+    "story-with-also": {
+        "alert_id": "a2",
+        "extra": {"also": [{"outlet": "AP", "title": "t", "link": "https://ap/1"}]},
+    },
+    "update": {"alert_id": "upd-a1-2", "extra": {"update_of": "a1"}},
+    "followup": {"alert_id": "a1-f", "extra": {"followup": True}},
+    "flood": {
+        "alert_id": "flood-1",
+        "extra": {"flood": True, "items": [{"title": "x", "link": None, "source": "wire"}]},
+    },
+    "digest": {
+        "alert_id": "digest-1",
+        "extra": {
+            "digest": {
+                "schedule": "daily@08:00",
+                "label": "daily at 08:00 UTC",
+                "period_start": "2025-06-24T08:00:00+00:00",
+                "period_end": "2025-06-25T08:00:00+00:00",
+                "groups": [
+                    {
+                        "signal_id": "nato",
+                        "signal_title": "NATO",
+                        "severity": "high",
+                        "items": [
+                            {
+                                "title": "Allies agree",
+                                "link": "https://w/1",
+                                "source": "wire",
+                                "publisher": None,
+                                "published": "2025-06-25T07:00:00+00:00",
+                                "sources": 3,
+                            }
+                        ],
+                    }
+                ],
+            }
+        },
+    },
+}
+EXPECTED_TYPES = {
+    "story": Alert,
+    "story-with-also": Alert,
+    "update": StoryUpdateAlert,
+    "followup": FollowUpAlert,
+    "flood": FloodSummary,
+    "digest": DigestAlert,
+}
+
+
+@pytest.mark.parametrize("name", list(LEGACY_ROWS))
+def test_rows_from_before_typed_alerts_come_back_typed(name: str) -> None:
+    """An untyped row (`extra` dict, no kind) becomes the type its `extra` meant."""
+    doc = {**LEGACY_FIELDS, **LEGACY_ROWS[name]}
+    alert = alert_from_json(json.dumps(doc))
+    assert type(alert) is EXPECTED_TYPES[name]
+    if isinstance(alert, StoryUpdateAlert):
+        assert alert.update_of == "a1"
+    if isinstance(alert, FloodSummary):
+        assert alert.items == (FoldedItem("x", None, "wire"),)
+    if isinstance(alert, DigestAlert):
+        (group,) = alert.digest.groups
+        assert group.items[0].sources == 3 and group.items[0].published == T0.replace(hour=7)
+    if name == "story-with-also":
+        assert alert.also == (OutletCopy("AP", "t", "https://ap/1"),)
+
+
+def test_an_old_outbox_row_is_claimed_as_its_type(tmp_path: Path) -> None:
+    """A pending row written by the old code in the SQLite outbox is claimed, typed, intact."""
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.migrate()
+    doc = {**LEGACY_FIELDS, **LEGACY_ROWS["flood"]}
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        db.execute(
+            "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ("flood-1", "nato", "default", "wire", json.dumps(doc), T0.isoformat(), T0.isoformat()),
+        )
+    (pending,) = store.claim_alerts(T0, 10, T0 - T0.replace(hour=7))
+    assert isinstance(pending.alert, FloodSummary) and pending.alert.alert_id == "flood-1"
+    store.close()
