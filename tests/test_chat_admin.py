@@ -27,7 +27,7 @@ from discord_emulator import (
 import discord
 from chat_harness import ChatHarness, Clock, run_chat
 
-from bot.chat.cogs.admin import (
+from bot.admin import (
     PreviewItem,
     Refused,
     build_source_spec,
@@ -726,3 +726,23 @@ def test_fit_lines_stays_within_the_limit() -> None:
 def test_source_list_without_sources() -> None:
     """An empty store and watchlist say how to add one."""
     assert format_source_list([], []) == "No sources yet: add one with /source add."
+
+
+def test_admin_helpers_import_no_discord() -> None:
+    """bot/admin (the admin commands' deciding) imports neither discord nor bot.chat."""
+    import ast
+
+    folder = Path(__file__).resolve().parent.parent / "bot" / "admin"
+    modules = sorted(folder.glob("*.py"))
+    assert len(modules) >= 4
+    for module in modules:
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] != "discord", f"{module.name} imports {name}"
+                assert not name.startswith("bot.chat"), f"{module.name} imports {name}"

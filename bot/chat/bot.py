@@ -129,13 +129,15 @@ class SignalBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Load every cog and register the slash commands with Discord."""
-        from bot.chat.cogs.admin import AdminCog
         from bot.chat.cogs.lookup import LookupCog
+        from bot.chat.cogs.source import SourceCog
         from bot.chat.cogs.subscriptions import SubscriptionsCog
+        from bot.chat.cogs.watch import WatchCog
 
         await self.add_cog(LookupCog(self))
         await self.add_cog(SubscriptionsCog(self))
-        await self.add_cog(AdminCog(self))
+        await self.add_cog(WatchCog(self))
+        await self.add_cog(SourceCog(self))
         self.tree.error(self.on_app_command_error)
         if self.settings.guild is not None:
             guild = discord.Object(id=self.settings.guild)

@@ -1,0 +1,219 @@
+"""/watch add | edit | remove | route | preview | history: signals, routes, the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.admin import (
+    CLEAR,
+    Refused,
+    build_signal_spec,
+    describe_change,
+    format_history,
+    format_preview,
+    preview_items,
+    preview_query,
+    query_problem,
+    signal_changes,
+)
+from bot.admin.preview import PREVIEW_ARTICLE_LIMIT, PREVIEW_SEEN_LIMIT
+from bot.chat.cogs.admin import (
+    AdminCogBase,
+    admin_group,
+    admin_signal_choices,
+    checked,
+    is_admin_user,
+)
+from bot.chat.cogs.common import MAX_CHOICES
+from bot.errors import QueryError
+from bot.matching import parse_query
+from bot.watchlist import Change, Severity, WatchlistEditor
+
+__all__ = ["WatchCog"]
+
+HISTORY_DEFAULT = 10
+
+
+def _route_name(signal: str) -> str:
+    return "every signal" if signal == "*" else f"`{signal}`"
+
+
+async def admin_route_choices(
+    interaction: discord.Interaction[Any], current: str
+) -> list[app_commands.Choice[str]]:
+    """Signal ids and "*" (every signal) for /watch route."""
+    choices = await admin_signal_choices(interaction, current)
+    if is_admin_user(interaction) and current.strip() in ("", "*"):
+        choices = [app_commands.Choice(name="* — every signal", value="*"), *choices]
+    return choices[:MAX_CHOICES]
+
+
+class WatchCog(AdminCogBase):
+    """Edit the signals and their routes; read the audit log."""
+
+    watch = admin_group("watch", "Edit the signals signalwatch watches for (admins)")
+
+    @watch.command(name="add", description="Add a signal to the watchlist")
+    @app_commands.rename(signal_id="id")
+    @app_commands.describe(
+        signal_id="New signal id: lower-case letters, digits and hyphens (e.g. nato-5pct)",
+        title="What the signal is, as people should read it in alerts",
+        query='The query, e.g. NATO AND ("5%" OR "five percent") NEAR/12 spending',
+        severity="How loud its alerts are (default medium)",
+        description="A longer note on what counts as a hit",
+    )
+    @checked
+    async def watch_add(
+        self,
+        interaction: discord.Interaction[Any],
+        signal_id: app_commands.Range[str, 1, 63],
+        title: app_commands.Range[str, 1, 200],
+        query: str,
+        severity: Severity | None = None,
+        description: str | None = None,
+    ) -> None:
+        """/watch add: a new signal, written to the watchlist file."""
+        try:
+            spec = build_signal_spec(signal_id, title, query, severity, description)
+        except Refused as error:
+            await self._reply(interaction, str(error))
+            return
+        await self._defer(interaction)
+        change = await self._apply(
+            interaction, "signal.add", f"signal:{spec.id}", lambda e: e.add_signal(spec)
+        )
+        if change is not None:
+            await self._reply(interaction, describe_change(change) + "\nLive now.")
+
+    @watch.command(name="edit", description="Change a signal's title, query, severity, ...")
+    @app_commands.rename(signal_id="id")
+    @app_commands.describe(
+        signal_id="The signal to change",
+        title="New title",
+        query="New query (checked before anything is written)",
+        severity="New severity",
+        description=f"New description ('{CLEAR}' removes it)",
+        enabled="Switch the signal on or off",
+    )
+    @app_commands.autocomplete(signal_id=admin_signal_choices)
+    @checked
+    async def watch_edit(
+        self,
+        interaction: discord.Interaction[Any],
+        signal_id: str,
+        title: app_commands.Range[str, 1, 200] | None = None,
+        query: str | None = None,
+        severity: Severity | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> None:
+        """/watch edit: change the given fields of a signal."""
+        try:
+            changes = signal_changes(title, query, severity, description, enabled)
+        except Refused as error:
+            await self._reply(interaction, str(error))
+            return
+        await self._edit_and_report(
+            interaction,
+            "signal.edit",
+            f"signal:{signal_id}",
+            lambda e: e.update_signal(signal_id, **changes),
+        )
+
+    @watch.command(name="remove", description="Delete a signal from the watchlist")
+    @app_commands.rename(signal_id="id")
+    @app_commands.describe(signal_id="The signal to delete (its routes must go first)")
+    @app_commands.autocomplete(signal_id=admin_signal_choices)
+    @checked
+    async def watch_remove(self, interaction: discord.Interaction[Any], signal_id: str) -> None:
+        """/watch remove: delete a signal."""
+        await self._edit_and_report(
+            interaction,
+            "signal.remove",
+            f"signal:{signal_id}",
+            lambda e: e.remove_signal(signal_id),
+        )
+
+    @watch.command(name="route", description="Send a signal's alerts to a channel, or clear it")
+    @app_commands.describe(
+        signal="The signal, or * for every signal",
+        channel="The channel its alerts go to",
+        clear="Remove the signal's route instead (alerts go to the default channel)",
+    )
+    @app_commands.autocomplete(signal=admin_route_choices)
+    @checked
+    async def watch_route(
+        self,
+        interaction: discord.Interaction[Any],
+        signal: str,
+        channel: discord.TextChannel | None = None,
+        clear: bool = False,
+    ) -> None:
+        """/watch route: set (or clear) where a signal's alerts go."""
+        if clear == (channel is not None):
+            await self._reply(interaction, "Give a channel, or clear: True (not both).")
+            return
+        await self._defer(interaction)
+        if clear:
+            change = await self._apply(
+                interaction, "route.clear", f"route:{signal}", lambda e: e.remove_route(signal)
+            )
+            if change is not None:
+                await self._reply(
+                    interaction,
+                    f"Removed the route for {_route_name(signal)}: its alerts go to the default "
+                    "channel.",
+                )
+            return
+        assert channel is not None
+        channel_id = channel.id
+
+        def set_route(editor: WatchlistEditor) -> Change:
+            # A route may also name a webhook; setting the channel keeps it.
+            current = next((r for r in self._current().routes if r.signal == signal), None)
+            webhook = current.webhook if current is not None else None
+            return editor.set_route(signal, channel=channel_id, webhook=webhook)
+
+        change = await self._apply(interaction, "route.set", f"route:{signal}", set_route)
+        if change is None:
+            return
+        text = f"Alerts for {_route_name(signal)} now go to {channel.mention}."
+        me = channel.guild.me
+        if me is not None and not channel.permissions_for(me).send_messages:
+            text += f"\n⚠️ I cannot post in {channel.mention}: give me Send Messages there."
+        await self._reply(interaction, text)
+
+    @watch.command(name="preview", description="How many recent items a draft query would match")
+    @app_commands.describe(query="The draft query to try (nothing is saved)")
+    @checked
+    async def watch_preview(self, interaction: discord.Interaction[Any], query: str) -> None:
+        """/watch preview: count and sample the recent items a query matches."""
+        text = query.strip()
+        try:
+            parse_query(text)
+        except QueryError as error:
+            await self._reply(interaction, query_problem(text, error))
+            return
+        await self._defer(interaction)
+        store = self.bot.services.store
+        seen = await asyncio.to_thread(store.recent_seen, PREVIEW_SEEN_LIMIT)
+        articles = await asyncio.to_thread(store.recent_articles, PREVIEW_ARTICLE_LIMIT)
+        result = await asyncio.to_thread(preview_query, text, preview_items(seen, articles))
+        await self._reply(interaction, format_preview(text, result))
+
+    @watch.command(name="history", description="Recent admin edits: who, what, when")
+    @app_commands.describe(count="How many entries (default 10)")
+    @checked
+    async def watch_history(
+        self,
+        interaction: discord.Interaction[Any],
+        count: app_commands.Range[int, 1, 50] = HISTORY_DEFAULT,
+    ) -> None:
+        """/watch history: the audit log, newest first."""
+        await self._defer(interaction)
+        entries = await asyncio.to_thread(self.bot.services.store.audit_history, count)
+        await self._reply(interaction, format_history(entries))
