@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from bot.model import Alert, Entry
+from bot.store.leases import DEFAULT_HOLDER
 from bot.store.records import (
     OUTBOX_STATUSES,
     SEEN_SUMMARY_MAX_CHARS,
@@ -111,13 +112,20 @@ class Store(Protocol):
         ...
 
     def claim_due_sources(
-        self, now: datetime, limit: int, lease: timedelta, *, force: bool = False
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        force: bool = False,
+        holder: str = DEFAULT_HOLDER,
     ) -> list[SourceState]:
         """Lease up to `limit` due sources (oldest `next_poll_at` first) until `now + lease`.
 
         Due: configured, enabled, not auto-disabled, `next_poll_at <= now`, and not leased
         (no lease or one that ended before `now`). Two claimers never get the same source.
         `force` drops only the `next_poll_at` test (`run --all`): leases still hold.
+        The lease records `holder` (see `release_leases`) and one more `lease_token`.
         """
         ...
 
@@ -206,8 +214,23 @@ class Store(Protocol):
         """
         ...
 
-    def claim_alerts(self, now: datetime, limit: int, lease: timedelta) -> list[PendingAlert]:
-        """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt."""
+    def claim_alerts(
+        self, now: datetime, limit: int, lease: timedelta, *, holder: str = DEFAULT_HOLDER
+    ) -> list[PendingAlert]:
+        """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt.
+
+        The lease records `holder` (see `release_leases`) and one more `lease_token`.
+        """
+        ...
+
+    def release_leases(self, holder: str) -> tuple[int, int]:
+        """End every source and alert lease `holder` holds; return (sources, alerts) released.
+
+        For start-up: what this process's previous incarnation leased (it was killed before
+        recording an outcome) is claimable at once instead of when the lease runs out. An alert
+        comes back as it was, same alert id, so a kill repeats at most the alerts in flight.
+        Leases a later claimer took over (after they ran out) are that claimer's, not released.
+        """
         ...
 
     def outbox_record(self, alert_id: str) -> OutboxRecord | None:

@@ -67,6 +67,8 @@ class SourceState:
     entries_seen: int
     first_fetch_done: bool
     created_at: datetime
+    lease_holder: str | None = None  # who took the current (or last) lease
+    lease_token: int = 0  # counts the leases taken, so a later holder's token is greater
 
 
 def source_health(state: SourceState) -> SourceHealth:
@@ -163,6 +165,8 @@ class PendingAlert:
     next_attempt_at: datetime
     last_error: str | None
     created_at: datetime
+    lease_holder: str | None = None  # who took the current (or last) lease
+    lease_token: int = 0  # counts the leases taken, so a later holder's token is greater
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from bot.store.sqlite._articles import ArticlesMixin
 from bot.store.sqlite._audit import AuditMixin
 from bot.store.sqlite._base import BUSY_TIMEOUT_S, SQLiteBase, sqlite_path
 from bot.store.sqlite._digests import DigestsMixin
+from bot.store.sqlite._leases import LeasesMixin
 from bot.store.sqlite._outbox import OutboxMixin
 from bot.store.sqlite._poll import PollMixin
 from bot.store.sqlite._prune import PruneMixin
@@ -40,6 +41,7 @@ class SQLiteStore(
     DigestsMixin,
     QuotasMixin,
     PruneMixin,
+    LeasesMixin,
     SQLiteBase,
 ):
     """The `Store` on one SQLite file (or `:memory:`), WAL mode, explicit transactions."""

@@ -12,16 +12,20 @@ from bot.store.base import (
     OutboxRecord,
     PendingAlert,
 )
+from bot.store.leases import DEFAULT_HOLDER, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
 
 class OutboxMixin(SQLiteBase):
     """The outbox: leasing due alerts, recording delivery outcomes, receipts and counts."""
 
-    def claim_alerts(self, now: datetime, limit: int, lease: timedelta) -> list[PendingAlert]:
+    def claim_alerts(
+        self, now: datetime, limit: int, lease: timedelta, *, holder: str = DEFAULT_HOLDER
+    ) -> list[PendingAlert]:
         """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt."""
         at = codec.to_text(now, "now")
         until = codec.to_text(now + lease)
+        check_holder(holder)
         if limit <= 0:
             return []
         with self._transaction("claim_alerts") as db:
@@ -35,11 +39,11 @@ class OutboxMixin(SQLiteBase):
             for chunk in _chunks(ids):
                 marks = ", ".join("?" * len(chunk))
                 db.execute(
-                    "UPDATE outbox SET lease_until = ?, attempts = attempts + 1"
-                    f" WHERE alert_id IN ({marks})",
-                    (until, *chunk),
+                    "UPDATE outbox SET lease_until = ?, attempts = attempts + 1,"
+                    f" lease_holder = ?, lease_token = lease_token + 1 WHERE alert_id IN ({marks})",
+                    (until, holder, *chunk),
                 )
-        return [_pending_alert(row, attempts=row["attempts"] + 1) for row in rows]
+        return [_pending_alert(row, claimed_by=holder) for row in rows]
 
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:
         """Record that a sink accepted the alert; terminal, and a repeat changes nothing."""
@@ -149,15 +153,20 @@ class OutboxMixin(SQLiteBase):
                     " AND delivered_at >= ? ORDER BY delivered_at DESC, alert_id DESC LIMIT ?",
                     (signal_id, start, limit),
                 ).fetchall()
-        return [(_pending_alert(row, attempts=row["attempts"]), row["receipt"]) for row in rows]
+        return [(_pending_alert(row), row["receipt"]) for row in rows]
 
 
-def _pending_alert(row: sqlite3.Row, *, attempts: int) -> PendingAlert:
+def _pending_alert(row: sqlite3.Row, *, claimed_by: str | None = None) -> PendingAlert:
+    # `claimed_by`: the row was read just before this holder's claim updated it, so the
+    # claim's attempt and lease are added here.
+    claimed = claimed_by is not None
     return PendingAlert(
         alert=codec.alert_from_json(row["payload"]),
         status=row["status"],
-        attempts=attempts,
+        attempts=row["attempts"] + int(claimed),
         next_attempt_at=codec.from_text(row["next_attempt_at"]),
         last_error=row["last_error"],
         created_at=codec.from_text(row["created_at"]),
+        lease_holder=claimed_by if claimed else row["lease_holder"],
+        lease_token=row["lease_token"] + int(claimed),
     )

@@ -13,6 +13,7 @@ from bot.store.base import (
     SourceConfig,
     SourceState,
 )
+from bot.store.leases import DEFAULT_HOLDER, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
 
@@ -53,11 +54,18 @@ class SourcesMixin(SQLiteBase):
                     )
 
     def claim_due_sources(
-        self, now: datetime, limit: int, lease: timedelta, *, force: bool = False
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        force: bool = False,
+        holder: str = DEFAULT_HOLDER,
     ) -> list[SourceState]:
         """Lease up to `limit` due sources, oldest `next_poll_at` first (see `Store`)."""
         at = codec.to_text(now, "now")
         until = codec.to_text(now + lease)
+        check_holder(holder)
         if limit <= 0:
             return []
         due = "" if force else " AND next_poll_at <= ?"
@@ -73,7 +81,9 @@ class SourcesMixin(SQLiteBase):
             for chunk in _chunks(ids):
                 marks = ", ".join("?" * len(chunk))
                 db.execute(
-                    f"UPDATE sources SET lease_until = ? WHERE id IN ({marks})", (until, *chunk)
+                    "UPDATE sources SET lease_until = ?, lease_holder = ?,"
+                    f" lease_token = lease_token + 1 WHERE id IN ({marks})",
+                    (until, holder, *chunk),
                 )
             claimed = {s.id: s for s in self._select_sources(db, ids)}
         return [claimed[i] for i in ids]
@@ -253,4 +263,6 @@ def _source_state(row: sqlite3.Row) -> SourceState:
         entries_seen=row["entries_seen"],
         first_fetch_done=bool(row["first_fetch_done"]),
         created_at=codec.from_text(row["created_at"]),
+        lease_holder=row["lease_holder"],
+        lease_token=row["lease_token"],
     )
