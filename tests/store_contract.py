@@ -47,6 +47,7 @@ from bot.store.base import (
     Subscription,
     source_health,
 )
+from bot.store.leases import DEFAULT_HOLDER
 
 T0 = datetime(2025, 6, 24, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -897,6 +898,74 @@ class StoreContract:
         [(got, receipt)] = polled.delivered_alerts_since(None, at(2), 10)
         assert (got.alert.alert_id, receipt) == ("x1", "message:7")
         assert got.last_error == "gone"
+
+    # -- lease holders (a restart releases what its previous incarnation held) -------------------
+
+    def test_release_leases_frees_that_holders_sources_only(self, polled: Store) -> None:
+        """A's source leases end at once on release_leases("A"); B's stand; a taker is recorded."""
+        [a] = polled.claim_due_sources(T0, 1, LEASE, holder="A")
+        [b] = polled.claim_due_sources(T0, 1, LEASE, holder="B")
+        assert (a.id, a.lease_holder, a.lease_token) == ("a", "A", 1)
+        assert (b.id, b.lease_holder, b.lease_token) == ("b", "B", 1)
+
+        assert polled.release_leases("A") == (1, 0)
+        # claimable at once, at the very time it was leased, and only it: B's lease stands
+        [again] = polled.claim_due_sources(T0, 10, LEASE, holder="A")
+        assert (again.id, again.lease_holder, again.lease_token) == ("a", "A", 2)
+        assert again.lease_until == T0 + LEASE
+        assert polled.claim_due_sources(T0, 10, LEASE, holder="C") == []
+
+    def test_release_leases_frees_that_holders_alerts_only(self, polled: Store) -> None:
+        """A's alert leases end at once on release_leases("A"): the same alert comes back."""
+        sent = alert("x1")
+        commit(polled, T0, alerts=[sent, alert("x2")])
+        [first] = polled.claim_alerts(T0, 1, LEASE, holder="A")
+        assert ids(polled.claim_alerts(T0, 1, LEASE, holder="B")) == ["x2"]
+        assert (first.lease_holder, first.lease_token, first.attempts) == ("A", 1, 1)
+
+        assert polled.release_leases("A") == (0, 1)
+        [again] = polled.claim_alerts(T0, 10, LEASE, holder="A")
+        assert again.alert == sent and again.alert.alert_id == "x1"
+        assert (again.lease_holder, again.lease_token, again.attempts) == ("A", 2, 2)
+        assert polled.claim_alerts(T0, 10, LEASE, holder="C") == []
+
+    def test_release_leases_spares_leases_taken_over_and_finished_work(self, polled: Store) -> None:
+        """A lease that ran out and was claimed by another, or work done, is not released."""
+        commit(polled, T0, alerts=[alert("x1"), alert("x2")])
+        polled.claim_due_sources(T0, 1, LEASE, holder="A")
+        polled.claim_alerts(T0, 2, LEASE, holder="A")
+        polled.mark_delivered("x2", at(1), "message:1")
+        later = T0 + LEASE + timedelta(seconds=1)
+        assert [s.id for s in polled.claim_due_sources(later, 10, LEASE, holder="B")] == [
+            "a",
+            "b",
+        ]
+        assert ids(polled.claim_alerts(later, 10, LEASE, holder="B")) == ["x1"]
+
+        assert polled.release_leases("A") == (0, 0)
+        assert polled.claim_due_sources(later, 10, LEASE, holder="A") == []
+        assert polled.claim_alerts(later, 10, LEASE, holder="A") == []
+        assert polled.release_leases("B") == (2, 1)
+        assert polled.outbox_counts() == {"pending": 1, "delivered": 1, "failed": 0}
+
+    def test_claims_without_a_holder_hold_for_the_default_holder(self, polled: Store) -> None:
+        """Callers that name no holder lease as DEFAULT_HOLDER, and that name releases them."""
+        commit(polled, T0, alerts=[alert("x1")])
+        [source, _] = polled.claim_due_sources(T0, 10, LEASE)
+        [pending] = polled.claim_alerts(T0, 10, LEASE)
+        assert source.lease_holder == pending.lease_holder == DEFAULT_HOLDER
+        assert polled.release_leases(DEFAULT_HOLDER) == (2, 1)
+        state = polled.source("a")
+        assert state is not None and state.lease_until is None
+
+    def test_an_empty_holder_is_refused(self, polled: Store) -> None:
+        """An empty holder name is a ValueError: its leases could never be told apart."""
+        with pytest.raises(ValueError, match="lease holder"):
+            polled.claim_due_sources(T0, 10, LEASE, holder="")
+        with pytest.raises(ValueError, match="lease holder"):
+            polled.claim_alerts(T0, 10, LEASE, holder="")
+        with pytest.raises(ValueError, match="lease holder"):
+            polled.release_leases("")
 
     # -- articles -------------------------------------------------------------------------------------
 

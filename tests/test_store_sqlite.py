@@ -105,7 +105,7 @@ def _seed_v2(db: sqlite3.Connection) -> None:
 def _migrate_to_v2(store: SQLiteStore) -> None:
     """Apply migrations 1–2 only, as a signalwatch of that time would have."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("bot.store.sqlite.MIGRATIONS", MIGRATIONS[:2])
+        mp.setattr("bot.store.sqlite._base.MIGRATIONS", MIGRATIONS[:2])
         assert store.migrate() == 2
 
 
@@ -307,7 +307,7 @@ def test_failed_migration_rolls_back_whole_step(
     broken = Migration(99, "broken", "CREATE TABLE extra (x); INSERT INTO missing VALUES (1);")
     with SQLiteStore(db_file) as store:
         store.migrate()
-        monkeypatch.setattr("bot.store.sqlite.MIGRATIONS", (*MIGRATIONS, broken))
+        monkeypatch.setattr("bot.store.sqlite._base.MIGRATIONS", (*MIGRATIONS, broken))
         with pytest.raises(StoreError, match="no such table: missing"):
             store.migrate()
         names = {r[0] for r in store._db.execute("SELECT name FROM sqlite_master")}
@@ -391,7 +391,7 @@ def test_failed_migration_rolls_back_added_columns(
     )
     with SQLiteStore(db_file) as store:
         store.migrate()
-        monkeypatch.setattr("bot.store.sqlite.MIGRATIONS", (*MIGRATIONS, broken))
+        monkeypatch.setattr("bot.store.sqlite._base.MIGRATIONS", (*MIGRATIONS, broken))
         with pytest.raises(StoreError, match="no such table: missing"):
             store.migrate()
         assert "x" not in _columns(store, "seen")
@@ -491,7 +491,7 @@ def test_search_folds_accents_with_fts5(db_file: Path) -> None:
 def test_fts_index_covers_articles_stored_before_it(db_file: Path) -> None:
     """Migration 2 indexes articles that migration 1 already held (the rebuild step)."""
     with SQLiteStore(db_file) as store, pytest.MonkeyPatch.context() as mp:
-        mp.setattr("bot.store.sqlite.MIGRATIONS", MIGRATIONS[:1])
+        mp.setattr("bot.store.sqlite._base.MIGRATIONS", MIGRATIONS[:1])
         store.migrate()
         store.sync_sources([cfg("a")], T0)
         store.commit_poll("a", T0, seen=[], articles=[article("k1", "Canal deal")], alerts=[])

@@ -36,10 +36,12 @@ from bot.store.base import (
     SubscriptionMode,
     source_health,
 )
+from bot.store.leases import DEFAULT_HOLDER, default_holder
 
 DEFAULT_URL = "sqlite:///signalwatch.db"
 
 __all__ = [
+    "DEFAULT_HOLDER",
     "DEFAULT_URL",
     "Announcement",
     "ArticleMatch",
@@ -64,6 +66,7 @@ __all__ = [
     "StoryWrite",
     "Subscription",
     "SubscriptionMode",
+    "default_holder",
     "open_store",
     "source_health",
 ]

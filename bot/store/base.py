@@ -25,346 +25,74 @@ raise `StoreError`; a naive datetime or an impossible argument raises `ValueErro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Literal, NamedTuple, Protocol, Self
-
-from bot.model import Alert, Entry, Match
-
-OutboxStatus = Literal["pending", "delivered", "failed"]
-OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
-
-SubscriptionMode = Literal["mention", "dm"]
-SUBSCRIPTION_MODES: tuple[SubscriptionMode, ...] = ("mention", "dm")
-
-SourceHealth = Literal["ok", "failing", "disabled", "removed"]
-SOURCE_HEALTHS: tuple[SourceHealth, ...] = ("ok", "failing", "disabled", "removed")
-
-# Seen entries keep at most this much of their summary: enough to preview a query against,
-# small enough that the seen table stays a dedupe index rather than an archive.
-SEEN_SUMMARY_MAX_CHARS = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class SourceConfig:
-    """A source as the watchlist configures it; `sync_sources` makes the store agree."""
-
-    id: str
-    url: str
-    type: str  # "rss", "gdelt", "newsapi", ... — chooses the adapter
-    interval_s: int
-
-    def __post_init__(self) -> None:
-        if not self.id:
-            raise ValueError("source id must not be empty")
-        if not self.url:
-            raise ValueError(f"source {self.id!r}: url must not be empty")
-        if self.interval_s <= 0:
-            raise ValueError(f"source {self.id!r}: interval_s must be positive")
-
-
-@dataclass(frozen=True, slots=True)
-class SourceState:
-    """A source's polling state and health, as the store keeps it."""
-
-    id: str
-    url: str
-    type: str
-    interval_s: int
-    configured: bool  # false once the watchlist no longer lists it (kept for its history)
-    enabled: bool  # the admin/operator switch
-    disabled_reason: str | None  # set when auto-disabled after repeated failures
-    etag: str | None
-    last_modified: str | None
-    next_poll_at: datetime
-    lease_until: datetime | None
-    consecutive_failures: int
-    last_attempt_at: datetime | None
-    last_success_at: datetime | None
-    last_error: str | None
-    last_status: int | None
-    entries_seen: int
-    first_fetch_done: bool
-    created_at: datetime
-
-
-def source_health(state: SourceState) -> SourceHealth:
-    """How `signalwatch sources` and /status classify a source, first rule that applies.
-
-    removed: no longer configured; disabled: switched off or auto-disabled (any reason set);
-    failing: at least one consecutive failure; ok: everything else.
-    """
-    if not state.configured:
-        return "removed"
-    if not state.enabled or state.disabled_reason is not None:
-        return "disabled"
-    if state.consecutive_failures > 0:
-        return "failing"
-    return "ok"
-
-
-@dataclass(frozen=True, slots=True)
-class EntryIdentity:
-    """What makes an entry "the same" as one seen before, computed by the caller.
-
-    An entry was seen when any one of these equals a seen record of the same source: `key`,
-    `link` (canonical), or `title_norm` (the normalised title). An empty or None link or
-    title never matches anything. `published` is kept for inspection only.
-
-    `title` and `summary` are the entry's plain text, kept for `recent_seen` (the summary
-    cut to SEEN_SUMMARY_MAX_CHARS); they never take part in deciding what was seen.
-    """
-
-    key: str
-    link: str | None
-    title_norm: str | None
-    published: datetime | None = None
-    title: str | None = None
-    summary: str | None = None
-
-
-Identify = Callable[[Entry], EntryIdentity]
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleMatch:
-    """One signal that matched an article: the words that hit and the snippet shown."""
-
-    signal_id: str
-    terms: tuple[str, ...]
-    snippet: str
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleRecord:
-    """A matched article kept for lookups, with every signal that matched it."""
-
-    source_id: str
-    key: str
-    title: str
-    summary: str
-    link: str | None
-    published: datetime | None
-    publisher: str | None
-    matches: tuple[ArticleMatch, ...]
-    matched_at: datetime
-
-    @property
-    def signal_ids(self) -> tuple[str, ...]:
-        """The ids of the signals that matched, in match order."""
-        return tuple(m.signal_id for m in self.matches)
-
-    @classmethod
-    def from_matches(
-        cls, entry: Entry, matches: Sequence[Match], matched_at: datetime
-    ) -> ArticleRecord:
-        """Build the record for an entry and the signals that matched it."""
-        return cls(
-            source_id=entry.source_id,
-            key=entry.key,
-            title=entry.title,
-            summary=entry.summary,
-            link=entry.link,
-            published=entry.published,
-            publisher=entry.publisher,
-            matches=tuple(ArticleMatch(m.signal_id, tuple(m.terms), m.snippet) for m in matches),
-            matched_at=matched_at,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PendingAlert:
-    """An alert in the outbox with its delivery bookkeeping."""
-
-    alert: Alert
-    status: OutboxStatus
-    attempts: int  # claims so far, including the one that returned this value
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class SeenText:
-    """A recently seen entry's text, for previewing a draft query against recent news.
-
-    `title` or `summary` is "" when only the other was stored; `summary` holds at most
-    SEEN_SUMMARY_MAX_CHARS characters.
-    """
-
-    source_id: str
-    key: str
-    title: str
-    summary: str
-    link: str | None
-    published: datetime | None
-    first_seen_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """A Discord user following a signal: pinged in the alert's channel, or sent a DM.
-
-    `guild_id` is the server the user subscribed from (None from a DM); `created_at` is when
-    they first subscribed, kept when they later change the mode.
-    """
-
-    user_id: int
-    signal_id: str
-    mode: SubscriptionMode
-    guild_id: int | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One admin edit: who did what to which target, with the state before and after.
-
-    `actor_id` is the admin's Discord id, None for edits made outside Discord (the CLI).
-    `before` is None when the edit created the target, `after` when it deleted it. They are
-    JSON objects: string keys; lists, numbers, strings, booleans, None, nested objects and
-    tz-aware datetimes (which come back in UTC) inside; tuples come back as lists.
-    """
-
-    id: int
-    at: datetime
-    actor_id: int | None
-    actor_name: str
-    action: str  # e.g. "signal.edit", "source.disable"
-    target: str  # e.g. "signal:nato"
-    # compared, but left out of the hash, which a dict cannot join
-    before: dict[str, object] | None = field(hash=False)
-    after: dict[str, object] | None = field(hash=False)
-
-
-@dataclass(frozen=True, slots=True)
-class StoryCopy:
-    """One outlet's copy of a story: the entry it came as."""
-
-    source_id: str
-    key: str
-    title: str
-    link: str | None
-    publisher: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Announcement:
-    """The alert that announced a story for one signal at one destination."""
-
-    signal_id: str
-    destination: str
-    alert_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class KnownStory:
-    """A story as stored: its fingerprint, every copy so far, and where it was announced."""
-
-    id: int
-    fingerprint: str  # bot.stories.StoryFingerprint.to_text()
-    title: str
-    first_seen_at: datetime
-    last_seen_at: datetime
-    copies: tuple[StoryCopy, ...]  # in the order they came; the first is the announced one
-    announced: tuple[Announcement, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StoryWrite:
-    """A copy that a poll files under a story: an existing one (`story_id`) or a new one.
-
-    Writes with the same `new_ref` in one `commit_poll` share the story it creates; the first
-    of them gives its `fingerprint` and title. `announced` records the alerts this poll
-    enqueues for the story (new signals or destinations), so later copies update them.
-    """
-
-    copy: StoryCopy
-    story_id: int | None = None
-    new_ref: str | None = None
-    fingerprint: str | None = None
-    announced: tuple[Announcement, ...] = ()
-
-    def __post_init__(self) -> None:
-        if (self.story_id is None) == (self.new_ref is None):
-            raise ValueError("a StoryWrite names an existing story_id or a new_ref, not both")
-
-
-@dataclass(frozen=True, slots=True)
-class DigestItem:
-    """A hit waiting for its route's next digest: the alert it would have been alone."""
-
-    schedule: str  # bot.digest.DigestSchedule.key
-    alert: Alert
-
-
-@dataclass(frozen=True, slots=True)
-class OpenDigest:
-    """Hits collected for one digest route that no digest has taken yet."""
-
-    destination: str
-    schedule: str
-    oldest: datetime  # when the oldest waiting hit was collected
-    items: int
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    """One outbox row as stored, with its receipt (e.g. the Discord message id)."""
-
-    alert: Alert
-    status: OutboxStatus
-    attempts: int
-    receipt: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
-class SignalStats(NamedTuple):
-    """When a signal last matched an article, and how many it matched in the last 7 days."""
-
-    last_hit: datetime | None
-    hits_7d: int
-
-
-@dataclass(frozen=True, slots=True)
-class SignalTimeline:
-    """A signal's hits over time: first and last hit and total ever, and hits per UTC day.
-
-    `days` has one entry per UTC day of the window, oldest first, zeros included; the window
-    ends with the UTC day of `now` and counts hits up to `now`. A hit is one story on one UTC
-    day: the same article found by several sources, or several outlets' copies of one story,
-    count once (an article whose story was pruned counts by its link).
-    """
-
-    signal_id: str
-    first_hit: datetime | None
-    last_hit: datetime | None
-    total: int
-    days: tuple[tuple[date, int], ...]
-
-    @property
-    def window_total(self) -> int:
-        """The hits inside the window (the sum of `days`)."""
-        return sum(count for _, count in self.days)
-
-    @property
-    def busiest_day(self) -> tuple[date, int] | None:
-        """The window's day with the most hits (the latest of equals), or None if it had none."""
-        best = max(reversed(self.days), key=lambda day: day[1], default=None)
-        return best if best is not None and best[1] > 0 else None
-
-    @staticmethod
-    def window(now: datetime, days: int) -> tuple[date, ...]:
-        """The UTC days of a `days`-day window ending with the UTC day of `now`, oldest first."""
-        if days < 1:
-            raise ValueError(f"a signal timeline needs at least 1 day, not {days}")
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError(f"now must be timezone-aware (UTC), got naive {now.isoformat()}")
-        today = now.astimezone(UTC).date()
-        return tuple(today - timedelta(days=back) for back in range(days - 1, -1, -1))
+from typing import Protocol, Self
+
+from bot.model import Alert, Entry
+from bot.store.leases import DEFAULT_HOLDER
+from bot.store.records import (
+    OUTBOX_STATUSES,
+    SEEN_SUMMARY_MAX_CHARS,
+    SOURCE_HEALTHS,
+    SUBSCRIPTION_MODES,
+    Announcement,
+    ArticleMatch,
+    ArticleRecord,
+    AuditEntry,
+    DigestItem,
+    EntryIdentity,
+    Identify,
+    KnownStory,
+    OpenDigest,
+    OutboxRecord,
+    OutboxStatus,
+    PendingAlert,
+    SeenText,
+    SignalStats,
+    SignalTimeline,
+    SourceConfig,
+    SourceHealth,
+    SourceState,
+    StoryCopy,
+    StoryWrite,
+    Subscription,
+    SubscriptionMode,
+    source_health,
+)
+
+# The records live in bot.store.records; importing them from here keeps working.
+__all__ = [
+    "OUTBOX_STATUSES",
+    "SEEN_SUMMARY_MAX_CHARS",
+    "SOURCE_HEALTHS",
+    "SUBSCRIPTION_MODES",
+    "Announcement",
+    "ArticleMatch",
+    "ArticleRecord",
+    "AuditEntry",
+    "DigestItem",
+    "EntryIdentity",
+    "Identify",
+    "KnownStory",
+    "OpenDigest",
+    "OutboxRecord",
+    "OutboxStatus",
+    "PendingAlert",
+    "SeenText",
+    "SignalStats",
+    "SignalTimeline",
+    "SourceConfig",
+    "SourceHealth",
+    "SourceState",
+    "Store",
+    "StoryCopy",
+    "StoryWrite",
+    "Subscription",
+    "SubscriptionMode",
+    "source_health",
+]
 
 
 class Store(Protocol):
@@ -384,13 +112,20 @@ class Store(Protocol):
         ...
 
     def claim_due_sources(
-        self, now: datetime, limit: int, lease: timedelta, *, force: bool = False
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        force: bool = False,
+        holder: str = DEFAULT_HOLDER,
     ) -> list[SourceState]:
         """Lease up to `limit` due sources (oldest `next_poll_at` first) until `now + lease`.
 
         Due: configured, enabled, not auto-disabled, `next_poll_at <= now`, and not leased
         (no lease or one that ended before `now`). Two claimers never get the same source.
         `force` drops only the `next_poll_at` test (`run --all`): leases still hold.
+        The lease records `holder` (see `release_leases`) and one more `lease_token`.
         """
         ...
 
@@ -479,8 +214,23 @@ class Store(Protocol):
         """
         ...
 
-    def claim_alerts(self, now: datetime, limit: int, lease: timedelta) -> list[PendingAlert]:
-        """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt."""
+    def claim_alerts(
+        self, now: datetime, limit: int, lease: timedelta, *, holder: str = DEFAULT_HOLDER
+    ) -> list[PendingAlert]:
+        """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt.
+
+        The lease records `holder` (see `release_leases`) and one more `lease_token`.
+        """
+        ...
+
+    def release_leases(self, holder: str) -> tuple[int, int]:
+        """End every source and alert lease `holder` holds; return (sources, alerts) released.
+
+        For start-up: what this process's previous incarnation leased (it was killed before
+        recording an outcome) is claimable at once instead of when the lease runs out. An alert
+        comes back as it was, same alert id, so a kill repeats at most the alerts in flight.
+        Leases a later claimer took over (after they ran out) are that claimer's, not released.
+        """
         ...
 
     def outbox_record(self, alert_id: str) -> OutboxRecord | None:

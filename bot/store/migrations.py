@@ -10,6 +10,8 @@ and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store
     4  stories (one alert per story across outlets), digest items, news-API call counts
     5  search cursors (how far each news-API source has searched for each signal); an index
        from an article to its story copy, for timelines
+    6  a covering index for the flood guard's count
+    7  lease holders and tokens on sources and alerts, so a restart releases its own leases
 
 From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
 `add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
@@ -286,6 +288,12 @@ CREATE INDEX IF NOT EXISTS outbox_by_signal_id ON outbox (signal_id, created_at,
 DROP INDEX IF EXISTS outbox_by_signal;
 """
 
+LEASE_HOLDERS = """
+-- a restarted process releases the alert leases its previous incarnation held: only the
+-- alerts leased right now are indexed, a handful however long the outbox grows
+CREATE INDEX IF NOT EXISTS outbox_leased ON outbox (lease_holder) WHERE lease_until IS NOT NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -298,6 +306,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "stories, digest items, news-API calls", STORIES_DIGESTS_API_CALLS),
     Migration(5, "search cursors, story copies by entry", SEARCH_CURSORS),
     Migration(6, "outbox: a covering index for the flood count", FLOOD_COUNT_INDEX),
+    Migration(
+        7,
+        "lease holders and tokens",
+        LEASE_HOLDERS,
+        add_columns=(
+            AddColumn("sources", "lease_holder", "TEXT"),
+            AddColumn("sources", "lease_token", "INTEGER NOT NULL DEFAULT 0"),
+            AddColumn("outbox", "lease_holder", "TEXT"),
+            AddColumn("outbox", "lease_token", "INTEGER NOT NULL DEFAULT 0"),
+        ),
+    ),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old

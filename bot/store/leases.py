@@ -1,0 +1,27 @@
+"""Who holds a lease: the name a claimer gives `claim_due_sources` and `claim_alerts`.
+
+A lease records its holder so that a process restarted after a crash can release what its
+previous incarnation held (`Store.release_leases`) instead of waiting for those leases to run
+out. The name must be the same across restarts of one process and differ between processes
+that run at the same time: two live processes sharing a name would release each other's work.
+"""
+
+from __future__ import annotations
+
+import socket
+
+# The holder of leases taken by callers that name none.
+DEFAULT_HOLDER = "unnamed"
+
+
+def default_holder(role: str = "run") -> str:
+    """This host's holder name for a role, e.g. "myhost:run": stable across restarts."""
+    if not role:
+        raise ValueError("a lease holder's role must not be empty")
+    return f"{socket.gethostname()}:{role}"
+
+
+def check_holder(holder: str) -> None:
+    """Refuse an empty holder name (ValueError): its leases could never be told apart."""
+    if not holder:
+        raise ValueError("a lease holder must not be empty")

@@ -1,0 +1,254 @@
+"""SQLite store, seen entries and `commit_poll`, the one transaction a poll ends with."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.errors import StoreError
+from bot.model import Alert, Entry
+from bot.store import codec
+from bot.store.base import (
+    SEEN_SUMMARY_MAX_CHARS,
+    ArticleRecord,
+    DigestItem,
+    EntryIdentity,
+    Identify,
+    SeenText,
+    StoryWrite,
+)
+from bot.store.sqlite._base import SQLiteBase, _chunks
+
+
+class PollMixin(SQLiteBase):
+    """Seen entries, and `commit_poll` with the article and story writes it makes."""
+
+    def unseen(self, source_id: str, entries: Sequence[Entry], identify: Identify) -> list[Entry]:
+        """The entries this source has not given us before, in order; batch repeats dropped."""
+        identities = [identify(entry) for entry in entries]
+        keys = {i.key for i in identities}
+        links = {i.link for i in identities if i.link}
+        titles = {i.title_norm for i in identities if i.title_norm}
+        with self._transaction("unseen", write=False) as db:
+            seen_keys = self._seen_values(db, source_id, "key", sorted(keys))
+            seen_links = self._seen_values(db, source_id, "link", sorted(links))
+            seen_titles = self._seen_values(db, source_id, "title_norm", sorted(titles))
+        fresh: list[Entry] = []
+        for entry, ident in zip(entries, identities, strict=True):
+            if (
+                ident.key in seen_keys
+                or (ident.link and ident.link in seen_links)
+                or (ident.title_norm and ident.title_norm in seen_titles)
+            ):
+                continue
+            fresh.append(entry)
+            # later entries in this batch repeating this one are not new either
+            seen_keys.add(ident.key)
+            if ident.link:
+                seen_links.add(ident.link)
+            if ident.title_norm:
+                seen_titles.add(ident.title_norm)
+        return fresh
+
+    @staticmethod
+    def _seen_values(
+        db: sqlite3.Connection, source_id: str, column: str, values: Sequence[str]
+    ) -> set[str]:
+        # `column` is one of our three literal column names, never caller text.
+        found: set[str] = set()
+        for chunk in _chunks(values):
+            marks = ", ".join("?" * len(chunk))
+            rows = db.execute(
+                f"SELECT {column} FROM seen WHERE source_id = ? AND {column} IN ({marks})",
+                (source_id, *chunk),
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def recent_seen(self, limit: int) -> list[SeenText]:
+        """The text of the most recently seen entries that have some, newest first."""
+        if limit <= 0:
+            return []
+        with self._transaction("recent_seen", write=False) as db:
+            # The WHERE repeats the partial index's condition so that index serves the query.
+            rows = db.execute(
+                "SELECT source_id, key, link, published, first_seen_at, title, summary FROM seen"
+                " WHERE title IS NOT NULL OR summary IS NOT NULL"
+                " ORDER BY first_seen_at DESC, published IS NULL, published DESC, source_id, key"
+                " LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            SeenText(
+                source_id=row["source_id"],
+                key=row["key"],
+                title=row["title"] or "",
+                summary=row["summary"] or "",
+                link=row["link"],
+                published=codec.opt_from_text(row["published"]),
+                first_seen_at=codec.from_text(row["first_seen_at"]),
+            )
+            for row in rows
+        ]
+
+    def commit_poll(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        seen: Sequence[EntryIdentity],
+        articles: Sequence[ArticleRecord],
+        alerts: Sequence[Alert],
+        stories: Sequence[StoryWrite] = (),
+        digest_items: Sequence[DigestItem] = (),
+    ) -> int:
+        """In one transaction: mark entries seen, keep matched articles, enqueue alerts."""
+        at = codec.to_text(now, "now")
+        enqueued = 0
+        with self._transaction("commit_poll") as db:
+            self._require_source(db, source_id)
+            for ident in seen:
+                # ON CONFLICT names its target, unlike INSERT OR IGNORE, which would also
+                # swallow NOT NULL and CHECK violations and so hide a broken batch.
+                db.execute(
+                    "INSERT INTO seen (source_id, key, link, title_norm, published, first_seen_at,"
+                    " title, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (source_id, key) DO NOTHING",
+                    (
+                        source_id,
+                        ident.key,
+                        ident.link or None,
+                        ident.title_norm or None,
+                        codec.opt_to_text(ident.published, "published"),
+                        at,
+                        ident.title or None,
+                        (ident.summary or "")[:SEEN_SUMMARY_MAX_CHARS] or None,
+                    ),
+                )
+            for article in articles:
+                self._insert_article(db, article)
+            for alert in alerts:
+                cursor = db.execute(
+                    "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
+                    " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (alert_id) DO NOTHING",
+                    (
+                        alert.alert_id,
+                        alert.signal_id,
+                        alert.destination,
+                        alert.source_id,
+                        codec.alert_to_json(alert),
+                        at,
+                        at,
+                    ),
+                )
+                enqueued += cursor.rowcount
+            self._write_stories(db, stories, at)
+            for item in digest_items:
+                db.execute(
+                    "INSERT INTO digest_items (alert_id, destination, schedule, payload,"
+                    " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+                    (
+                        item.alert.alert_id,
+                        item.alert.destination,
+                        item.schedule,
+                        codec.alert_to_json(item.alert),
+                        at,
+                    ),
+                )
+            db.execute("UPDATE sources SET first_fetch_done = 1 WHERE id = ?", (source_id,))
+        return enqueued
+
+    @staticmethod
+    def _write_stories(db: sqlite3.Connection, writes: Sequence[StoryWrite], at: str) -> None:
+        created: dict[str, int] = {}
+        for write in writes:
+            story_id = write.story_id
+            if story_id is None:
+                assert write.new_ref is not None  # StoryWrite checks one of the two is set
+                story_id = created.get(write.new_ref)
+                if story_id is None:
+                    if write.fingerprint is None:
+                        raise ValueError(f"new story {write.new_ref!r} needs a fingerprint")
+                    cursor = db.execute(
+                        "INSERT INTO stories (fingerprint, title, first_seen_at, last_seen_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (write.fingerprint, write.copy.title, at, at),
+                    )
+                    story_id = created[write.new_ref] = int(cursor.lastrowid or 0)
+            elif (
+                db.execute(
+                    "UPDATE stories SET last_seen_at = ? WHERE id = ?", (at, story_id)
+                ).rowcount
+                == 0
+            ):
+                raise StoreError(f"no story {story_id}")
+            copy = write.copy
+            db.execute(
+                "INSERT INTO story_copies (story_id, position, source_id, key, title, link,"
+                " publisher, added_at) SELECT ?, COALESCE(MAX(position) + 1, 0), ?, ?, ?, ?, ?, ?"
+                " FROM story_copies WHERE story_id = ?"
+                " ON CONFLICT (story_id, source_id, key) DO NOTHING",
+                (
+                    story_id,
+                    copy.source_id,
+                    copy.key,
+                    copy.title,
+                    copy.link,
+                    copy.publisher,
+                    at,
+                    story_id,
+                ),
+            )
+            for announced in write.announced:
+                db.execute(
+                    "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"
+                    " VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (story_id, signal_id, destination) DO NOTHING",
+                    (story_id, announced.signal_id, announced.destination, announced.alert_id),
+                )
+
+    @staticmethod
+    def _insert_article(db: sqlite3.Connection, article: ArticleRecord) -> None:
+        # The first stored copy of an article wins; a replay or a later signal only adds
+        # the signals not recorded yet.
+        matched_at = codec.to_text(article.matched_at, "matched_at")
+        db.execute(
+            "INSERT INTO articles (source_id, key, title, summary, link, published, publisher,"
+            " matched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (source_id, key) DO NOTHING",
+            (
+                article.source_id,
+                article.key,
+                article.title,
+                article.summary,
+                article.link,
+                codec.opt_to_text(article.published, "published"),
+                article.publisher,
+                matched_at,
+            ),
+        )
+        article_id = db.execute(
+            "SELECT id FROM articles WHERE source_id = ? AND key = ?",
+            (article.source_id, article.key),
+        ).fetchone()["id"]
+        position = db.execute(
+            "SELECT COALESCE(MAX(position) + 1, 0) FROM article_signals WHERE article_id = ?",
+            (article_id,),
+        ).fetchone()[0]
+        for match in article.matches:
+            cursor = db.execute(
+                "INSERT INTO article_signals (article_id, signal_id, position, terms, snippet,"
+                " matched_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (article_id, signal_id) DO NOTHING",
+                (
+                    article_id,
+                    match.signal_id,
+                    position,
+                    codec.terms_to_json(match.terms),
+                    match.snippet,
+                    matched_at,
+                ),
+            )
+            position += cursor.rowcount
