@@ -37,6 +37,7 @@ __all__ = [
     "alert_notice",
     "display_destination",
     "display_path",
+    "notice_text",
     "scrub_paths",
     "source_notice",
     "watchlist_notice",
@@ -367,6 +368,13 @@ class NoticeBatcher:
     def __len__(self) -> int:
         """How many groups are open."""
         return len(self._groups)
+
+
+def notice_text(notice: Notice, watchlist_dir: str | os.PathLike[str] | None = None) -> str:
+    """One notice on its own, as the message a group of one would be."""
+    group = _Group(notice.kind, notice.destination, datetime.min)
+    group.add(notice, watchlist_dir)
+    return group.render()
 
 
 # --- the async edge --------------------------------------------------------------------------

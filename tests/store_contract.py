@@ -21,12 +21,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from bot.errors import StoreError
-from bot.model import Alert, Entry, OutletCopy
+from bot.model import Alert, Entry, OutletCopy, StoryUpdateAlert
 from bot.store.base import (
     SEEN_SUMMARY_MAX_CHARS,
     Announcement,
@@ -116,6 +117,14 @@ def alert(alert_id: str, signal_id: str = "nato", source_id: str = "a", **change
     }
     fields.update(changes)
     return Alert(**fields)  # type: ignore[arg-type]
+
+
+def update(alert_id: str, original: str, **changes: object) -> StoryUpdateAlert:
+    """A story update ("+N sources") of the alert `original`."""
+    base = alert(alert_id, **changes)
+    return StoryUpdateAlert(
+        **{f.name: getattr(base, f.name) for f in fields(Alert)}, update_of=original
+    )
 
 
 def article(
@@ -1486,16 +1495,23 @@ class StoreContract:
             StoryWrite(StoryCopy("a", "k1", "T", None, None))
 
     def test_story_updates_do_not_count_toward_the_flood_limit(self, polled: Store) -> None:
-        """An update (id `upd-…`) edits an alert already counted: it is not another alert."""
-        commit(polled, T0, alerts=[alert("x1"), alert("upd-x1-2"), alert("upd-x1-3")])
+        """An update edits an alert already counted: it is not another alert, whatever its id."""
+        commit(polled, T0, alerts=[alert("x1"), update("u2", "x1"), update("u3", "x1")])
         assert polled.alerts_for_signal_since("nato", T0) == 1
+        commit(polled, T0, alerts=[alert("upd-looks-like-an-update")])
+        assert polled.alerts_for_signal_since("nato", T0) == 2
 
-    def test_outbox_record_and_last_receipt_like(self, polled: Store) -> None:
+    def test_outbox_record_and_last_update_receipt(self, polled: Store) -> None:
         """An outbox row reads back with its receipt; the latest update receipt is found."""
         commit(
             polled,
             T0,
-            alerts=[alert("x1"), alert("upd-x1-1"), alert("upd-x1-2"), alert("upd-x2-1")],
+            alerts=[
+                alert("x1"),
+                update("upd-x1-1", "x1"),
+                update("upd-x1-2", "x1"),
+                update("upd-x2-1", "x2"),
+            ],
         )
         assert polled.outbox_record("nope") is None
         record = polled.outbox_record("x1")
@@ -1508,10 +1524,38 @@ class StoreContract:
         record = polled.outbox_record("x1")
         assert record is not None and (record.status, record.receipt) == ("delivered", "m1")
         assert record.delivered_at == at(1) and record.attempts == 1
-        assert polled.last_receipt_like("upd-x1-") == "followup:m2"
+        assert polled.last_update_receipt("x1") == "followup:m2"
         polled.mark_delivered("upd-x1-2", at(4), "followup:m3")
-        assert polled.last_receipt_like("upd-x1-") == "followup:m3"
-        assert polled.last_receipt_like("upd-x3-") is None
+        assert polled.last_update_receipt("x1") == "followup:m3"
+        assert polled.last_update_receipt("x3") is None
+
+    def test_heads_only_claims_each_destinations_oldest_pending_alert(self, polled: Store) -> None:
+        """One alert per destination, its oldest; a head waiting for a retry holds back its
+        own destination and no other; skipped destinations are left alone."""
+        commit(
+            polled,
+            T0,
+            alerts=[
+                alert("a1", destination="channel:1"),
+                alert("a2", destination="channel:1"),
+                alert("b1", destination="channel:2"),
+                alert("c1", destination="channel:3"),
+            ],
+        )
+        heads = polled.claim_alerts(T0, 10, LEASE, heads_only=True, skip_destinations=["channel:3"])
+        assert sorted(p.alert.alert_id for p in heads) == ["a1", "b1"]
+        # a1 is leased: channel 1 has nothing more to give until it is done
+        later = polled.claim_alerts(at(1), 10, LEASE, heads_only=True)
+        assert [p.alert.alert_id for p in later] == ["c1"]
+        polled.mark_failed("a1", at(1), error="429", next_attempt_at=at(60), permanent=False)
+        polled.mark_delivered("b1", at(1), "m1")
+        polled.mark_delivered("c1", at(1), "m1")
+        assert polled.claim_alerts(at(2), 10, LEASE, heads_only=True) == []  # a1 waits; so does a2
+        (retry,) = polled.claim_alerts(at(60), 10, LEASE, heads_only=True)
+        assert retry.alert.alert_id == "a1"
+        polled.mark_delivered("a1", at(61), "m2")
+        (second,) = polled.claim_alerts(at(61), 10, LEASE, heads_only=True)
+        assert second.alert.alert_id == "a2"
 
     def test_digest_items_wait_until_a_digest_takes_them(self, polled: Store) -> None:
         """Hits collect per route and schedule; a digest takes them once, in one transaction."""

@@ -3,6 +3,7 @@ written before alerts had types still come back as the kind they meant and still
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from dataclasses import fields
@@ -25,7 +26,9 @@ from bot.model import (
     StoryUpdateAlert,
     alert_kind,
 )
+from bot.pipeline import Deliverer
 from bot.store.codec import alert_from_json, alert_to_json
+from bot.store.migrations import MIGRATIONS
 from bot.store.sqlite import SQLiteStore
 
 T0 = datetime(2025, 6, 25, 8, 0, tzinfo=UTC)
@@ -171,6 +174,54 @@ def test_rows_from_before_typed_alerts_come_back_typed(name: str) -> None:
         assert group.items[0].sources == 3 and group.items[0].published == T0.replace(hour=7)
     if name == "story-with-also":
         assert alert.also == (OutletCopy("AP", "t", "https://ap/1"),)
+
+
+class SentSink:
+    """A sink that keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    async def send(self, alert: Alert) -> str | None:
+        """Keep the alert; its receipt is its position."""
+        self.sent.append(alert)
+        return str(len(self.sent))
+
+
+class NoNotices:
+    """A notifier that must not be called."""
+
+    async def notify(self, message: object) -> None:
+        """Fail: nothing here should need the admins."""
+        raise AssertionError(f"unexpected notice: {message}")
+
+
+def test_an_outbox_from_before_the_upgrade_migrates_and_delivers(tmp_path: Path) -> None:
+    """Rows a schema-7 signalwatch wrote get their kind from migration 8, are claimed as their
+    type, delivered in order, and an old update does not count toward the flood limit."""
+    path = tmp_path / "db.sqlite"
+    with SQLiteStore(path) as store, pytest.MonkeyPatch.context() as mp:
+        mp.setattr("bot.store.sqlite._base.MIGRATIONS", MIGRATIONS[:7])
+        store.migrate()
+    with sqlite3.connect(path) as db:
+        for n, name in enumerate(("story", "flood", "update")):
+            doc = {**LEGACY_FIELDS, **LEGACY_ROWS[name]}
+            when = (T0.replace(minute=n)).isoformat(timespec="microseconds")
+            db.execute(
+                "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
+                " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc["alert_id"], "nato", "default", "wire", json.dumps(doc), when, when),
+            )
+    with SQLiteStore(path) as store:
+        assert store.migrate() == 1
+        kinds = dict(store._db.execute("SELECT alert_id, kind FROM outbox").fetchall())
+        assert kinds == {"a1": "story", "flood-1": "flood", "upd-a1-2": "update"}
+        assert store.alerts_for_signal_since("nato", T0) == 2  # the update is not counted
+        sink = SentSink()
+        deliverer = Deliverer(store, sink, NoNotices(), lambda: T0.replace(hour=9))
+        assert asyncio.run(deliverer.deliver_due()) == 3
+        assert [type(a) for a in sink.sent] == [Alert, FloodSummary]  # the update edits nothing
+        assert store.outbox_counts() == {"pending": 0, "delivered": 3, "failed": 0}
 
 
 def test_an_old_outbox_row_is_claimed_as_its_type(tmp_path: Path) -> None:

@@ -552,7 +552,7 @@ def test_a_refusing_channel_fails_its_alert_tells_the_admins_and_holds_up_nothin
             assert store.outbox_counts() == {"pending": 0, "delivered": 1, "failed": 1}
             assert [m["nonce"] for m in emu.messages_in(emu.alerts)] == ["1" * 25]
             [notice] = emu.messages_in(emu.staff)
-            assert notice["content"].startswith(f"⚠️ alerts for channel:{bad} cannot be delivered")
+            assert notice["content"].startswith(f"⚠️ Cannot deliver to <#{bad}>: channel {bad}")
             assert f"channel {bad}" in notice["content"] and reason in notice["content"]
             assert notice["mention_everyone"] is False and notice["mentions"] == []
 

@@ -20,6 +20,7 @@ from feedserver import FeedServer, LiveFeed, Reply
 
 from bot.errors import DeliveryError, PermanentDeliveryError
 from bot.model import Alert, Entry, FloodSummary, FoldedItem
+from bot.notices import Notice, notice_text
 from bot.pipeline import (
     DEFAULT_DESTINATION,
     SOURCE_LEASE,
@@ -398,9 +399,9 @@ class Notices:
     def __init__(self) -> None:
         self.texts: list[str] = []
 
-    async def notify(self, text: str) -> None:
-        """Keep one admin notice."""
-        self.texts.append(text)
+    async def notify(self, message: str | Notice) -> None:
+        """Keep one admin notice, as the text it would be posted as."""
+        self.texts.append(message if isinstance(message, str) else notice_text(message))
 
 
 class CollectingSink:
@@ -764,16 +765,17 @@ def test_flood_guard_across_polls_uses_the_outbox(
 
 
 def test_delivery_failure_keeps_the_alert_and_delivers_it_later_once(rig: Rig) -> None:
-    """A sink error leaves the alert pending; after the retry delay it is delivered once."""
+    """A sink error leaves the alert pending, and the alert queued behind it for the same
+    destination waits with it (order kept); after the retry delay both go, once, in order."""
     rig.sink.failures = [DeliveryError("discord is down (HTTP 502)")]
     rig.poll_one()
-    assert rig.deliver() == 1  # one of the two failed, the other went through
-    assert rig.store.outbox_counts() == {"pending": 1, "delivered": 1, "failed": 0}
+    assert rig.deliver() == 0  # the first failed; the second waits behind it
+    assert rig.store.outbox_counts() == {"pending": 2, "delivered": 0, "failed": 0}
     assert rig.deliver() == 0  # not due again yet
     rig.clock.advance(timedelta(seconds=9))
     assert rig.deliver() == 0
     rig.clock.advance(timedelta(seconds=1))  # 10 s after the first attempt
-    assert rig.deliver() == 1
+    assert rig.deliver() == 2
     assert rig.store.outbox_counts() == {"pending": 0, "delivered": 2, "failed": 0}
     assert sorted(rig.sink.titles) == ["NATO summit 2", "NATO summit 3"]
     assert len({a.alert_id for a in rig.sink.sent}) == 2
@@ -787,7 +789,9 @@ def test_permanent_delivery_failure_gives_up_and_tells_the_admins(rig: Rig) -> N
     rig.poll_one()
     rig.deliver()
     assert rig.store.outbox_counts() == {"pending": 0, "delivered": 1, "failed": 1}
-    assert rig.notices.texts == ["alerts for default cannot be delivered: channel 111 was deleted"]
+    (notice,) = rig.notices.texts
+    assert notice.startswith("Cannot deliver to the default channel: channel 111 was deleted.")
+    assert "1 alert not delivered" in notice and "`nato`" in notice and "NATO summit" in notice
     rig.clock.advance(timedelta(days=1))
     assert rig.deliver() == 0
     assert rig.sink.attempts == 2
@@ -807,10 +811,12 @@ def test_crash_between_send_and_mark_repeats_only_that_alert_after_the_lease(rig
     with pytest.raises(Crash):
         run(deliverer.deliver_due())
     (crashed,) = rig.sink.sent
-    assert rig.deliver() == 1  # the other alert, which the crashed deliverer never held
-    assert rig.store.outbox_counts() == {"pending": 1, "delivered": 1, "failed": 0}
+    # The other alert, for the same destination, waits behind the crashed one: order is kept.
+    assert rig.deliver() == 0
+    assert rig.store.outbox_counts() == {"pending": 2, "delivered": 0, "failed": 0}
     rig.clock.advance(timedelta(minutes=3))  # the crashed deliverer's lease runs out
-    assert rig.deliver() == 1
+    assert rig.deliver() == 2
+    assert rig.sink.sent[1].alert_id == crashed.alert_id  # the repeat first, then the other
     counts = Counter(a.alert_id for a in rig.sink.sent)
     (other,) = set(counts) - {crashed.alert_id}
     assert counts == {crashed.alert_id: 2, other: 1}

@@ -17,6 +17,7 @@ import pytest
 from feedserver import FeedServer, LiveFeed
 
 from bot.model import Alert
+from bot.notices import Notice, notice_text
 from bot.pipeline import loop as runner
 from bot.pipeline.loop import RunOptions, run_loop
 from bot.settings import Settings
@@ -96,9 +97,9 @@ class Collector:
         self._changed.set()
         return None
 
-    async def notify(self, text: str) -> None:
-        """Keep an admin notice."""
-        self.notices.append(text)
+    async def notify(self, message: str | Notice) -> None:
+        """Keep an admin notice, as the text it would be posted as."""
+        self.notices.append(message if isinstance(message, str) else notice_text(message))
         self._changed.set()
 
     async def until(self, *, alerts: int, notices: int = 0) -> None:
@@ -181,8 +182,10 @@ def test_hot_reload_picks_up_a_new_signal_and_keeps_the_last_good_on_a_broken_fi
     assert asyncio.run(scenario()) == 0
     assert len(out.notices) == 1
     assert out.notices[0].startswith(
-        f"{path} has errors; keeping the last good watchlist:\n{path}:5: signal 'nato': query: "
+        f"`{path.name}` has errors; keeping the last good watchlist:\n"
     )
+    assert f"{path.name}:5: signal 'nato': query: " in out.notices[0]
+    assert str(path.parent) not in out.notices[0]  # no server path in an admin notice
     assert store.outbox_counts() == {"pending": 0, "delivered": 6, "failed": 0}
 
 

@@ -351,7 +351,7 @@ def test_a_search_the_api_paused_is_put_off_not_failed(store: Store, api_server:
 
 
 def test_the_run_loop_does_not_wait_for_searches(store: Store, api_server: ApiServer) -> None:
-    """poll_due(wait_for_searches=False) returns while a search waits for its API's pace; the
+    """poll_due(wait=False) returns while a search waits for its API's pace; the
     search is not started twice, and its outcome comes with a later call once it is done."""
     compiled = watchlist(api_server)
     store.sync_sources(source_configs(compiled.watchlist), NOW)
@@ -375,17 +375,17 @@ def test_the_run_loop_does_not_wait_for_searches(store: Store, api_server: ApiSe
                 pacer=Pacer(lambda: 0.0, slow_sleep),
                 environ=KEYS,
             )
-            assert await poller.poll_due(force=True, wait_for_searches=False) == []
+            assert await poller.poll_due(force=True, wait=False) == []
             await asyncio.wait_for(paced.wait(), 5)  # a second signal waits its API's turn
             # Past the lease, GDELT and the Guardian are due again while still searching: they
             # are not restarted. NewsAPI (one signal, nothing to wait for) may be done by now.
             clock.advance(timedelta(minutes=3))
-            outcomes = await poller.poll_due(wait_for_searches=False)
+            outcomes = await poller.poll_due(wait=False)
             assert {o.source_id for o in outcomes} <= {"newsapi"}
             requests = len(api_server.requests_to(GDELT_PATH))
             go_on.set()
             for _ in range(100):  # the searches finish on the event loop
-                outcomes += await poller.poll_due(wait_for_searches=False)
+                outcomes += await poller.poll_due(wait=False)
                 if len(outcomes) == 3:
                     break
                 await asyncio.sleep(0.01)
@@ -393,6 +393,6 @@ def test_the_run_loop_does_not_wait_for_searches(store: Store, api_server: ApiSe
             assert all(o.status == "ok" for o in outcomes)
             # the second call started no second GDELT search: 2 signals, 2 requests
             assert requests <= 2 and len(api_server.requests_to(GDELT_PATH)) == 2
-            await poller.cancel_searches()
+            await poller.cancel()
 
     asyncio.run(go())

@@ -9,6 +9,7 @@ import pytest
 from store_contract import LEASE, T0, alert, cfg
 
 from bot.store import DEFAULT_HOLDER, default_holder
+from bot.store.codec import alert_to_json
 from bot.store.migrations import MIGRATIONS
 from bot.store.sqlite import SQLiteStore
 
@@ -33,13 +34,25 @@ def test_leases_taken_before_migration_7_have_no_holder_and_stand(tmp_path: Path
         mp.setattr("bot.store.sqlite._base.MIGRATIONS", MIGRATIONS[:6])
         assert store.migrate() == 6
         store.sync_sources([cfg("a")], T0)
-        store.commit_poll("a", T0, seen=[], articles=[], alerts=[alert("x1")])
-        # what a signalwatch of schema 6 did to claim
+        # what a signalwatch of schema 6 did to enqueue and to claim
+        store._db.execute(
+            "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                "x1",
+                "nato",
+                "console",
+                "a",
+                alert_to_json(alert("x1")),
+                T0.isoformat(),
+                T0.isoformat(),
+            ),
+        )
         until = "2025-06-24T09:05:00.000000+00:00"
         store._db.execute("UPDATE sources SET lease_until = ?", (until,))
         store._db.execute("UPDATE outbox SET lease_until = ?, attempts = 1", (until,))
     with SQLiteStore(db_file) as store:
-        assert store.migrate() == 1
+        assert store.migrate() == len(MIGRATIONS) - 6
         state = store.source("a")
         assert state is not None and (state.lease_holder, state.lease_token) == (None, 0)
         assert store.release_leases(DEFAULT_HOLDER) == (0, 0)

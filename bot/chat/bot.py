@@ -30,6 +30,7 @@ from bot import __version__
 from bot.chat.settings import DiscordSettings
 from bot.errors import DeliveryError, PermanentDeliveryError
 from bot.model import Alert, DigestAlert, StoryUpdate
+from bot.notices import Notice, notice_text
 from bot.pipeline import DEFAULT_DESTINATION, Compiled
 from bot.render import alert_message, story_followup_message, truncate
 from bot.store import Store
@@ -368,8 +369,9 @@ class DiscordNotifier:
         self.bot = bot
         self.admin_channel = admin_channel
 
-    async def notify(self, text: str) -> None:
+    async def notify(self, message: str | Notice) -> None:
         """Post an admin notice (and always log it)."""
+        text = message if isinstance(message, str) else notice_text(message)
         log.warning("ADMIN NOTICE: %s", text)
         if self.admin_channel is None or not self.bot.is_ready():
             return

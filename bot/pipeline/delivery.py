@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.errors import DeliveryError, PermanentDeliveryError
 from bot.model import Alert, OutletCopy, StoryUpdate, StoryUpdateAlert
-from bot.pipeline.alerts import UPDATE_PREFIX, followup_alert
-from bot.pipeline.ports import Notifier, Sink
+from bot.notices import alert_notice
+from bot.pipeline.alerts import followup_alert
+from bot.pipeline.ports import Notifier, Sink, UpdatingSink
 from bot.pipeline.storybook import outlet
 from bot.schedule import delivery_retry_at
-from bot.store import Store
+from bot.store import DEFAULT_HOLDER, PendingAlert, Store
 
 __all__ = ["ALERT_LEASE", "EDIT_WINDOW", "Deliverer"]
 
@@ -28,32 +29,76 @@ EDIT_WINDOW = timedelta(hours=6)
 
 @dataclass
 class Deliverer:
-    """Moves alerts from the outbox to a sink: claim → send → mark."""
+    """Moves alerts from the outbox to a sink: claim → send → mark, one lane per destination.
+
+    Each destination's pending alerts go out one at a time, oldest first: the store hands out
+    only the head of each destination's queue, so a destination in backoff (a 429, a 5xx)
+    holds its own later alerts back and no one else's, and per-destination order is kept.
+    A deliverer holds the lease of only the alerts it is sending, so a stopped or killed
+    process delays (or repeats, with the same alert id) only those.
+    """
 
     store: Store
     sink: Sink
     notifier: Notifier
     clock: Callable[[], datetime]
-    # One alert per claim: a deliverer only ever holds the lease of the alert it is sending,
-    # so a stopped or killed process delays (or repeats) that one alert, not a whole batch.
-    batch: int = 1
+    # Destinations delivered to at once (each one alert at a time).
+    lanes: int = 16
     # Called after a send and before the outbox is told; tests use it to crash right there.
     after_send: Callable[[Alert], Awaitable[None]] | None = None
+    # Who the alert leases are taken for (a restart releases its own).
+    holder: str = DEFAULT_HOLDER
+    # Called once per alert delivered (metrics, tests).
+    on_delivered: Callable[[Alert], None] | None = None
 
     async def deliver_due(self, stop: asyncio.Event | None = None) -> int:
-        """Deliver every alert due now; return how many were delivered."""
+        """Deliver every alert due now, destinations side by side; return how many went."""
         delivered = 0
         while stop is None or not stop.is_set():
-            now = self.clock()
-            claimed = await asyncio.to_thread(self.store.claim_alerts, now, self.batch, ALERT_LEASE)
+            claimed = await self._claim(())
             if not claimed:
                 break
-            for pending in claimed:
-                if stop is not None and stop.is_set():
-                    break  # the rest (batch > 1) stay leased and come back when it ends
-                if await self._deliver_one(pending.alert, pending.attempts, pending.created_at):
-                    delivered += 1
+            results = await asyncio.gather(*(self._deliver(p) for p in claimed))
+            delivered += sum(results)
         return delivered
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, tick: float = 1.0) -> None:
+        """Deliver until `stop`: woken by `wake` (a poll committed alerts, a digest closed),
+        by a lane finishing, or every `tick` seconds for retries that came due.
+
+        On stop, the alerts being sent are finished and recorded before this returns.
+        """
+        running: dict[str, asyncio.Task[bool]] = {}
+        while not stop.is_set():
+            wake.clear()
+            if len(running) < self.lanes:
+                for pending in await self._claim(running.keys()):
+                    task = asyncio.create_task(self._deliver(pending))
+                    running[pending.alert.destination] = task
+                    task.add_done_callback(lambda _task: wake.set())
+            await _first_of(stop, wake, timeout=tick)
+            for destination, task in list(running.items()):
+                if task.done():
+                    del running[destination]
+                    task.result()  # _deliver never raises but for cancellation or our bugs
+        if running:
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _claim(self, busy: Collection[str]) -> list[PendingAlert]:
+        """The head alert of each destination not in `busy`, leased to us."""
+        return await asyncio.to_thread(
+            self.store.claim_alerts,
+            self.clock(),
+            self.lanes - len(busy),
+            ALERT_LEASE,
+            holder=self.holder,
+            heads_only=True,
+            skip_destinations=tuple(busy),
+        )
+
+    async def _deliver(self, pending: PendingAlert) -> bool:
+        """Deliver one claimed alert; True when the sink took it."""
+        return await self._deliver_one(pending.alert, pending.attempts, pending.created_at)
 
     def with_story(self, alert: Alert) -> Alert:
         """The alert with its story's other outlets (`also`), when it has any."""
@@ -74,9 +119,20 @@ class Deliverer:
     async def _send(self, alert: Alert, queued_at: datetime) -> str | None:
         """Send an alert, or for a story update, edit or follow up what was delivered."""
         if not isinstance(alert, StoryUpdateAlert):
-            return await self.sink.send(self.with_story(alert))
-        original_id = alert.update_of
-        record = self.store.outbox_record(original_id)
+            return await self.sink.send(await asyncio.to_thread(self.with_story, alert))
+        update = await asyncio.to_thread(self._story_update, alert, queued_at)
+        if update is None:
+            return None
+        if isinstance(self.sink, UpdatingSink):
+            return await self.sink.update(update)
+        return await self.sink.send(followup_alert(update, alert.alert_id))
+
+    def _story_update(self, alert: StoryUpdateAlert, queued_at: datetime) -> StoryUpdate | None:
+        """What an update should change on the delivered original, or None for nothing.
+
+        Blocking (the store): run in a thread.
+        """
+        record = self.store.outbox_record(alert.update_of)
         if (
             record is None
             or record.status != "delivered"
@@ -86,37 +142,42 @@ class Deliverer:
             # update was queued: it showed them already; given up: nothing to edit.
             return None
         original = self.with_story(record.alert)
-        now = self.clock()
         edit = None
-        if record.receipt and record.delivered_at and now - record.delivered_at <= EDIT_WINDOW:
+        delivered_at = record.delivered_at
+        if record.receipt and delivered_at and self.clock() - delivered_at <= EDIT_WINDOW:
             edit = record.receipt
         else:
-            earlier = self.store.last_receipt_like(f"{UPDATE_PREFIX}{original_id}-")
+            earlier = self.store.last_update_receipt(alert.update_of)
             if earlier is not None and earlier.startswith("followup:"):
                 edit = earlier
-        update = StoryUpdate(original, edit=edit, reply_to=record.receipt)
-        updater = getattr(self.sink, "update", None)
-        if updater is not None:
-            receipt: str | None = await updater(update)
-            return receipt
-        return await self.sink.send(followup_alert(update, alert.alert_id))
+        return StoryUpdate(original, edit=edit, reply_to=record.receipt)
 
     async def _deliver_one(self, alert: Alert, attempts: int, queued_at: datetime) -> bool:
         try:
             receipt = await self._send(alert, queued_at)
         except PermanentDeliveryError as exc:
             now = self.clock()
-            self.store.mark_failed(
-                alert.alert_id, now, error=str(exc), next_attempt_at=now, permanent=True
+            await asyncio.to_thread(
+                self.store.mark_failed,
+                alert.alert_id,
+                now,
+                error=str(exc),
+                next_attempt_at=now,
+                permanent=True,
             )
             log.error("alert %s to %s given up: %s", alert.alert_id, alert.destination, exc)
-            await self.notifier.notify(f"alerts for {alert.destination} cannot be delivered: {exc}")
+            await self.notifier.notify(alert_notice(alert, str(exc)))
             return False
         except DeliveryError as exc:
             now = self.clock()
             retry = delivery_retry_at(now, attempts)
-            self.store.mark_failed(
-                alert.alert_id, now, error=str(exc), next_attempt_at=retry, permanent=False
+            await asyncio.to_thread(
+                self.store.mark_failed,
+                alert.alert_id,
+                now,
+                error=str(exc),
+                next_attempt_at=retry,
+                permanent=False,
             )
             log.warning(
                 "alert %s to %s not delivered (attempt %d): %s; retry at %s",
@@ -129,5 +190,17 @@ class Deliverer:
             return False
         if self.after_send is not None:
             await self.after_send(alert)
-        self.store.mark_delivered(alert.alert_id, self.clock(), receipt)
+        await asyncio.to_thread(self.store.mark_delivered, alert.alert_id, self.clock(), receipt)
+        if self.on_delivered is not None:
+            self.on_delivered(alert)
         return True
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Wait until any of `events` is set, or `timeout` seconds."""
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -13,11 +13,12 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.notices import CoalescingNotifier, scrub_paths, watchlist_notice
 from bot.pipeline.compiled import Compiled, source_configs
 from bot.pipeline.delivery import Deliverer
 from bot.pipeline.digests import close_due_digests
@@ -25,7 +26,7 @@ from bot.pipeline.poller import Poller
 from bot.pipeline.ports import Notifier, Sink
 from bot.settings import Settings
 from bot.sources.fetch import Fetcher, FetchSettings
-from bot.store import Store
+from bot.store import Store, default_holder
 from bot.watchlist import Watchlist, WatchlistReloader
 
 __all__ = [
@@ -105,7 +106,16 @@ async def check_api_keys(
 ) -> None:
     """Switch off each news-API source whose key is missing, saying so; switch back on one
     that was off only for that and now has its key. The other sources go on either way."""
+    for text in await asyncio.to_thread(_apply_api_keys, store, watchlist, environ, now):
+        await notifier.notify(text)
+
+
+def _apply_api_keys(
+    store: Store, watchlist: Watchlist, environ: Mapping[str, str], now: datetime
+) -> list[str]:
+    """`check_api_keys`' store work (blocking); returns the notices to send."""
     missing = missing_api_keys(watchlist, environ)
+    notices = []
     for source in watchlist.enabled_sources():
         state = store.source(source.id)
         if state is None:
@@ -116,10 +126,11 @@ async def check_api_keys(
             store.record_fetch_failed(
                 source.id, now, error=reason, status=None, next_poll_at=now, disable_reason=reason
             )
-            await notifier.notify(f"source '{source.id}' is off: {reason}.")
+            notices.append(f"source '{source.id}' is off: {reason}.")
         elif reason is None and was_missing:
             store.set_source_enabled(source.id, True, now)
             log.info("source %s has its API key now: on again", source.id)
+    return notices
 
 
 @dataclass(frozen=True)
@@ -161,10 +172,15 @@ async def run_loop(
     environ = os.environ if environ is None else environ
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
+    holder = default_holder("run")
     reloader = WatchlistReloader(watchlist_path)
     compiled = Compiled.build(reloader.load(clock()))
     live.set(compiled)
-    store.sync_sources(source_configs(compiled.watchlist), clock())
+    await asyncio.to_thread(store.sync_sources, source_configs(compiled.watchlist), clock())
+    # Whatever this process held when it last died is free at once, not in a few minutes.
+    released = await asyncio.to_thread(store.release_leases, holder)
+    if any(released):
+        log.info("released %d source and %d alert leases a previous run left behind", *released)
     await check_api_keys(store, compiled.watchlist, environ, clock(), notifier)
     log.info(
         "watching %d signals from %d sources (watchlist %s)",
@@ -181,11 +197,25 @@ async def run_loop(
 
     last_prune = datetime.min.replace(tzinfo=UTC)
     last_reload = 0.0
+    wake = asyncio.Event()  # set when a poll queued alerts or a digest closed
+
+    def committed(queued: int) -> None:
+        if queued:
+            wake.set()
+
     async with Fetcher(fetch_settings(settings)) as fetcher:
         poller = Poller(
-            store, fetcher, live.get, notifier, clock, settings.max_failures, environ=environ
+            store,
+            fetcher,
+            live.get,
+            notifier,
+            clock,
+            settings.max_failures,
+            environ=environ,
+            on_commit=committed,
+            holder=holder,
         )
-        deliverer = Deliverer(store, sink, notifier, clock)
+        deliverer = Deliverer(store, sink, notifier, clock, holder=holder)
         if settings.delivery_delay:
             delay = settings.delivery_delay
 
@@ -193,59 +223,96 @@ async def run_loop(
                 await asyncio.sleep(delay)
 
             deliverer.after_send = pause
-        while not stop.is_set():
-            due = loop.time() - last_reload >= settings.reload_every
-            if due or live.reload_requested.is_set():
-                live.reload_requested.clear()
-                last_reload = loop.time()
-                fresh = reloader.check(clock())
-                if fresh is not None:
-                    compiled = Compiled.build(fresh)
-                    live.set(compiled)
-                    store.sync_sources(source_configs(fresh), clock())
-                    await check_api_keys(store, fresh, environ, clock(), notifier)
-                    reported_error = None
-                    log.info("watchlist reloaded: %d signals", len(fresh.enabled_signals()))
-                elif reloader.last_error is not None and str(reloader.last_error) != reported_error:
-                    reported_error = str(reloader.last_error)
-                    await notifier.notify(
-                        f"{watchlist_path} has errors; keeping the last good watchlist:\n"
-                        + reported_error
+        delivery: asyncio.Task[None] | None = None
+        if not options.once:
+            delivery = asyncio.create_task(deliverer.run(stop, wake, TICK))
+        try:
+            while not stop.is_set():
+                due = loop.time() - last_reload >= settings.reload_every
+                if due or live.reload_requested.is_set():
+                    live.reload_requested.clear()
+                    last_reload = loop.time()
+                    fresh = await asyncio.to_thread(reloader.check, clock())
+                    if fresh is not None:
+                        compiled = Compiled.build(fresh)
+                        live.set(compiled)
+                        await asyncio.to_thread(store.sync_sources, source_configs(fresh), clock())
+                        await check_api_keys(store, fresh, environ, clock(), notifier)
+                        reported_error = None
+                        log.info("watchlist reloaded: %d signals", len(fresh.enabled_signals()))
+                    elif (
+                        reloader.last_error is not None
+                        and str(reloader.last_error) != reported_error
+                    ):
+                        reported_error = str(reloader.last_error)
+                        # Paths as the admins know them: relative to the watchlist's folder.
+                        shown = scrub_paths(reported_error, watchlist_path.parent)
+                        await notifier.notify(watchlist_notice(watchlist_path.name, shown))
+                if options.once:
+                    # One pass: every due source polled (searches waited for), then delivered.
+                    await _until_stopped(poller.poll_due(force=options.force, wait=True), stop)
+                else:
+                    # Each poll runs as its own task; delivery wakes on each commit.
+                    await poller.poll_due(wait=False)
+                digests = await asyncio.to_thread(close_due_digests, store, compiled, clock())
+                if digests:
+                    log.info("%d digests queued", len(digests))
+                    wake.set()
+                if options.once and not stop.is_set():
+                    await deliverer.deliver_due(stop)
+                now = clock()
+                if now - last_prune >= PRUNE_EVERY:
+                    last_prune = now
+                    retention = compiled.watchlist.defaults.retention
+                    pruned = await asyncio.to_thread(
+                        store.prune,
+                        now,
+                        seen_older_than=retention,
+                        delivered_older_than=retention,
                     )
-            # With --once every search is waited for; otherwise feeds' alerts need not wait.
-            polling = asyncio.create_task(
-                poller.poll_due(force=options.force, wait_for_searches=options.once)
-            )
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not polling.done():
-                # Stopped mid-poll: nothing of an unfinished poll was committed; its sources
-                # stay leased for a couple of minutes and are polled again after that.
-                polling.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await polling
-                break
-            polling.result()
-            digests = close_due_digests(store, compiled, clock())
-            if digests:
-                log.info("%d digests queued", len(digests))
-            await deliverer.deliver_due(stop)
-            now = clock()
-            if now - last_prune >= PRUNE_EVERY:
-                last_prune = now
-                retention = compiled.watchlist.defaults.retention
-                pruned = store.prune(now, seen_older_than=retention, delivered_older_than=retention)
-                if pruned:
-                    log.info("pruned %d old records", pruned)
-            if settings.heartbeat_file is not None:
-                settings.heartbeat_file.touch()
-            if options.once:
-                break
-            await _sleep_until(TICK, stop, live.reload_requested)
-        await poller.cancel_searches()
+                    if pruned:
+                        log.info("pruned %d old records", pruned)
+                await _flush(notifier)
+                # The heartbeat says the loop turns, not that any poll finished.
+                if settings.heartbeat_file is not None:
+                    settings.heartbeat_file.touch()
+                if options.once:
+                    break
+                await _sleep_until(TICK, stop, live.reload_requested)
+        finally:
+            # Stopped: nothing of an unfinished poll was committed; its sources' leases are
+            # released at the next start. The alert being delivered is finished first.
+            stop.set()
+            await poller.cancel()
+            if delivery is not None:
+                await delivery
+            await _close(notifier)
     log.info("stopped")
     return 0
+
+
+async def _until_stopped(work: Awaitable[object], stop: asyncio.Event) -> None:
+    """Await `work`, or cancel it when `stop` is set first."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _flush(notifier: Notifier) -> None:
+    """Send the admin notices whose gathering window has passed (if the notifier gathers)."""
+    if isinstance(notifier, CoalescingNotifier):
+        await notifier.flush()
+
+
+async def _close(notifier: Notifier) -> None:
+    """Send every admin notice still gathered (on the way out)."""
+    if isinstance(notifier, CoalescingNotifier):
+        await notifier.close()
 
 
 async def _sleep_until(seconds: float, *events: asyncio.Event) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from bot.schedule import next_poll_after_failure, next_poll_after_success
 from bot.sources.feeds import parse_feed
 from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, NotModified
 from bot.sources.search.pacing import Pacer
-from bot.store import SourceState, Store
+from bot.store import DEFAULT_HOLDER, SourceState, Store
 
 __all__ = ["SOURCE_LEASE", "PollOutcome", "Poller"]
 
@@ -50,45 +51,60 @@ class Poller:
     # (source, signal, reason) already logged as unsearchable: said once, not every poll
     told_unsearchable: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
     story_book: StoredStories | None = field(default=None, repr=False)
-    # searches running in the background, by source id (see poll_due)
-    _searching: dict[str, asyncio.Task[PollOutcome]] = field(
+    # The most one feed's poll may take, retries included: a server that drips its answer
+    # byte by byte fails its own poll instead of holding a lease (and a worker) for minutes.
+    poll_budget: float = 90.0
+    # Called after each poll's commit with the number of alerts it queued (wakes delivery).
+    on_commit: Callable[[int], None] | None = None
+    # Who the source leases are taken for (a restart releases its own: see Store.release_leases).
+    holder: str = DEFAULT_HOLDER
+    # polls running in the background, by source id (see poll_due)
+    _running: dict[str, asyncio.Task[PollOutcome]] = field(
         default_factory=dict, init=False, repr=False
     )
+    _commit_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    async def poll_due(
-        self, *, force: bool = False, wait_for_searches: bool = True
-    ) -> list[PollOutcome]:
-        """Poll every due source (every enabled source with `force`) once, concurrently.
+    async def poll_due(self, *, force: bool = False, wait: bool = True) -> list[PollOutcome]:
+        """Start a poll of every due source (every enabled source with `force`), concurrently.
 
-        A news-API search spends most of its time waiting for its API's pace (GDELT: 5 s a
-        signal). With `wait_for_searches=False` (the run loop) searches go on in the
-        background and this returns once the feeds are done, so feed alerts are delivered
-        without waiting for them; a finished search's outcome comes with a later call. A
-        source still being searched is not started twice.
+        With `wait` this returns when they are all done. Without (the run loop), each poll
+        runs as its own task and this returns at once with the outcomes of the polls that
+        finished since the last call: no slow feed or paced news-API search holds up another
+        source, and each poll's alerts are delivered as soon as it commits. A source still
+        being polled is not started twice.
         """
         claimed = await asyncio.to_thread(
-            self.store.claim_due_sources, self.clock(), self.batch, SOURCE_LEASE, force=force
+            self.store.claim_due_sources,
+            self.clock(),
+            self.batch,
+            SOURCE_LEASE,
+            force=force,
+            holder=self.holder,
+            skip=tuple(self._running),
         )
-        feeds: list[SourceState] = []
         for source in claimed:
-            if source.type == "rss":
-                feeds.append(source)
-            elif source.id not in self._searching:
-                self._searching[source.id] = asyncio.create_task(self._poll_guarded(source))
-        results = list(await asyncio.gather(*(self._poll_guarded(s) for s in feeds)))
-        if wait_for_searches and self._searching:
-            await asyncio.wait(self._searching.values())
-        for source_id, task in list(self._searching.items()):
+            if source.id not in self._running:
+                self._running[source.id] = asyncio.create_task(self._poll_guarded(source))
+        if wait and self._running:
+            await asyncio.wait(self._running.values())
+        results = []
+        for source_id, task in list(self._running.items()):
             if task.done():
-                del self._searching[source_id]
+                del self._running[source_id]
                 results.append(task.result())
         return results
 
-    async def cancel_searches(self) -> None:
-        """Stop the searches still running: nothing of an unfinished poll was committed, and
-        their sources' leases expire, so they are searched again later."""
-        tasks = list(self._searching.values())
-        self._searching.clear()
+    @property
+    def running(self) -> int:
+        """Polls in progress."""
+        return len(self._running)
+
+    async def cancel(self) -> None:
+        """Stop the polls still running: nothing of an unfinished poll was committed, and
+        their sources' leases run out (or are released at the next start), so they are
+        polled again later."""
+        tasks = list(self._running.values())
+        self._running.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -119,12 +135,23 @@ class Poller:
         if spec is not None and spec.is_search:
             return await poll_search(self, source, spec, compiled)
         request = FetchRequest(source.id, source.url, source.etag, source.last_modified)
-        result = await self.fetcher.fetch(request)
+        try:
+            async with asyncio.timeout(self.poll_budget):
+                result = await self.fetcher.fetch(request)
+        except TimeoutError:
+            result = FetchFailed(
+                f"no whole answer within {self.poll_budget:g} s (retries included)",
+                None,
+                None,
+                transient=True,
+            )
         now = self.clock()
         interval = timedelta(seconds=source.interval_s)
         if isinstance(result, NotModified):
             next_at = next_poll_after_success(source.id, interval, now, result.max_age)
-            self.store.record_not_modified(source.id, now, next_poll_at=next_at)
+            await asyncio.to_thread(
+                self.store.record_not_modified, source.id, now, next_poll_at=next_at
+            )
             log.info("polled %s: not modified", source.id)
             return PollOutcome(source.id, "not-modified")
         if isinstance(result, FetchFailed):
@@ -133,7 +160,8 @@ class Poller:
         try:
             # `now` turns dates far in the future (feed bugs) into "undated": as backlog on a
             # first poll they must not pass for news.
-            feed = parse_feed(
+            feed = await asyncio.to_thread(
+                parse_feed,
                 source.id,
                 result.body,
                 url=result.final_url,
@@ -142,9 +170,10 @@ class Poller:
             )
         except ParseError as exc:
             return await self.failed(source, now, str(exc), result.status, None)
-        fresh, plan, queued = self.commit(compiled, source, feed.entries, now)
+        fresh, plan, queued = await self.commit_off_loop(compiled, source, feed.entries, now)
         next_at = next_poll_after_success(source.id, interval, now, result.max_age)
-        self.store.record_fetch_ok(
+        await asyncio.to_thread(
+            self.store.record_fetch_ok,
             source.id,
             now,
             status=result.status,
@@ -166,10 +195,30 @@ class Poller:
         )
         return PollOutcome(source.id, "ok", len(feed.entries), len(fresh), queued)
 
+    async def commit_off_loop(
+        self, compiled: Compiled, source: SourceState, entries: Sequence[Entry], now: datetime
+    ) -> tuple[list[Entry], PollPlan, int]:
+        """`commit` in a worker thread, then wake delivery: the event loop (and the Discord
+        gateway on it) never waits for matching or the database."""
+        fresh, plan, queued = await asyncio.to_thread(self.commit, compiled, source, entries, now)
+        if self.on_commit is not None:
+            self.on_commit(queued)
+        return fresh, plan, queued
+
     def commit(
         self, compiled: Compiled, source: SourceState, entries: Sequence[Entry], now: datetime
     ) -> tuple[list[Entry], PollPlan, int]:
-        """Plan what the entries not seen before mean and store it in one transaction."""
+        """Plan what the entries not seen before mean and store it in one transaction.
+
+        Blocking. One poll at a time plans and commits: the story book is shared, and two
+        outlets' copies of one story filed side by side must find each other.
+        """
+        with self._commit_lock:
+            return self._commit(compiled, source, entries, now)
+
+    def _commit(
+        self, compiled: Compiled, source: SourceState, entries: Sequence[Entry], now: datetime
+    ) -> tuple[list[Entry], PollPlan, int]:
         fresh = self.store.unseen(source.id, entries, identify)
         plan = plan_poll(
             compiled,
@@ -221,7 +270,8 @@ class Poller:
             error=error,
             max_failures=self.max_failures,
         )
-        self.store.record_fetch_failed(
+        await asyncio.to_thread(
+            self.store.record_fetch_failed,
             source.id,
             now,
             error=error,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.model import Alert, StoryUpdate
+from bot.notices import Notice
 
 __all__ = ["Notifier", "Sink", "UpdatingSink"]
 
@@ -20,6 +21,7 @@ class Sink(Protocol):
         ...
 
 
+@runtime_checkable
 class UpdatingSink(Sink, Protocol):
     """A sink that can show a story's new outlets on what it delivered (edit or follow up).
 
@@ -34,8 +36,12 @@ class UpdatingSink(Sink, Protocol):
 
 
 class Notifier(Protocol):
-    """Where admin notices go (console log now; the Discord admin channel later)."""
+    """Where admin notices go: the log, or the Discord admin channel.
 
-    async def notify(self, text: str) -> None:
+    A `Notice` (a typed problem: an alert lost, a broken watchlist) may be gathered with
+    others of its kind and destination into one message (see bot.notices); text goes as is.
+    """
+
+    async def notify(self, message: str | Notice) -> None:
         """Tell the admins something needs their attention."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -102,7 +103,7 @@ async def poll_search(
                 signal_id,
                 reason,
             )
-    cursors = poller.store.search_cursors(source.id)
+    cursors = await asyncio.to_thread(poller.store.search_cursors, source.id)
     # A signal with no cursor yet is searched over the backfill, except on a source that
     # polled before cursors existed (no cursors at all): there its last success stands.
     legacy = source.last_success_at if source.first_fetch_done and not cursors else None
@@ -126,7 +127,9 @@ async def poll_search(
         # Paused by a Retry-After another source was given, before anything was asked:
         # nothing to store; come back when the pause ends.
         next_at = now + timedelta(seconds=outcome.retry_in)
-        poller.store.reschedule_source(source.id, now, next_poll_at=next_at)
+        await asyncio.to_thread(
+            poller.store.reschedule_source, source.id, now, next_poll_at=next_at
+        )
         log.info(
             "%s is paused (%s asked us to wait); next search %s",
             source.id,
@@ -134,9 +137,9 @@ async def poll_search(
             next_at.isoformat(timespec="seconds"),
         )
         return PollOutcome(source.id, "deferred")
-    fresh, plan, queued = poller.commit(compiled, source, outcome.entries, now)
+    fresh, plan, queued = await poller.commit_off_loop(compiled, source, outcome.entries, now)
     # After the commit: a crash between the two searches a window again, never skips one.
-    poller.store.advance_search_cursors(source.id, outcome.searched)
+    await asyncio.to_thread(poller.store.advance_search_cursors, source.id, outcome.searched)
     refused = outcome.status in (401, 429)
     if outcome.errors and (refused or not outcome.searched):
         error = "; ".join(outcome.errors)
@@ -162,7 +165,8 @@ async def poll_search(
     warning = "; ".join([*outcome.errors, *outcome.warnings]) or None
     if warning:
         log.warning("searched %s with trouble: %s", source.id, warning)
-    poller.store.record_fetch_ok(
+    await asyncio.to_thread(
+        poller.store.record_fetch_ok,
         source.id,
         now,
         status=outcome.status or 200,

@@ -16,6 +16,7 @@ from typing import Any, Literal, TextIO
 
 from bot.digest import digest_json
 from bot.model import Alert, Digest, DigestAlert, FloodSummary, StoryUpdate
+from bot.notices import Notice, notice_text
 
 __all__ = ["ConsoleNotifier", "ConsoleSink", "alert_json"]
 
@@ -140,6 +141,7 @@ def _digest_lines(digest: Digest) -> list[str]:
 class ConsoleNotifier:
     """Admin notices as warnings in the log (stderr)."""
 
-    async def notify(self, text: str) -> None:
+    async def notify(self, message: str | Notice) -> None:
         """Log an admin notice."""
+        text = message if isinstance(message, str) else notice_text(message)
         log.warning("ADMIN NOTICE: %s", text)

@@ -25,7 +25,7 @@ raise `StoreError`; a naive datetime or an impossible argument raises `ValueErro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
@@ -119,12 +119,14 @@ class Store(Protocol):
         *,
         force: bool = False,
         holder: str = DEFAULT_HOLDER,
+        skip: Collection[str] = (),
     ) -> list[SourceState]:
         """Lease up to `limit` due sources (oldest `next_poll_at` first) until `now + lease`.
 
         Due: configured, enabled, not auto-disabled, `next_poll_at <= now`, and not leased
         (no lease or one that ended before `now`). Two claimers never get the same source.
         `force` drops only the `next_poll_at` test (`run --all`): leases still hold.
+        `skip` names sources the caller is still polling (not claimed again, lease or not).
         The lease records `holder` (see `release_leases`) and one more `lease_token`.
         """
         ...
@@ -215,11 +217,22 @@ class Store(Protocol):
         ...
 
     def claim_alerts(
-        self, now: datetime, limit: int, lease: timedelta, *, holder: str = DEFAULT_HOLDER
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        holder: str = DEFAULT_HOLDER,
+        heads_only: bool = False,
+        skip_destinations: Collection[str] = (),
     ) -> list[PendingAlert]:
         """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt.
 
         The lease records `holder` (see `release_leases`) and one more `lease_token`.
+        `heads_only`: at most one alert per destination, and only its oldest pending one
+        (due, not leased): a destination's alerts go out in order, one at a time, and one
+        whose head waits for a retry holds back only its own. `skip_destinations` are left
+        out (the caller is delivering to them).
         """
         ...
 
@@ -237,15 +250,9 @@ class Store(Protocol):
         """One outbox row with its status and receipt, or None when there is no such alert."""
         ...
 
-    def last_receipt_like(self, alert_id_prefix: str) -> str | None:
-        """The receipt of the latest delivered alert whose id starts with the prefix, if any.
-
-        Story updates are ids `upd-<announcing alert id>-<n>`: this finds the follow-up
-        message an earlier update posted, so the next one edits it instead of posting again.
-        """
+    def last_update_receipt(self, original_id: str) -> str | None:
+        """The receipt of the latest delivered story update of the alert `original_id`."""
         ...
-
-    # -- stories: one alert per story ---------------------------------------------------------
 
     def recent_stories(self, since: datetime) -> list[KnownStory]:
         """Stories with a copy seen at or after `since`, oldest first, with copies and alerts."""
@@ -348,7 +355,7 @@ class Store(Protocol):
     def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
         """How many alerts for this signal were enqueued at or after `since`, any status.
 
-        Story updates (ids starting `upd-`) edit an alert already counted: they do not count.
+        Story updates edit an alert already counted: they do not count.
         """
         ...
 

@@ -12,6 +12,8 @@ and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store
        from an article to its story copy, for timelines
     6  a covering index for the flood guard's count
     7  lease holders and tokens on sources and alerts, so a restart releases its own leases
+    8  the outbox knows each alert's kind and which alert an update is of (no more reading
+       either from the id), and finds each destination's oldest pending alert by index
 
 From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
 `add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
@@ -294,6 +296,27 @@ LEASE_HOLDERS = """
 CREATE INDEX IF NOT EXISTS outbox_leased ON outbox (lease_holder) WHERE lease_until IS NOT NULL;
 """
 
+ALERT_KINDS = """
+-- rows from before: the kind their id prefix meant, and an update's original from its payload
+UPDATE outbox SET kind = CASE
+    WHEN alert_id LIKE 'upd-%' THEN 'update'
+    WHEN alert_id LIKE 'flood-%' THEN 'flood'
+    WHEN alert_id LIKE 'digest-%' THEN 'digest'
+    ELSE 'story' END
+WHERE kind IS NULL;
+UPDATE outbox SET update_of = json_extract(payload, '$.extra.update_of')
+WHERE kind = 'update' AND update_of IS NULL;
+-- the flood guard counts a signal's alerts of the last hour, updates left out by their kind
+CREATE INDEX IF NOT EXISTS outbox_by_signal_kind ON outbox (signal_id, created_at, kind);
+DROP INDEX IF EXISTS outbox_by_signal_id;
+-- an update's follow-up receipt, found by the alert it updates
+CREATE INDEX IF NOT EXISTS outbox_updates ON outbox (update_of, delivered_at)
+    WHERE update_of IS NOT NULL;
+-- delivery takes the oldest pending alert of each destination
+CREATE INDEX IF NOT EXISTS outbox_pending_by_destination
+    ON outbox (destination, created_at, alert_id) WHERE status = 'pending';
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -316,6 +339,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             AddColumn("outbox", "lease_holder", "TEXT"),
             AddColumn("outbox", "lease_token", "INTEGER NOT NULL DEFAULT 0"),
         ),
+    ),
+    Migration(
+        8,
+        "alert kinds, updates by original, pending alerts by destination",
+        ALERT_KINDS,
+        add_columns=(AddColumn("outbox", "kind", "TEXT"), AddColumn("outbox", "update_of", "TEXT")),
     ),
 )
 

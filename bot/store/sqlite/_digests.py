@@ -11,6 +11,7 @@ from bot.store.base import (
     OpenDigest,
 )
 from bot.store.sqlite._base import SQLiteBase, _chunks
+from bot.store.sqlite._outbox import insert_alert
 
 
 class DigestsMixin(SQLiteBase):
@@ -52,21 +53,7 @@ class DigestsMixin(SQLiteBase):
         """In one transaction: enqueue the digest alert and mark its items as taken by it."""
         at = codec.to_text(now, "now")
         with self._transaction("commit_digest") as db:
-            cursor = db.execute(
-                "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
-                " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (alert_id) DO NOTHING",
-                (
-                    digest.alert_id,
-                    digest.signal_id,
-                    digest.destination,
-                    digest.source_id,
-                    codec.alert_to_json(digest),
-                    at,
-                    at,
-                ),
-            )
-            if cursor.rowcount == 0:
+            if insert_alert(db, digest, at) == 0:
                 return False
             for chunk in _chunks(list(item_ids)):
                 marks = ", ".join("?" * len(chunk))

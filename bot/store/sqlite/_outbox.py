@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from bot.errors import StoreError
+from bot.model import Alert, StoryUpdateAlert, alert_kind
 from bot.store import codec
 from bot.store.base import (
     OUTBOX_STATUSES,
@@ -20,7 +22,14 @@ class OutboxMixin(SQLiteBase):
     """The outbox: leasing due alerts, recording delivery outcomes, receipts and counts."""
 
     def claim_alerts(
-        self, now: datetime, limit: int, lease: timedelta, *, holder: str = DEFAULT_HOLDER
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        *,
+        holder: str = DEFAULT_HOLDER,
+        heads_only: bool = False,
+        skip_destinations: Collection[str] = (),
     ) -> list[PendingAlert]:
         """Lease up to `limit` pending alerts that are due, oldest first, counting an attempt."""
         at = codec.to_text(now, "now")
@@ -28,12 +37,24 @@ class OutboxMixin(SQLiteBase):
         check_holder(holder)
         if limit <= 0:
             return []
+        skipped = tuple(skip_destinations)
+        where = ""
+        if skipped:
+            where += f" AND o.destination NOT IN ({', '.join('?' * len(skipped))})"
+        if heads_only:
+            # Only a destination's oldest pending alert, whatever its state: one that waits
+            # for a retry (or is being sent) holds back the rest of its destination's queue.
+            where += (
+                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.status = 'pending'"
+                " AND p.destination = o.destination"
+                " AND (p.created_at, p.alert_id) < (o.created_at, o.alert_id))"
+            )
         with self._transaction("claim_alerts") as db:
             rows = db.execute(
-                "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?)"
-                " ORDER BY created_at, alert_id LIMIT ?",
-                (at, at, limit),
+                "SELECT o.* FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
+                f" AND (o.lease_until IS NULL OR o.lease_until < ?){where}"
+                " ORDER BY o.created_at, o.alert_id LIMIT ?",
+                (at, at, *skipped, limit),
             ).fetchall()
             ids = [row["alert_id"] for row in rows]
             for chunk in _chunks(ids):
@@ -96,17 +117,14 @@ class OutboxMixin(SQLiteBase):
             delivered_at=codec.opt_from_text(row["delivered_at"]),
         )
 
-    def last_receipt_like(self, alert_id_prefix: str) -> str | None:
-        """The receipt of the latest delivered alert whose id starts with the prefix, if any."""
-        if not alert_id_prefix:
-            raise ValueError("alert_id_prefix must not be empty")
-        # A range on the primary key instead of LIKE: no escaping, and the index serves it.
-        with self._transaction("last_receipt_like", write=False) as db:
+    def last_update_receipt(self, original_id: str) -> str | None:
+        """The receipt of the latest delivered story update of the alert `original_id`."""
+        with self._transaction("last_update_receipt", write=False) as db:
             row = db.execute(
-                "SELECT receipt FROM outbox WHERE alert_id >= ? AND alert_id < ?"
+                "SELECT receipt FROM outbox WHERE update_of = ?"
                 " AND status = 'delivered' AND receipt IS NOT NULL"
                 " ORDER BY delivered_at DESC, alert_id DESC LIMIT 1",
-                (alert_id_prefix, alert_id_prefix + "\U0010ffff"),
+                (original_id,),
             ).fetchone()
         return None if row is None else str(row[0])
 
@@ -120,7 +138,7 @@ class OutboxMixin(SQLiteBase):
         with self._transaction("alerts_for_signal_since", write=False) as db:
             row = db.execute(
                 "SELECT COUNT(*) FROM outbox WHERE signal_id = ? AND created_at >= ?"
-                " AND alert_id NOT LIKE 'upd-%'",
+                " AND kind != 'update'",
                 (signal_id, codec.to_text(since, "since")),
             ).fetchone()
         return int(row[0])
@@ -170,3 +188,24 @@ def _pending_alert(row: sqlite3.Row, *, claimed_by: str | None = None) -> Pendin
         lease_holder=claimed_by if claimed else row["lease_holder"],
         lease_token=row["lease_token"] + int(claimed),
     )
+
+
+def insert_alert(db: sqlite3.Connection, alert: Alert, at: str) -> int:
+    """Enqueue `alert` in the open transaction, with its kind; 1 if new, 0 if already there."""
+    cursor = db.execute(
+        "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, kind,"
+        " update_of, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (alert_id) DO NOTHING",
+        (
+            alert.alert_id,
+            alert.signal_id,
+            alert.destination,
+            alert.source_id,
+            codec.alert_to_json(alert),
+            alert_kind(alert),
+            alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
+            at,
+            at,
+        ),
+    )
+    return cursor.rowcount

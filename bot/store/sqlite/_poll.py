@@ -19,6 +19,7 @@ from bot.store.base import (
     StoryWrite,
 )
 from bot.store.sqlite._base import SQLiteBase, _chunks
+from bot.store.sqlite._outbox import insert_alert
 
 
 class PollMixin(SQLiteBase):
@@ -129,21 +130,7 @@ class PollMixin(SQLiteBase):
             for article in articles:
                 self._insert_article(db, article)
             for alert in alerts:
-                cursor = db.execute(
-                    "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
-                    " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (alert_id) DO NOTHING",
-                    (
-                        alert.alert_id,
-                        alert.signal_id,
-                        alert.destination,
-                        alert.source_id,
-                        codec.alert_to_json(alert),
-                        at,
-                        at,
-                    ),
-                )
-                enqueued += cursor.rowcount
+                enqueued += insert_alert(db, alert, at)
             self._write_stories(db, stories, at)
             for item in digest_items:
                 db.execute(

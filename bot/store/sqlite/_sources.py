@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from bot.errors import StoreError
@@ -61,6 +61,7 @@ class SourcesMixin(SQLiteBase):
         *,
         force: bool = False,
         holder: str = DEFAULT_HOLDER,
+        skip: Collection[str] = (),
     ) -> list[SourceState]:
         """Lease up to `limit` due sources, oldest `next_poll_at` first (see `Store`)."""
         at = codec.to_text(now, "now")
@@ -69,13 +70,15 @@ class SourcesMixin(SQLiteBase):
         if limit <= 0:
             return []
         due = "" if force else " AND next_poll_at <= ?"
+        skipped = tuple(skip)
+        not_in = f" AND id NOT IN ({', '.join('?' * len(skipped))})" if skipped else ""
         with self._transaction("claim_due_sources") as db:
             rows = db.execute(
                 "SELECT id FROM sources"
                 " WHERE configured = 1 AND enabled = 1 AND disabled_reason IS NULL"
-                f"{due} AND (lease_until IS NULL OR lease_until < ?)"
+                f"{due} AND (lease_until IS NULL OR lease_until < ?){not_in}"
                 " ORDER BY next_poll_at, id LIMIT ?",
-                (at, limit) if force else (at, at, limit),
+                (*(() if force else (at,)), at, *skipped, limit),
             ).fetchall()
             ids = [row["id"] for row in rows]
             for chunk in _chunks(ids):
