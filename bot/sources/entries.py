@@ -1,6 +1,7 @@
 """Cleaning and identifying feed items: pure functions, no I/O.
 
 html_to_text(html)        feed HTML → one line of plain text
+clean_text(text)          lone surrogates → U+FFFD, so the text encodes anywhere
 canonical_link(url)       the same article's URL always spelled the same way
 normalised_title(title)   a title reduced to what survives a re-publish
 entry_key(guid, link, …)  "guid:…" | "link:…" | "hash:…" — an item's identity in its source
@@ -14,7 +15,17 @@ import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["canonical_link", "entry_key", "html_to_text", "normalised_title"]
+__all__ = ["canonical_link", "clean_text", "entry_key", "html_to_text", "normalised_title"]
+
+# Lone surrogates (JSON "\ud800", XML "&#xD800;" through feedparser's loose parser) cannot be
+# encoded as UTF-8: SQLite, hashing and Discord would raise on them.
+_UNENCODABLE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(s: str) -> str:
+    """Return `s` with lone surrogates (code points no encoder takes) replaced by U+FFFD."""
+    return _UNENCODABLE.sub("\ufffd", s)
+
 
 # Elements whose text is never shown to a reader.
 _INVISIBLE = frozenset({"script", "style", "template", "noscript", "head", "title"})
@@ -63,12 +74,13 @@ class _TextExtractor(HTMLParser):
 def html_to_text(s: str) -> str:
     """Return the visible text of an HTML fragment on one line, entities decoded."""
     if "<" not in s and "&" not in s:
-        return " ".join(s.split())
+        return clean_text(" ".join(s.split()))
     parser = _TextExtractor()
     parser.feed(s)
     parser.close()
-    # str.split() with no argument also splits on NBSP and other Unicode spaces.
-    return " ".join("".join(parser.parts).split())
+    # str.split() with no argument also splits on NBSP and other Unicode spaces. Cleaned after
+    # decoding: "&#xD800;" only becomes a surrogate there.
+    return clean_text(" ".join("".join(parser.parts).split()))
 
 
 # Query parameters that say how a reader arrived, not which article it is.
@@ -83,7 +95,7 @@ def _is_tracking(param: str) -> bool:
 
 def canonical_link(url: str) -> str:
     """Return `url` with scheme and host lower-cased; default port, fragment, trackers dropped."""
-    url = url.strip()
+    url = clean_text(url.strip())
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError for a port that is not a number
@@ -120,8 +132,9 @@ def normalised_title(title: str) -> str:
 def entry_key(guid: str | None, link: str | None, title: str, summary: str) -> str:
     """Return an item's identity: its GUID, else its canonical link, else a hash of its text."""
     if guid and guid.strip():
-        return f"guid:{guid.strip()}"
+        return f"guid:{clean_text(guid.strip())}"
     if link and link.strip():
         return f"link:{canonical_link(link)}"
     text = f"{normalised_title(title)}\n{normalised_title(summary)}"
-    return f"hash:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+    # "replace": a surrogate the caller left in must not make the key raise.
+    return f"hash:{hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()}"

@@ -15,6 +15,13 @@ Decisions:
 - Links other than http(s) (javascript:, mailto:, data:) become None: they end up in chat.
 - An entry with no title, no summary and no link carries nothing to match or show: dropped.
 - Two entries with the same key in one body: the first (newest, in feed order) wins.
+- At most `max_entries` (DEFAULT_MAX_ENTRIES) items per body are parsed: a feed of 100,000
+  items would hold the poll for a minute and hundreds of MB in feedparser. The items are
+  counted cheaply in the raw body first and only the newest `max_entries` are handed over —
+  the first ones in feed order, or the last ones when the last item is dated after the first
+  (feeds listed oldest first). `ParsedFeed.dropped` says how many were left out.
+- Lone surrogates in any text become U+FFFD (`clean_text`): they would raise later.
+- Pure and free of shared mutable state, so it may run in a worker thread (asyncio.to_thread).
 - An item naming its outlet (RSS <source>, as Google News does) gets it as `publisher`, and a
   trailing " - <outlet>" is cut from its title; a summary that only repeats the title is dropped.
 - GUIDs are kept exactly as written (never resolved against the feed URL); links are resolved
@@ -24,13 +31,15 @@ Decisions:
 from __future__ import annotations
 
 import calendar
+import email.utils
 import io
 import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -39,14 +48,30 @@ import feedparser
 
 from bot.errors import ParseError
 from bot.model import Entry
-from bot.sources.entries import canonical_link, entry_key, html_to_text, normalised_title
+from bot.sources.entries import (
+    canonical_link,
+    clean_text,
+    entry_key,
+    html_to_text,
+    normalised_title,
+)
 
-__all__ = ["FUTURE_TOLERANCE", "ParsedFeed", "parse_feed", "parse_iso_utc"]
+__all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "FUTURE_TOLERANCE",
+    "ParsedFeed",
+    "parse_feed",
+    "parse_iso_utc",
+]
 
 log = logging.getLogger(__name__)
 
 # How far ahead of `now` a date may be before we call it wrong (time zones, clock skew).
 FUTURE_TOLERANCE = timedelta(days=1)
+
+# Most items parsed from one body. Real feeds carry 10-200; a news archive a few thousand. A
+# thousand keeps a poll's parse well under a second and its memory to a few MB.
+DEFAULT_MAX_ENTRIES = 1000
 
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
 _BOMS = (b"\xef\xbb\xbf",)
@@ -60,13 +85,45 @@ _FIRST_ELEMENT = re.compile(
 )
 
 
+# An item or entry start tag, any namespace prefix (<item>, <rss:item>, <entry>, <atom:entry>);
+# any case, because feedparser's fallback parser for broken XML lower-cases tag names.
+_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])", re.IGNORECASE)
+_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
+_ITEM_DATE = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?(?:pubDate|published|updated|date|issued|modified)[^>]*>"
+    rb"\s*([^<]{1,80}?)\s*</"
+)
+
+
+# Numeric character references to code points Python's chr() or UTF-8 refuse: surrogates
+# (D800-DFFF) and anything past 10FFFF. feedparser's loose parser raises on them.
+_BAD_CHARREF = re.compile(
+    rb"&#(?:[xX]0*(?:[dD][89a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{6,}"
+    rb"|(?:1[1-9a-fA-F]|[2-9a-fA-F][0-9a-fA-F])[0-9a-fA-F]{4})"
+    rb"|0*(?:5529[6-9]|55[3-9][0-9]{2}|56[0-9]{3}|57[0-2][0-9]{2}|573[0-3][0-9]|5734[0-3]"
+    rb"|[1-9][0-9]{7,}|[2-9][0-9]{6}|1[2-9][0-9]{5}|11[2-9][0-9]{4}|111[5-9][0-9]{3}"
+    rb"|1114[2-9][0-9]{2}|11141[2-9][0-9]|111411[2-9]));"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
-    """A feed's own title and home link, and its items as entries (in feed order)."""
+    """A feed's own title and home link, its items as entries (in feed order), and the cap's toll.
+
+    `dropped` counts the items left out because the body held more than `max_entries`.
+    """
 
     title: str
     link: str | None
     entries: list[Entry]
+    dropped: int = 0
+
+    def cap_note(self) -> str | None:
+        """Return "feed has N entries; kept the newest M" when items were dropped, else None."""
+        if not self.dropped:
+            return None
+        kept = len(self.entries)
+        return f"feed has {kept + self.dropped} entries; kept the newest {kept}"
 
 
 def parse_feed(
@@ -76,14 +133,75 @@ def parse_feed(
     url: str,
     content_type: str | None = None,
     now: datetime | None = None,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> ParsedFeed:
     """Parse an RSS, RDF, Atom or JSON Feed body from `url`; raise ParseError if not a feed."""
+    if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+        raise ValueError(f"max_entries must be a whole number of 1 or more, got {max_entries!r}")
     head = _strip_bom(body[:4096]).lstrip()
     if not head:
         raise ParseError("not a feed: empty body")
     if _looks_like_json(head, content_type):
-        return _parse_json_feed(source_id, body, url=url, now=now)
-    return _parse_xml_feed(source_id, body, head, url=url, content_type=content_type, now=now)
+        feed = _parse_json_feed(source_id, body, url=url, now=now, max_entries=max_entries)
+    else:
+        body, dropped = _newest_items(body, max_entries)
+        feed = _parse_xml_feed(source_id, body, head, url=url, content_type=content_type, now=now)
+        feed = replace(feed, dropped=dropped)
+    if len(feed.entries) > max_entries:
+        # The cheap count missed items (a spelling its pattern does not know): cap anyway.
+        extra = len(feed.entries) - max_entries
+        feed = replace(feed, entries=feed.entries[:max_entries], dropped=feed.dropped + extra)
+    return feed
+
+
+def _newest_items(body: bytes, limit: int) -> tuple[bytes, int]:
+    """Return `body` with only its newest `limit` items, and how many items were cut."""
+    # Only the first limit+1 and the last `limit` start positions are kept: a 10 MB body of
+    # "<item/>" has over a million of them.
+    count = 0
+    first: list[int] = []
+    last: deque[int] = deque(maxlen=limit)
+    for match in _ITEM_START.finditer(body):
+        count += 1
+        if len(first) <= limit:
+            first.append(match.start())
+        last.append(match.start())
+    if count <= limit:
+        return body, 0
+    closing = _ITEM_END.search(body, last[-1])
+    end = closing.end() if closing is not None else len(body)
+    # Item i runs from its start tag to the next item's (the last one to its end tag).
+    newest_last = _dated_after(body[last[-1] : end], body[first[0] : first[1]])
+    bounds = [*last, end] if newest_last else first
+    kept = b"".join(body[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1))
+    return body[: first[0]] + kept + body[end:], count - limit
+
+
+def _dated_after(item: bytes, other: bytes) -> bool:
+    """Whether the raw item `item` carries a date later than `other`'s (False if unknown)."""
+    mine, theirs = _raw_item_date(item), _raw_item_date(other)
+    return mine is not None and theirs is not None and mine > theirs
+
+
+def _raw_item_date(item: bytes) -> datetime | None:
+    match = _ITEM_DATE.search(item)
+    if match is None:
+        return None
+    return _any_date(match.group(1).decode("utf-8", "replace"))
+
+
+def _any_date(text: object) -> datetime | None:
+    """Read an RFC 822 or ISO 8601 date as aware UTC; None if it is neither."""
+    if not isinstance(text, str):
+        return None
+    iso = parse_iso_utc(text)
+    if iso is not None:
+        return iso
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _strip_bom(data: bytes) -> bytes:
@@ -119,14 +237,21 @@ def _parse_xml_feed(
     # becomes "https://host/item-7"), so every key would change when the feed URL does.
     # We resolve links against `url` ourselves.
     headers = {"content-type": content_type or "application/xml"}
+    if b"&#" in body:
+        body = _BAD_CHARREF.sub(b"&#xFFFD;", body)
     # We strip HTML and resolve links ourselves (html_to_text, _http_link), so feedparser's
     # own sanitiser and URI resolver would only cost time: about a quarter of parse time.
-    parsed = feedparser.parse(
-        io.BytesIO(body),
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # feedparser raises on some hostile input we could not defuse beforehand; a body
+        # that breaks the parser is not a feed we can read, and the poll must go on.
+        raise ParseError(f"not a feed: the parser failed ({_one_line(str(exc))[:200]})") from None
     version = parsed.get("version") or ""
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not version:
@@ -233,7 +358,7 @@ def _text(value: object, detail: Mapping[str, Any] | None) -> str:
     content_type = (detail or {}).get("type") or "text/html"
     if "html" in content_type:
         return html_to_text(value)
-    return " ".join(value.split())
+    return clean_text(" ".join(value.split()))
 
 
 def _from_struct(value: object) -> datetime | None:
@@ -249,9 +374,14 @@ def _from_struct(value: object) -> datetime | None:
 # --- JSON Feed --------------------------------------------------------------------------------
 
 
-def _parse_json_feed(source_id: str, body: bytes, *, url: str, now: datetime | None) -> ParsedFeed:
+def _parse_json_feed(
+    source_id: str, body: bytes, *, url: str, now: datetime | None, max_entries: int
+) -> ParsedFeed:
     try:
         document = json.loads(body.decode("utf-8-sig"))
+    except RecursionError:
+        # Arrays nested 100,000 deep exhaust the decoder's stack: hostile, not a feed.
+        raise ParseError("not a feed: JSON nested too deep") from None
     except UnicodeDecodeError as exc:
         raise ParseError(f"not a feed: JSON is not UTF-8 ({exc.reason})") from None
     except json.JSONDecodeError as exc:
@@ -265,6 +395,10 @@ def _parse_json_feed(source_id: str, body: bytes, *, url: str, now: datetime | N
     if not isinstance(items, list):
         raise ParseError("not a feed: JSON Feed without an items list")
 
+    dropped = max(0, len(items) - max_entries)
+    if dropped:
+        newest_last = _dated_after_json(items[-1], items[0])
+        items = items[-max_entries:] if newest_last else items[:max_entries]
     home = _str(document.get("home_page_url"))
     feed_authors = _json_authors(document)
     entries = _unique(
@@ -277,7 +411,20 @@ def _parse_json_feed(source_id: str, body: bytes, *, url: str, now: datetime | N
         title=html_to_text(_str(document.get("title"))),
         link=_http_link(home, url),
         entries=entries,
+        dropped=dropped,
     )
+
+
+def _dated_after_json(item: object, other: object) -> bool:
+    """Whether JSON Feed item `item` is dated after `other` (False if either date is unknown)."""
+    mine, theirs = _json_date(item), _json_date(other)
+    return mine is not None and theirs is not None and mine > theirs
+
+
+def _json_date(item: object) -> datetime | None:
+    if not isinstance(item, dict):
+        return None
+    return parse_iso_utc(item.get("date_published")) or parse_iso_utc(item.get("date_modified"))
 
 
 def _entry_from_json(
@@ -318,7 +465,7 @@ def _json_authors(obj: Mapping[str, Any]) -> str | None:
     if not isinstance(people, list):
         people = [obj.get("author")]
     names = [
-        " ".join(p["name"].split())
+        clean_text(" ".join(p["name"].split()))
         for p in people
         if isinstance(p, dict) and isinstance(p.get("name"), str) and p["name"].strip()
     ]

@@ -4,6 +4,8 @@
       = retry transient failures (tenacity: jittered exponential backoff; short Retry-After obeyed)
           host semaphore → global semaphore → wait out per-host spacing
           GET + If-None-Match / If-Modified-Since, within connect/read timeouts and a total deadline
+          connected       → the peer address must be public too (DNS rebinding), before any
+                            byte of the body is read
           3xx + Location  → check the target (sane URL, not private) and GET it, ≤ max_redirects
           304             → NotModified(max_age)
           2xx             → stream the body, inflating it ourselves with a bounded buffer,
@@ -51,7 +53,11 @@ from tenacity.wait import wait_random_exponential
 
 from bot import __version__
 from bot.errors import FetchError
-from bot.sources.safety import check_url_allowed_async
+from bot.sources.safety import (
+    check_peer_allowed,
+    check_url_allowed_async,
+    proxied_by_environment,
+)
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -366,6 +372,9 @@ class Fetcher:
         )
         self._global = asyncio.Semaphore(settings.max_concurrency)
         self._hosts: dict[str, _Host] = {}
+        # Judge the peer of each connection (DNS rebinding). An injected transport (tests'
+        # MockTransport) has no socket to judge; its requests get the name check only.
+        self._check_peers = not settings.allow_private and transport is None
         self._backoff = wait_random_exponential(
             multiplier=settings.backoff_multiplier, max=settings.backoff_max
         )
@@ -479,6 +488,12 @@ class Fetcher:
             if not self.settings.allow_private:
                 await check_url_allowed_async(str(url), allow_private=False)
             async with self._client.stream("GET", url, headers=headers) as response:
+                if self._check_peers and not (
+                    self.settings.trust_env and proxied_by_environment(str(url))
+                ):
+                    stream = response.extensions.get("network_stream")
+                    peer = stream.get_extra_info("server_addr") if stream is not None else None
+                    check_peer_allowed(url.host, peer)
                 status = response.status_code
                 location = response.headers.get("location")
                 if status in _REDIRECTS and location is not None:
