@@ -269,6 +269,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
     except ParseError as exc:
         print(f"signalwatch preview: {args.url}: {exc}", file=sys.stderr)
         return 1
+    if feed.dropped:
+        print(f"signalwatch preview: {args.url}: {feed.cap_note()}", file=sys.stderr)
     rows = []
     for entry in feed.entries:
         matches = matcher.match(entry.title, entry.summary)

@@ -181,7 +181,11 @@ class Poller:
             last_modified=result.last_modified,
             next_poll_at=next_at,
             entries_seen_delta=len(fresh),
+            # A feed over the entry cap: the newest are kept, and `sources` says so.
+            warning=feed.cap_note(),
         )
+        if feed.dropped:
+            log.warning("polled %s: %s", source.id, feed.cap_note())
         log.info(
             "polled %s: %d entries, %d new%s, %d matched, %d alerts queued%s%s",
             source.id,
