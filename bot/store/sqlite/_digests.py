@@ -51,7 +51,7 @@ class DigestsMixin(SQLiteBase):
     ) -> bool:
         """In one transaction: enqueue the digest alert and mark its items as taken by it."""
         at = codec.to_text(now, "now")
-        with self._transaction("commit_digest") as db:
+        with self._transaction("commit_digest", durable=True) as db:
             cursor = db.execute(
                 "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload,"
                 " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"

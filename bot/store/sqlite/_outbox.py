@@ -48,7 +48,7 @@ class OutboxMixin(SQLiteBase):
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:
         """Record that a sink accepted the alert; terminal, and a repeat changes nothing."""
         at = codec.to_text(now, "now")
-        with self._transaction("mark_delivered") as db:
+        with self._transaction("mark_delivered", durable=True) as db:
             # 'failed' may still become 'delivered': another deliverer got it through.
             cursor = db.execute(
                 "UPDATE outbox SET status = 'delivered', delivered_at = ?, receipt = ?,"
