@@ -6,9 +6,7 @@ from datetime import datetime
 
 from bot.errors import StoreError
 from bot.store import codec
-from bot.store.base import (
-    AuditEntry,
-)
+from bot.store.base import AuditEntry
 from bot.store.sqlite._base import SQLiteBase
 
 

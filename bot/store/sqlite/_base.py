@@ -14,13 +14,7 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from bot.errors import StoreError
-from bot.store.migrations import (
-    FTS5_PROBE,
-    MIGRATIONS,
-    SCHEMA_VERSION_TABLE,
-    AddColumn,
-    statements,
-)
+from bot.store.migrations import FTS5_PROBE, MIGRATIONS, SCHEMA_VERSION_TABLE, AddColumn, statements
 
 BUSY_TIMEOUT_S = 5.0
 # Under WAL, NORMAL syncs at checkpoints only: a crash of the process loses nothing, but a

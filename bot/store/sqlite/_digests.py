@@ -7,9 +7,7 @@ from datetime import datetime
 
 from bot.model import Alert
 from bot.store import codec
-from bot.store.base import (
-    OpenDigest,
-)
+from bot.store.base import OpenDigest
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
 

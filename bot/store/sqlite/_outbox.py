@@ -7,11 +7,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import StoreError
 from bot.store import codec
-from bot.store.base import (
-    OUTBOX_STATUSES,
-    OutboxRecord,
-    PendingAlert,
-)
+from bot.store.base import OUTBOX_STATUSES, OutboxRecord, PendingAlert
 from bot.store.leases import DEFAULT_HOLDER, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 

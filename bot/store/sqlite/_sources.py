@@ -8,11 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import StoreError
 from bot.store import codec
-from bot.store.base import (
-    SOURCE_HEALTHS,
-    SourceConfig,
-    SourceState,
-)
+from bot.store.base import SOURCE_HEALTHS, SourceConfig, SourceState
 from bot.store.leases import DEFAULT_HOLDER, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 

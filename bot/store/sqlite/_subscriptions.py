@@ -6,11 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from bot.store import codec
-from bot.store.base import (
-    SUBSCRIPTION_MODES,
-    Subscription,
-    SubscriptionMode,
-)
+from bot.store.base import SUBSCRIPTION_MODES, Subscription, SubscriptionMode
 from bot.store.sqlite._base import SQLiteBase
 
 
