@@ -1,7 +1,8 @@
 """SQLite durability: the commits at-least-once delivery rests on sync at COMMIT (FULL).
 
 Under WAL, synchronous=NORMAL may lose the last commits to a power cut; the store commits
-commit_poll, mark_delivered and commit_digest with FULL and the rest with NORMAL. No test
+commit_poll, mark_delivered and commit_digest, and the rare edits a person was told are done,
+with FULL, and the rest with NORMAL. No test
 can cut the power, so these watch the level each COMMIT runs under (SQLite's trace hook).
 """
 
@@ -79,6 +80,20 @@ def test_poll_delivery_and_digest_commits_are_full(store: SQLiteStore) -> None:
         store,
         lambda: store.commit_digest("digest", "daily", at(3), item_ids=["h1"], digest=digest),
     ) == ["FULL"]
+
+
+def test_what_a_person_was_told_is_done_commits_full(store: SQLiteStore) -> None:
+    """Subscriptions, admin switches and audit entries are rare: each commits under FULL."""
+
+    def edits() -> None:
+        store.subscribe(1, "nato", "dm", None, T0)
+        store.unsubscribe(1, "nato")
+        store.set_source_enabled("a", False, T0)
+        store.record_audit(
+            T0, actor_id=1, actor_name="admin", action="disable", target="a", before={}, after={}
+        )
+
+    assert levels_at_commit(store, edits) == ["FULL"] * 4
 
 
 def test_bookkeeping_commits_stay_normal(store: SQLiteStore) -> None:

@@ -19,9 +19,10 @@ from bot.store.migrations import FTS5_PROBE, MIGRATIONS, SCHEMA_VERSION_TABLE, A
 BUSY_TIMEOUT_S = 5.0
 # Under WAL, NORMAL syncs at checkpoints only: a crash of the process loses nothing, but a
 # power cut may roll back the last commits. The commits at-least-once delivery rests on
-# (commit_poll, mark_delivered, commit_digest) are `durable` and sync at COMMIT (FULL); the
-# rest, bookkeeping that a repeated poll or claim makes good, stay NORMAL: FULL for every
-# commit would make a 304's bookkeeping about 10 times slower (bench/bench_durability.py).
+# (commit_poll, mark_delivered, commit_digest) and the rare ones a person was told are done
+# (subscriptions, admin edits) are `durable` and sync at COMMIT (FULL); the rest, bookkeeping
+# that a repeated poll or claim makes good, stay NORMAL: FULL for every commit would make a
+# 304's bookkeeping about 10 times slower (bench/bench_durability.py).
 SYNCHRONOUS = "NORMAL"
 DURABLE_SYNCHRONOUS = "FULL"
 # Stay well under SQLite's bound-parameter limit (999 on builds before 3.32).

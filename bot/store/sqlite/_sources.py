@@ -176,7 +176,7 @@ class SourcesMixin(SQLiteBase):
     def set_source_enabled(self, source_id: str, enabled: bool, now: datetime) -> None:
         """Switch a source on or off; switching on also clears auto-disable and makes it due."""
         at = codec.to_text(now, "now")
-        with self._transaction("set_source_enabled") as db:
+        with self._transaction("set_source_enabled", durable=True) as db:
             if enabled:
                 self._update_source(
                     db,
