@@ -7,10 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.store import codec
-from bot.store.base import (
-    ArticleMatch,
-    ArticleRecord,
-)
+from bot.store.base import ArticleMatch, ArticleRecord
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
 

@@ -6,9 +6,7 @@ from datetime import datetime
 
 from bot.errors import StoreError
 from bot.store import codec
-from bot.store.base import (
-    AuditEntry,
-)
+from bot.store.base import AuditEntry
 from bot.store.sqlite._base import SQLiteBase
 
 
@@ -38,7 +36,7 @@ class AuditMixin(SQLiteBase):
         )
         if not action or not target:
             raise ValueError("audit action and target must not be empty")
-        with self._transaction("record_audit") as db:
+        with self._transaction("record_audit", durable=True) as db:
             cursor = db.execute(
                 "INSERT INTO audit_log (at, actor_id, actor_name, action, target, before_json,"
                 " after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -9,20 +9,22 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Self, TypeVar
 
 from bot.errors import StoreError
-from bot.store.migrations import (
-    FTS5_PROBE,
-    MIGRATIONS,
-    SCHEMA_VERSION_TABLE,
-    AddColumn,
-    statements,
-)
+from bot.store.migrations import FTS5_PROBE, MIGRATIONS, SCHEMA_VERSION_TABLE, AddColumn, statements
 
 BUSY_TIMEOUT_S = 5.0
+# Under WAL, NORMAL syncs at checkpoints only: a crash of the process loses nothing, but a
+# power cut may roll back the last commits. The commits at-least-once delivery rests on
+# (commit_poll, mark_delivered, commit_digest) and the rare ones a person was told are done
+# (subscriptions, admin edits) are `durable` and sync at COMMIT (FULL); the rest, bookkeeping
+# that a repeated poll or claim makes good, stay NORMAL: FULL for every commit would make a
+# 304's bookkeeping about 10 times slower (bench/bench_durability.py).
+SYNCHRONOUS = "NORMAL"
+DURABLE_SYNCHRONOUS = "FULL"
 # Stay well under SQLite's bound-parameter limit (999 on builds before 3.32).
 _CHUNK = 500
 T = TypeVar("T")
@@ -70,7 +72,7 @@ class SQLiteBase:
         try:
             self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             self._db.execute("PRAGMA journal_mode = WAL")  # ':memory:' stays 'memory'; fine
-            self._db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints under WAL
+            self._db.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             self._db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             self._db.close()
@@ -87,16 +89,23 @@ class SQLiteBase:
         return StoreError(f"SQLite store {self.path!r}: {what} failed: {exc}{hint}")
 
     @contextmanager
-    def _transaction(self, what: str, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    def _transaction(
+        self, what: str, *, write: bool = True, durable: bool = False
+    ) -> Iterator[sqlite3.Connection]:
         """Run the block in one transaction: committed if it returns, rolled back if it raises.
 
         Writes take the write lock at BEGIN (IMMEDIATE) so a read-then-write never finds the
         database changed under it; reads get one consistent snapshot (DEFERRED).
+        A `durable` write commits with synchronous=FULL: once it returns it survives a power
+        cut, not only a crash of the process.
         """
         with self._lock:
             try:
+                if durable:
+                    self._db.execute(f"PRAGMA synchronous = {DURABLE_SYNCHRONOUS}")
                 self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
             except sqlite3.Error as exc:
+                self._restore_synchronous(durable)
                 raise self._error(what, exc) from exc
             try:
                 yield self._db
@@ -106,6 +115,15 @@ class SQLiteBase:
                 if isinstance(exc, sqlite3.Error):
                     raise self._error(what, exc) from exc
                 raise
+            finally:
+                self._restore_synchronous(durable)
+
+    def _restore_synchronous(self, durable: bool) -> None:
+        # Back to the connection's usual level once a durable transaction is over; should
+        # that fail, the connection is broken and its next statement says so.
+        if durable:
+            with suppress(sqlite3.Error):
+                self._db.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
 
     def _rollback(self) -> None:
         # A failed COMMIT or a constraint error can leave the transaction open or closed;

@@ -7,9 +7,7 @@ from datetime import datetime
 
 from bot.model import Alert
 from bot.store import codec
-from bot.store.base import (
-    OpenDigest,
-)
+from bot.store.base import OpenDigest
 from bot.store.sqlite._base import SQLiteBase, _chunks
 from bot.store.sqlite._outbox import insert_alert
 
@@ -52,7 +50,7 @@ class DigestsMixin(SQLiteBase):
     ) -> bool:
         """In one transaction: enqueue the digest alert and mark its items as taken by it."""
         at = codec.to_text(now, "now")
-        with self._transaction("commit_digest") as db:
+        with self._transaction("commit_digest", durable=True) as db:
             if insert_alert(db, digest, at) == 0:
                 return False
             for chunk in _chunks(list(item_ids)):

@@ -9,11 +9,7 @@ from datetime import datetime, timedelta
 from bot.errors import StoreError
 from bot.model import Alert, StoryUpdateAlert, alert_kind
 from bot.store import codec
-from bot.store.base import (
-    OUTBOX_STATUSES,
-    OutboxRecord,
-    PendingAlert,
-)
+from bot.store.base import OUTBOX_STATUSES, OutboxRecord, PendingAlert
 from bot.store.leases import DEFAULT_HOLDER, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
@@ -69,7 +65,7 @@ class OutboxMixin(SQLiteBase):
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:
         """Record that a sink accepted the alert; terminal, and a repeat changes nothing."""
         at = codec.to_text(now, "now")
-        with self._transaction("mark_delivered") as db:
+        with self._transaction("mark_delivered", durable=True) as db:
             # 'failed' may still become 'delivered': another deliverer got it through.
             cursor = db.execute(
                 "UPDATE outbox SET status = 'delivered', delivered_at = ?, receipt = ?,"

@@ -107,7 +107,7 @@ class PollMixin(SQLiteBase):
         """In one transaction: mark entries seen, keep matched articles, enqueue alerts."""
         at = codec.to_text(now, "now")
         enqueued = 0
-        with self._transaction("commit_poll") as db:
+        with self._transaction("commit_poll", durable=True) as db:
             self._require_source(db, source_id)
             for ident in seen:
                 # ON CONFLICT names its target, unlike INSERT OR IGNORE, which would also

@@ -8,11 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import StoreError
 from bot.store import codec
-from bot.store.base import (
-    SOURCE_HEALTHS,
-    SourceConfig,
-    SourceState,
-)
+from bot.store.base import SOURCE_HEALTHS, SourceConfig, SourceState
 from bot.store.leases import DEFAULT_HOLDER, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
@@ -183,7 +179,7 @@ class SourcesMixin(SQLiteBase):
     def set_source_enabled(self, source_id: str, enabled: bool, now: datetime) -> None:
         """Switch a source on or off; switching on also clears auto-disable and makes it due."""
         at = codec.to_text(now, "now")
-        with self._transaction("set_source_enabled") as db:
+        with self._transaction("set_source_enabled", durable=True) as db:
             if enabled:
                 self._update_source(
                     db,

@@ -7,11 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from bot.store import codec
-from bot.store.base import (
-    Announcement,
-    KnownStory,
-    StoryCopy,
-)
+from bot.store.base import Announcement, KnownStory, StoryCopy
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
 

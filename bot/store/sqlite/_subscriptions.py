@@ -6,11 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from bot.store import codec
-from bot.store.base import (
-    SUBSCRIPTION_MODES,
-    Subscription,
-    SubscriptionMode,
-)
+from bot.store.base import SUBSCRIPTION_MODES, Subscription, SubscriptionMode
 from bot.store.sqlite._base import SQLiteBase
 
 
@@ -33,7 +29,7 @@ class SubscriptionsMixin(SQLiteBase):
             raise ValueError(f"subscription mode must be one of {SUBSCRIPTION_MODES}, not {mode!r}")
         if not signal_id:
             raise ValueError("signal id must not be empty")
-        with self._transaction("subscribe") as db:
+        with self._transaction("subscribe", durable=True) as db:
             old = db.execute(
                 "SELECT mode FROM subscriptions WHERE user_id = ? AND signal_id = ?",
                 (user, signal_id),
@@ -55,7 +51,7 @@ class SubscriptionsMixin(SQLiteBase):
     def unsubscribe(self, user_id: int, signal_id: str) -> bool:
         """Stop the user following the signal; True if they were following it."""
         user = codec.snowflake(user_id, "user_id")
-        with self._transaction("unsubscribe") as db:
+        with self._transaction("unsubscribe", durable=True) as db:
             cursor = db.execute(
                 "DELETE FROM subscriptions WHERE user_id = ? AND signal_id = ?", (user, signal_id)
             )

@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.store import codec
-from bot.store.base import (
-    SignalStats,
-    SignalTimeline,
-)
+from bot.store.base import SignalStats, SignalTimeline
 from bot.store.sqlite._base import SQLiteBase
 
 
