@@ -1,9 +1,11 @@
 """`python -m bench`: run every benchmark and print its table."""
 
-from bench import bench_match, bench_poll, bench_stories
+from bench import bench_durability, bench_match, bench_poll, bench_stories
 
 bench_match.main([])
 print()
 bench_stories.main([])
 print()
 bench_poll.main([])
+print()
+bench_durability.main(["--polls", "300"])
