@@ -204,43 +204,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(
     settings: Settings, path: Path, store: Store, fmt: Literal["text", "json"], options: RunOptions
 ) -> int:
-    """Assemble the sinks for this run and hand them to the run loop."""
+    """Hand the run to the one assembly (bot.app), after saying which webhooks are unset."""
     import os
 
-    from bot.chat.settings import DiscordSettings
-    from bot.pipeline.loop import run_loop
-    from bot.sinks import ConsoleNotifier, ConsoleSink
-    from bot.sinks.router import RoutingSink
-    from bot.sinks.webhook import WebhookSink
+    from bot.app import Wiring, run_app
     from bot.watchlist import load_watchlist
 
     watchlist = load_watchlist(path)
     names = {r.webhook for r in watchlist.routes if r.webhook is not None}
-    urls = {name: os.environ[name] for name in names if os.environ.get(name)}
-    for name in sorted(names - urls.keys()):
+    for name in sorted(n for n in names if not os.environ.get(n)):
         logging.getLogger("signalwatch.run").warning(
             "route webhook %s: environment variable %s is not set; its alerts will fail", name, name
         )
-    webhooks = WebhookSink(urls, titles=lambda sid: _signal_title(watchlist, sid))
-    discord_settings = DiscordSettings()
-    try:
-        if discord_settings.enabled:
-            from bot.chat.run import run_with_discord
-
-            return await run_with_discord(
-                settings, discord_settings, path, store, webhooks, options
-            )
-        sink = RoutingSink(default=ConsoleSink(fmt), webhooks=webhooks)
-        return await run_loop(settings, path, store, sink, ConsoleNotifier(), options)
-    finally:
-        await webhooks.aclose()
-
-
-def _signal_title(watchlist: Watchlist, signal_id: str) -> str | None:
-    try:
-        return watchlist.signal(signal_id).title
-    except KeyError:
-        return None
+    return await run_app(Wiring(settings, path, store, fmt), options)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:

@@ -49,6 +49,7 @@ from pydantic import SecretStr
 # (stdlib audioop) filtered, which `filterwarnings = error` would otherwise turn into an error.
 import discord
 
+from bot.app import Wiring
 from bot.chat.bot import (
     NONCE_LENGTH,
     BotServices,
@@ -858,7 +859,7 @@ def test_run_once_gives_up_on_a_gateway_that_never_gets_ready(
         await web.TCPSite(gateway, "127.0.0.1", 0).start()
         path = tmp_path / "watchlist.yaml"
         path.write_text(WATCHLIST, encoding="utf-8")
-        webhooks = WebhookSink({})
+        wiring = Wiring(Settings(allow_private_urls=True, per_host_spacing=0), path, store)
         try:
             async with emulator() as emu:
                 settings = DiscordSettings(
@@ -869,11 +870,8 @@ def test_run_once_gives_up_on_a_gateway_that_never_gets_ready(
                 )
                 started = time.monotonic()
                 code = await run_with_discord(
-                    Settings(allow_private_urls=True, per_host_spacing=0),
+                    wiring,
                     settings,
-                    path,
-                    store,
-                    webhooks,
                     RunOptions(once=True, force=True),
                     guild_ready_timeout=0.05,
                     ready_timeout=0.5,
@@ -882,7 +880,7 @@ def test_run_once_gives_up_on_a_gateway_that_never_gets_ready(
                 assert 0.5 <= time.monotonic() - started < 5.0
                 assert emu.requests_to("GET", "/users/@me") and emu.gateway_connections == []
         finally:
-            await webhooks.aclose()
+            await wiring.aclose()
             await gateway.cleanup()
         assert len(connections) == 1  # it did connect, and heard nothing
         assert store.sources() == []  # the run loop never started: nothing polled

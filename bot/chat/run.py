@@ -11,18 +11,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
 import discord
 
+from bot.app import Wiring
 from bot.chat.bot import BotServices, DiscordNotifier, DiscordSink, SignalBot, point_discord_at
 from bot.chat.settings import DiscordSettings
-from bot.pipeline import Sink
-from bot.pipeline.loop import LiveWatchlist, RunOptions, run_loop, utc_now
-from bot.settings import Settings
-from bot.sinks.router import RoutingSink
-from bot.store import Store
+from bot.pipeline.loop import RunOptions, utc_now
 from bot.watchlist import WatchlistEditor
 
 __all__ = ["run_with_discord"]
@@ -35,11 +31,8 @@ ONCE_READY_TIMEOUT = 60.0
 
 
 async def run_with_discord(
-    settings: Settings,
+    wiring: Wiring,
     discord_settings: DiscordSettings,
-    watchlist_path: Path,
-    store: Store,
-    webhooks: Sink,
     options: RunOptions,
     *,
     stop: asyncio.Event | None = None,
@@ -58,18 +51,17 @@ async def run_with_discord(
     for signum in (signal.SIGINT, signal.SIGTERM):  # until run_loop sets its own (the same)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    live = LiveWatchlist()
+    live = wiring.live
     services = BotServices(
-        store=store,
+        store=wiring.store,
         compiled=live.get,
-        editor=WatchlistEditor(watchlist_path),
+        editor=WatchlistEditor(wiring.watchlist_path),
         clock=utc_now,
         reload=live.request_reload,
     )
     bot = SignalBot(services, discord_settings, guild_ready_timeout=guild_ready_timeout)
-    discord_sink = DiscordSink(bot, discord_settings.channel)
-    sink = RoutingSink(default=discord_sink, discord=discord_sink, webhooks=webhooks)
-    notifier = DiscordNotifier(bot, discord_settings.admin_channel)
+    sink = wiring.sink(DiscordSink(bot, discord_settings.channel))
+    notifier = wiring.notifier(DiscordNotifier(bot, discord_settings.admin_channel))
     async with bot:
         gateway = asyncio.create_task(bot.start(discord_settings.token.get_secret_value()))
         # Whatever ends the gateway task, nothing may wait for READY after it.
@@ -84,20 +76,7 @@ async def run_with_discord(
                     )
                     code = 1
             if code == 0 and not bot.gateway_ended.is_set() and not stop.is_set():
-                code = await _run_pipeline(
-                    run_loop(
-                        settings,
-                        watchlist_path,
-                        store,
-                        sink,
-                        notifier,
-                        options,
-                        stop=stop,
-                        live=live,
-                    ),
-                    gateway,
-                    stop,
-                )
+                code = await _run_pipeline(wiring.run(sink, notifier, options, stop), gateway, stop)
             if gateway.done():
                 code = max(code, _gateway_outcome(gateway))
         finally:

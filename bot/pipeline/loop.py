@@ -76,6 +76,15 @@ class LiveWatchlist:
         """The current compiled watchlist (a callable form of `compiled`)."""
         return self.compiled
 
+    def signal_title(self, signal_id: str) -> str | None:
+        """The title of a signal of the watchlist in force, or None (unknown, or not loaded)."""
+        if self._compiled is None:
+            return None
+        try:
+            return self._compiled.watchlist.signal(signal_id).title
+        except KeyError:
+            return None
+
     def request_reload(self) -> None:
         """Ask the loop to re-read the watchlist now."""
         self.reload_requested.set()

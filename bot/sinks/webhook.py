@@ -38,7 +38,11 @@ class RateLimited(DeliveryError):
 
 
 class WebhookSink:
-    """Posts alerts to Discord webhooks; `urls` maps a destination name to its URL."""
+    """Posts alerts to Discord webhooks; `urls` maps a destination name to its URL.
+
+    `urls` is read at each send (the process environment, as the application wires it), so a
+    route added to the watchlist while running works as soon as its variable is set.
+    """
 
     def __init__(
         self,
@@ -49,7 +53,7 @@ class WebhookSink:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         attempts: int = 4,
     ):
-        self.urls = dict(urls)
+        self.urls = urls
         self._client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(10.0), headers={"User-Agent": f"signalwatch/{__version__}"}
         )
@@ -66,10 +70,15 @@ class WebhookSink:
     async def send(self, alert: Alert) -> str | None:
         """POST one alert to its webhook; return the created message id."""
         name = alert.destination.removeprefix("webhook:")
-        url = self.urls.get(name)
+        url = (self.urls.get(name) or "").strip()
         if not url:
             raise PermanentDeliveryError(
                 f"webhook '{name}': no URL (set the environment variable {name})"
+            )
+        if not url.lower().startswith(("https://", "http://")):
+            # Never echoed: the variable may hold some other secret by mistake.
+            raise PermanentDeliveryError(
+                f"webhook '{name}': the environment variable {name} does not hold an http(s) URL"
             )
         payload = alert_message(alert, self._titles(alert.signal_id))
         async for attempt in AsyncRetrying(
