@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,7 @@ class Wiring:
     store: Store
     fmt: Literal["text", "json"] = "text"
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    clock: Callable[[], datetime] = utc_now
     live: LiveWatchlist = field(default_factory=LiveWatchlist)
     webhooks: WebhookSink = field(init=False)
 
@@ -59,7 +61,7 @@ class Wiring:
         watchlist's folder; the log when no Discord admin channel is given."""
         return CoalescingNotifier(
             inner if inner is not None else ConsoleNotifier(),
-            utc_now,
+            self.clock,
             watchlist_dir=self.watchlist_path.parent,
         )
 
@@ -74,6 +76,7 @@ class Wiring:
             sink,
             notifier,
             options,
+            clock=self.clock,
             stop=stop,
             live=self.live,
             environ=self.environ,

@@ -70,11 +70,16 @@ def scenario(
     store: Store,
     watchlist: str,
     body: Callable[[NonceEmulator, asyncio.Task[int]], Awaitable[None]],
+    *,
+    latency: list[float] | None = None,
+    **emulator_options: Any,
 ) -> None:
-    """Run the loop with a SignalBot on the emulator; `body` checks while it runs."""
+    """Run the loop with a SignalBot on the emulator; `body` checks while it runs.
+
+    `latency`, if given, receives the bot's last measured gateway heartbeat latency."""
 
     async def run() -> None:
-        async with emulator() as emu, signal_bot(emu, tmp_path, store) as rig:
+        async with emulator(**emulator_options) as emu, signal_bot(emu, tmp_path, store) as rig:
             path = tmp_path / "loop-watchlist.yaml"
             text = watchlist.replace("{alerts}", str(emu.alerts.id))
             path.write_text(text.replace("{general}", str(emu.general.id)), encoding="utf-8")
@@ -94,6 +99,8 @@ def scenario(
             )
             try:
                 await body(emu, loop)
+                if latency is not None:
+                    latency[0] = rig.bot.latency
             finally:
                 stop.set()
                 assert await asyncio.wait_for(loop, 15) == 0
@@ -199,3 +206,78 @@ routes:
         scenario(emulator, tmp_path, store, watchlist, body)
     assert store.outbox_counts() == {"pending": 0, "delivered": 3, "failed": 0}
     assert posted_nonces == queued_order  # #alerts: each once, in the order queued
+
+
+def test_the_event_loop_stays_free_while_polls_commit_thousands_of_entries(
+    emulator: Callable[..., Any], tmp_path: Path, store: Store, feed_server: FeedServer
+) -> None:
+    """Five feeds of 1,000 new matching items each are parsed, matched and committed while a
+    slash command is answered again and again and the gateway heartbeat keeps being acked:
+    none of that work runs on the event loop."""
+    feeds = 5
+    for n in range(feeds):
+        live: LiveFeed = feed_server.live(f"/bulk{n}.xml")
+        live.add_items(1000, title=f"NATO allies debate spending plan {n}")
+    sources = "".join(
+        f"  - id: bulk{n}\n    url: {feed_server.url(f'/bulk{n}.xml')}\n" for n in range(feeds)
+    )
+    watchlist = f"""\
+version: 1
+signals:
+  - id: nato
+    title: NATO moves
+    query: NATO AND (allies OR spending)
+sources:
+{sources}"""
+    seen: dict[str, float] = {}
+    lags: list[float] = []
+    answers: list[float] = []
+
+    async def watch_lag(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            start = time.monotonic()
+            await asyncio.sleep(0.02)
+            lags.append(time.monotonic() - start - 0.02)
+
+    async def body(emu: NonceEmulator, loop: asyncio.Task[int]) -> None:
+        done = asyncio.Event()
+        watcher = asyncio.create_task(watch_lag(done))
+        async with asyncio.timeout(40):
+            while len(seen) < feeds:
+                start = time.monotonic()
+                reply = await emu.send_interaction("status")
+                await reply
+                answers.append(time.monotonic() - start)
+                await asyncio.sleep(0.05)
+        done.set()
+        await watcher
+        heartbeats = sum(len(c.ops_received(1)) for c in emu.gateway_connections)
+        print(
+            f"\n{feeds}x1000 entries committed: slash command answered in at most"
+            f" {max(answers) * 1000:.0f} ms ({len(answers)} tries), event loop lag at most"
+            f" {max(lags) * 1000:.0f} ms, {heartbeats} heartbeats acked"
+        )
+        assert max(answers) < 1.0 and max(lags) < 0.5
+
+    emu_bot_latency = [0.0]
+
+    with pytest.MonkeyPatch.context() as mp:
+        original = Poller.commit_off_loop
+
+        async def observed(self: Poller, *args: Any) -> Any:
+            result = await original(self, *args)
+            seen.setdefault(args[1].id, time.monotonic())
+            return result
+
+        mp.setattr(Poller, "commit_off_loop", observed)
+        scenario(
+            emulator,
+            tmp_path,
+            store,
+            watchlist,
+            body,
+            heartbeat_interval=0.25,
+            latency=emu_bot_latency,
+        )
+    print(f"gateway heartbeat latency at the end: {emu_bot_latency[0] * 1000:.0f} ms")
+    assert emu_bot_latency[0] < 1.0

@@ -223,7 +223,7 @@ class DiscordSink:
         subscribers = (
             []
             if isinstance(alert, DigestAlert)
-            else self.bot.services.store.subscribers(alert.signal_id)
+            else await asyncio.to_thread(self.bot.services.store.subscribers, alert.signal_id)
         )
         mention = [s.user_id for s in subscribers if s.mode == "mention"]
         payload = alert_message(alert, self._title(alert.signal_id), mention)
