@@ -12,7 +12,7 @@
 What is real: discord.py (unmodified, against `tests/discord_emulator.py`), the SignalBot with
 all its cogs, a migrated SQLiteStore in `tmp_path`, the watchlist file (written to `tmp_path`,
 compiled into a LiveWatchlist, edited by the real WatchlistEditor) and the DiscordSink. The
-clock is a settable `Clock`; `services.reload()` re-reads the file at once (there is no run
+clock is a settable `FakeClock`; `services.reload()` re-reads the file at once (there is no run
 loop to ask). The default watchlist, `TEST_WATCHLIST`, has three signals (one disabled, one
 routed to #general) and one source; `{alerts}` / `{general}` / `{staff}` in a watchlist text
 become the emulator's channel ids. `MAIN_WATCHLIST` is the project's own file.
@@ -28,7 +28,7 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ from discord_emulator import DiscordEmulator, EmulatorFactory, running
 from pydantic import SecretStr
 
 # isort: split
+from fakes import FakeClock
+
 from bot.chat.bot import BotServices, DiscordSink, SignalBot
 from bot.chat.settings import DiscordSettings
 from bot.model import Alert, Entry, Match
@@ -50,7 +52,7 @@ __all__ = [
     "TEST_SOURCE",
     "TEST_WATCHLIST",
     "ChatHarness",
-    "Clock",
+    "FakeClock",
     "chat_bot",
     "command_schema",
     "run_chat",
@@ -92,22 +94,6 @@ routes:
 """
 
 
-@dataclass
-class Clock:
-    """A settable clock for `BotServices.clock`: call it for the time, `advance` to move it."""
-
-    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
-
-    def __call__(self) -> datetime:
-        """The current (test) time."""
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move the clock forward (`advance(minutes=5)`) and return the new time."""
-        self.now += timedelta(**delta)
-        return self.now
-
-
 def synced_commands(emu: DiscordEmulator) -> list[dict[str, Any]]:
     """The command list of the bot's last bulk overwrite (global or guild), as it sent it."""
     puts = emu.requests_to("PUT", r"/applications/\d+(/guilds/\d+)?/commands")
@@ -137,7 +123,7 @@ class ChatHarness:
     live: LiveWatchlist
     settings: DiscordSettings
     sink: DiscordSink
-    clock: Clock
+    clock: FakeClock
     watchlist_path: Path
     reloads: int = 0
     _keys: itertools.count[int] = field(default_factory=itertools.count)
@@ -230,13 +216,13 @@ async def chat_bot(
     guild_sync: bool = False,
     admin_role: int | None = None,
     admin_channel: int | None = None,
-    clock: Clock | None = None,
+    clock: FakeClock | None = None,
     **emulator_options: Any,
 ) -> AsyncIterator[ChatHarness]:
     """Start the emulator and a ready SignalBot over a fresh store; stop both afterwards."""
     # guild_sync registers the commands in the emulator's guild instead of globally.
     # Alerts for the default destination go to #alerts.
-    clock = clock or Clock()
+    clock = clock or FakeClock()
     async with factory(**emulator_options) as emu:
         path = tmp_path / "watchlist.yaml"
         path.write_text(_watchlist_text(emu, watchlist), encoding="utf-8")

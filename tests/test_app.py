@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from discord_emulator import DiscordEmulator
+from fakes import FakeClock
 from feedserver import FeedServer, LiveFeed
 
 from bot.app import Wiring
 from bot.pipeline import loop as runner
 from bot.pipeline.loop import RunOptions
 from bot.settings import Settings
-from bot.store import Store, open_store
+from bot.store import Store
 
 pytest_plugins = ["feedserver"]
 
@@ -45,23 +44,6 @@ routes:
 )
 
 
-@dataclass
-class Clock:
-    """A settable clock."""
-
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A migrated SQLite store in a file of its own."""
-    with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as opened:
-        yield opened
-
-
 @pytest.fixture(autouse=True)
 def short_tick(monkeypatch: pytest.MonkeyPatch) -> None:
     """Idle turns of the loop last 10 ms instead of a second."""
@@ -77,7 +59,7 @@ def test_a_webhook_route_added_while_running_delivers(
     live.add_items(1, title="NATO summit")
     path = tmp_path / "watchlist.yaml"
     path.write_text(WATCHLIST.format(url=feed_server.url("/wire.xml")), encoding="utf-8")
-    clock = Clock()
+    clock = FakeClock(NOW)
 
     async def scenario() -> None:
         async with DiscordEmulator() as emu:

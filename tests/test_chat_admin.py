@@ -25,7 +25,8 @@ from discord_emulator import (
 # discord_emulator (through chat_harness too) first: it imports discord.py with the audioop
 # DeprecationWarning filtered, which `filterwarnings = error` would turn into an error.
 import discord
-from chat_harness import ChatHarness, Clock, run_chat
+from chat_harness import ChatHarness, run_chat
+from fakes import FakeClock
 
 from bot.admin import (
     PreviewItem,
@@ -144,7 +145,7 @@ def run_admin(factory: EmulatorFactory, tmp_path: Path, scenario: Scenario, **op
         seed_store(h.store)
         await scenario(h)
 
-    run_chat(factory, tmp_path, seeded, watchlist=WATCHLIST, clock=Clock(NOW), **options)
+    run_chat(factory, tmp_path, seeded, watchlist=WATCHLIST, clock=FakeClock(NOW), **options)
 
 
 def file_text(h: ChatHarness) -> str:

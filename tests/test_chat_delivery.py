@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -163,13 +163,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("SIGNALWATCH_") or name == "DISCORD_TOKEN":
             monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A migrated SQLite store in tmp_path."""
-    with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as opened:
-        yield opened
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:

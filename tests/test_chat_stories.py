@@ -12,6 +12,7 @@ from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from fakes import FakeClock
 from test_chat_delivery import (  # noqa: F401  (fixtures used by name)
     NOW,
     Emulator,
@@ -20,7 +21,6 @@ from test_chat_delivery import (  # noqa: F401  (fixtures used by name)
     make_alert,
     run,
     signal_bot,
-    store,
 )
 
 from bot.chat.bot import DiscordNotifier, DiscordSink
@@ -39,16 +39,6 @@ from bot.watchlist import parse_watchlist
 ORIGINAL = make_alert(publisher="Reuters")
 AGENCY = StoryCopy("agency", "a1", "Allies agree 5% goal", "https://agency.example/a1", "AP")
 GNEWS = StoryCopy("gnews", "g1", "NATO sets 5% target", "https://bbc.example/g1", "BBC")
-
-
-class Clock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def file_original(store: Store) -> int:
@@ -104,7 +94,7 @@ def test_a_second_outlet_edits_the_posted_alert(
 
     async def scenario() -> None:
         async with emulator() as emu, signal_bot(emu, tmp_path, store) as rig:
-            clock = Clock(NOW)
+            clock = FakeClock(NOW)
             deliverer = Deliverer(store, rig.sink, rig.notifier, clock)
             story_id = file_original(store)
             assert await deliverer.deliver_due() == 1
@@ -133,7 +123,7 @@ def test_an_old_alert_gets_one_reply_that_later_copies_edit(
 
     async def scenario() -> None:
         async with emulator() as emu, signal_bot(emu, tmp_path, store) as rig:
-            clock = Clock(NOW)
+            clock = FakeClock(NOW)
             deliverer = Deliverer(store, rig.sink, rig.notifier, clock)
             story_id = file_original(store)
             await deliverer.deliver_due()

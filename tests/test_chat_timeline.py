@@ -15,7 +15,8 @@ from discord_emulator import EmulatorFactory, RecordedFile
 # isort: split
 # discord_emulator (through chat_harness too) first: it imports discord.py with the audioop
 # DeprecationWarning filtered, which `filterwarnings = error` would turn into an error.
-from chat_harness import ChatHarness, Clock, run_chat
+from chat_harness import ChatHarness, run_chat
+from fakes import FakeClock
 from PIL import Image
 
 from bot.charts import CHART_SIZE
@@ -83,7 +84,7 @@ def test_signal_shows_its_timeline_and_attaches_the_chart(
         with Image.open(io.BytesIO(upload.data)) as image:
             assert (image.format, image.size) == ("PNG", CHART_SIZE)
 
-    run_chat(discord_emulator, tmp_path, scenario, clock=Clock(NOW))
+    run_chat(discord_emulator, tmp_path, scenario, clock=FakeClock(NOW))
 
 
 def test_signal_without_hits_says_so_and_attaches_nothing(
@@ -101,7 +102,7 @@ def test_signal_without_hits_says_so_and_attaches_nothing(
         assert "image" not in embed
         assert message["attachments"] == [] and files == []
 
-    run_chat(discord_emulator, tmp_path, scenario, clock=Clock(NOW))
+    run_chat(discord_emulator, tmp_path, scenario, clock=FakeClock(NOW))
 
 
 def test_signal_with_only_old_hits_still_charts_the_quiet_month(
@@ -120,7 +121,7 @@ def test_signal_with_only_old_hits_still_charts_the_quiet_month(
         assert embed["image"]["url"] == "attachment://timeline.png"
         assert [f.filename for f in files] == ["timeline.png"]
 
-    run_chat(discord_emulator, tmp_path, scenario, clock=Clock(NOW))
+    run_chat(discord_emulator, tmp_path, scenario, clock=FakeClock(NOW))
 
 
 # --- signalwatch timeline ----------------------------------------------------------------------------

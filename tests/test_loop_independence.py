@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from bot.pipeline.loop import RunOptions, run_loop
 from bot.pipeline.poller import Poller
 from bot.settings import Settings
 from bot.sinks.router import RoutingSink
-from bot.store import Store, open_store
+from bot.store import Store
 
 pytest_plugins = ["feedserver"]
 
@@ -41,13 +41,6 @@ LIMIT = 60.0  # seconds: the most a whole scenario may take
 FAST = 5.0  # seconds: "at once"; the old lockstep loop took the full 30 s hang here
 NOW = datetime(2025, 6, 25, 13, 0, tzinfo=UTC)  # an hour after the LiveFeed epoch
 HANG = 30.0  # seconds the hanging feed or the rate-limited channel holds
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A migrated SQLite store in a file of its own."""
-    with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as opened:
-        yield opened
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fakes import FakeClock
+
 from bot.model import Alert
 from bot.notices import (
     CoalescingNotifier,
@@ -35,17 +37,6 @@ def lost(signal: str, headline: str, destination: str = DEAD) -> Notice:
         route=f"{signal} → {destination}",
         headline=headline,
     )
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        """The current fake time."""
-        return self.now
 
 
 class Recorder:
@@ -208,7 +199,7 @@ def test_display_destination() -> None:
 
 def test_coalescing_notifier_batches_notices_and_passes_text() -> None:
     """Text goes at once; Notices wait for flush(now) past the window; close sends the rest."""
-    clock, inner = FakeClock(), Recorder()
+    clock, inner = FakeClock(T0), Recorder()
     notifier = CoalescingNotifier(inner, clock, watchlist_dir="/srv/signalwatch")
 
     async def scenario() -> None:
@@ -232,7 +223,7 @@ def test_coalescing_notifier_batches_notices_and_passes_text() -> None:
 
 def test_a_notice_flushes_groups_already_due() -> None:
     """A new notice sends any group already due, even if the loop has not called flush."""
-    clock, inner = FakeClock(), Recorder()
+    clock, inner = FakeClock(T0), Recorder()
     notifier = CoalescingNotifier(inner, clock)
 
     async def scenario() -> None:

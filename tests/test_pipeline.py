@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from fakes import FakeClock, Notices
 from feedserver import FeedServer, LiveFeed, Reply
 
 from bot.errors import DeliveryError, PermanentDeliveryError
 from bot.model import Alert, Entry, FloodSummary, FoldedItem
-from bot.notices import Notice, notice_text
 from bot.pipeline import (
     DEFAULT_DESTINATION,
     SOURCE_LEASE,
@@ -34,7 +34,7 @@ from bot.pipeline import (
     source_configs,
 )
 from bot.sources.fetch import Fetcher, FetchRequest, FetchResult, FetchSettings
-from bot.store import SourceConfig, SourceState, Store, open_store
+from bot.store import SourceConfig, SourceState, Store
 from bot.store.sqlite import SQLiteStore
 from bot.watchlist import parse_watchlist
 
@@ -379,31 +379,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-class FakeClock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        """Move time forward."""
-        self.now += delta
-
-
-class Notices:
-    """A Notifier that keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-
-    async def notify(self, message: str | Notice) -> None:
-        """Keep one admin notice, as the text it would be posted as."""
-        self.texts.append(message if isinstance(message, str) else notice_text(message))
-
-
 class CollectingSink:
     """A Sink that keeps every alert it accepts; `failures` are raised first, one per send."""
 
@@ -440,7 +415,7 @@ class Rig:
     ) -> None:
         self.store = store
         self.server = server
-        self.clock = FakeClock()
+        self.clock = FakeClock(NOW)
         self.notices = Notices()
         self.sink = CollectingSink()
         self.max_failures = max_failures
@@ -480,13 +455,6 @@ class Rig:
         state = self.store.source(source_id)
         assert state is not None
         self.clock.now = max(self.clock.now, state.next_poll_at)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A migrated SQLite store in a file of its own."""
-    with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as opened:
-        yield opened
 
 
 @pytest.fixture

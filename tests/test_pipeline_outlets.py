@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from apiserver import GDELT_PATH, GOOGLE_PATH, NEWSAPI_PATH, ApiServer
 from test_pipeline import FETCH, CollectingSink, FakeClock, Notices
 
 from bot.pipeline import Compiled, Deliverer, Poller, source_configs
 from bot.sources.fetch import Fetcher
 from bot.sources.search.pacing import Pacer
-from bot.store import Store, open_store
+from bot.store import Store
 from bot.watchlist import parse_watchlist
 
 pytest_plugins = ["apiserver"]
@@ -125,13 +122,6 @@ sources:
 
         asyncio.run(go())
         self.clock.advance(timedelta(minutes=10))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A migrated SQLite store in a file of its own."""
-    with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as opened:
-        yield opened
 
 
 # NewsAPI's copy of the Reuters article; AP's comes later, in the third poll's window, in

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fakes import FakeClock
 from feedserver import FeedServer, LiveFeed
 
 from bot.model import Alert
@@ -21,7 +21,7 @@ from bot.notices import Notice, notice_text
 from bot.pipeline import loop as runner
 from bot.pipeline.loop import RunOptions, run_loop
 from bot.settings import Settings
-from bot.store import Store, open_store
+from bot.store import Store
 
 pytest_plugins = ["feedserver"]
 
@@ -73,16 +73,6 @@ sources:
 """
 
 
-class Clock:
-    """A clock that stands still until the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Collector:
     """Sink and Notifier in one: keeps alerts and notices, and wakes whoever waits on them."""
 
@@ -121,13 +111,6 @@ def replace_file(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A migrated SQLite store in a file of its own."""
-    with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as opened:
-        yield opened
-
-
 @pytest.fixture(autouse=True)
 def short_tick(monkeypatch: pytest.MonkeyPatch) -> None:
     """Idle turns of the loop last 10 ms instead of a second."""
@@ -143,7 +126,7 @@ def test_hot_reload_picks_up_a_new_signal_and_keeps_the_last_good_on_a_broken_fi
     url = feed_server.url("/wire.xml")
     path = tmp_path / "watchlist.yaml"
     path.write_text(NATO_ONLY.format(url=url), encoding="utf-8")
-    clock = Clock()
+    clock = FakeClock(NOW)
     out = Collector()
 
     def next_round(*titles: str) -> None:
@@ -201,7 +184,7 @@ def test_run_loop_stops_when_its_event_is_set(
     async def scenario() -> int:
         stop = asyncio.Event()
         loop = asyncio.create_task(
-            run_loop(SETTINGS, path, store, out, out, RunOptions(), clock=Clock(), stop=stop)
+            run_loop(SETTINGS, path, store, out, out, RunOptions(), clock=FakeClock(NOW), stop=stop)
         )
         await out.until(alerts=2)
         stop.set()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from apiserver import GDELT_PATH, GUARDIAN_PATH, NEWSAPI_PATH, ApiServer
@@ -23,7 +22,7 @@ from bot.pipeline import Compiled, Deliverer, Poller, PollOutcome, source_config
 from bot.pipeline.loop import KEY_MISSING, check_api_keys, missing_api_keys
 from bot.sources.fetch import Fetcher
 from bot.sources.search.pacing import Pacer
-from bot.store import Store, open_store
+from bot.store import Store
 from bot.watchlist import parse_watchlist
 
 pytest_plugins = ["apiserver"]
@@ -103,13 +102,6 @@ class Search:
                 self.store, self.compiled.watchlist, self.environ, self.clock(), self.notices
             )
         )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A migrated SQLite store in a file of its own."""
-    with open_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as opened:
-        yield opened
 
 
 def query_of(server: ApiServer, path: str) -> list[dict[str, str]]:

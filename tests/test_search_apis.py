@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from apiserver import GDELT_PATH, GOOGLE_PATH, GUARDIAN_PATH, NEWSAPI_PATH, ApiServer
+from fakes import FakeMonotonic
 from feedserver import Reply
 
 from bot.errors import ParseError
@@ -28,25 +29,6 @@ NOW = datetime(2025, 6, 25, 15, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=1)
 NATO = '(NATO OR alliance) AND "defence spending" NOT quiz'
 GAZA = "Gaza AND (peacekeepers OR ISF)"
-
-
-class FakeClock:
-    """Monotonic seconds that move only when someone sleeps; every sleep is recorded."""
-
-    def __init__(self, *, advance: bool = True) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self._advance = advance
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the wait and move time instead of waiting."""
-        self.sleeps.append(seconds)
-        if self._advance:
-            self.now += seconds
-        await asyncio.sleep(0)
 
 
 def config(server: ApiServer, api: str, **overrides: Any) -> SearchConfig:
@@ -69,13 +51,13 @@ def poll(
     *,
     since: datetime | None = SINCE,
     now: datetime = NOW,
-    clock: FakeClock | None = None,
+    clock: FakeMonotonic | None = None,
     pacer: Pacer | None = None,
     ledger: MemoryQuotaLedger | None = None,
     since_by_signal: dict[str, datetime] | None = None,
 ) -> SearchOutcome:
     """Run one run_search against the local server with fake time."""
-    clock = clock or FakeClock()
+    clock = clock or FakeMonotonic()
     pacer = pacer or Pacer(clock, clock.sleep)
     ledger = ledger if ledger is not None else MemoryQuotaLedger()
     settings = FetchSettings(
@@ -202,14 +184,14 @@ def test_load_json_turns_what_python_refuses_into_parse_errors(body: bytes, reas
 
 def test_gdelt_requests_are_paced_five_seconds_apart(api_server: ApiServer) -> None:
     """Three signals: the pacer asks for two 5 s waits (fake clock: nothing really waits)."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     poll(config(api_server, "gdelt"), [("a", NATO), ("b", GAZA), ("c", NATO)], clock=clock)
     assert [s for s in clock.sleeps if s > 0] == [5.0, 5.0]
 
 
 def test_pacing_is_global_across_sources(api_server: ApiServer) -> None:
     """Two GDELT sources polled at once share one pacer: four requests, 15 s of fake time."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     pacer = Pacer(clock, clock.sleep)
     ledger = MemoryQuotaLedger()
     settings = FetchSettings(allow_private=True, trust_env=False, per_host_spacing=0.0)
@@ -305,7 +287,7 @@ def test_newsapi_rate_limited_returns_retry_after(api_server: ApiServer) -> None
         NEWSAPI_PATH,
         ApiServer.reply("newsapi_error_rateLimited.json", 429, {"Retry-After": "3600"}),
     )
-    clock = FakeClock()
+    clock = FakeMonotonic()
     outcome = poll(config(api_server, "newsapi"), [("a", NATO), ("b", GAZA)], clock=clock)
     assert outcome.status == 429 and outcome.retry_after == 3600.0 and outcome.requests == 1
     assert outcome.errors[0].startswith("NewsAPI: rate limited (rateLimited): You have made")
@@ -470,7 +452,7 @@ def test_each_signal_is_searched_from_its_own_window(api_server: ApiServer) -> N
 def test_retries_are_paced_and_counted_like_any_request(api_server: ApiServer) -> None:
     """Two 503s then an answer: three GDELT requests, each 5 s apart, three counted."""
     api_server.script(GDELT_PATH, Reply(503, b"busy"), Reply(503, b"busy"))
-    clock = FakeClock()
+    clock = FakeMonotonic()
     ledger = MemoryQuotaLedger()
     outcome = poll(config(api_server, "gdelt"), [("a", NATO)], clock=clock, ledger=ledger)
     assert outcome.errors == [] and outcome.searched == {"a": NOW}
@@ -482,7 +464,7 @@ def test_retries_are_paced_and_counted_like_any_request(api_server: ApiServer) -
 def test_a_long_pause_stops_the_poll_instead_of_sleeping(api_server: ApiServer) -> None:
     """After another source's 429 asked for an hour, no request goes out and no time passes:
     the poll says how long until the API may be asked again."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     pacer = Pacer(clock, clock.sleep)
     pacer.hold("newsapi", 3600)
     outcome = poll(config(api_server, "newsapi"), [("a", NATO)], clock=clock, pacer=pacer)
@@ -572,7 +554,7 @@ def test_each_page_is_paced_and_counted(api_server: ApiServer) -> None:
         Reply(200, gdelt_page(250, PAGE_TOP, 0), JSON),
         Reply(200, gdelt_page(3, PAGE_TOP - timedelta(hours=1), 250), JSON),
     )
-    clock = FakeClock()
+    clock = FakeMonotonic()
     ledger = MemoryQuotaLedger()
     outcome = poll(config(api_server, "gdelt"), [("a", NATO)], clock=clock, ledger=ledger)
     assert outcome.requests == 2 and ledger.calls_on("gdelt", NOW.date()) == 2
@@ -646,7 +628,7 @@ def test_a_long_pause_between_pages_stops_without_searching(api_server: ApiServe
     """Page 2's slot is an hour off: the poll stops with retry_in, page 1's entries kept, the
     signal not searched, and nothing slept."""
     api_server.script(GDELT_PATH, Reply(200, gdelt_page(250, PAGE_TOP, 0), JSON))
-    clock = FakeClock()
+    clock = FakeMonotonic()
     pacer = PausedAfterEachSlot(clock, clock.sleep)
     outcome = poll(
         config(api_server, "gdelt"), [("a", NATO), ("b", GAZA)], clock=clock, pacer=pacer
@@ -788,7 +770,7 @@ def test_resolve_key_reads_the_environment() -> None:
 
 def test_pacer_reserves_slots_for_concurrent_callers() -> None:
     """Five concurrent waits on one API queue at 1 s slots; another API is not held."""
-    clock = FakeClock(advance=False)  # all five reserve before any of them has slept
+    clock = FakeMonotonic(advance=False)  # all five reserve before any of them has slept
     pacer = Pacer(clock, clock.sleep)
     starts: list[float] = []
 
@@ -806,7 +788,7 @@ def test_pacer_reserves_slots_for_concurrent_callers() -> None:
 
 def test_pacer_hold_pushes_the_next_slot() -> None:
     """After a 429 the runner holds the API: the next wait sleeps the remainder."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     pacer = Pacer(clock, clock.sleep)
     pacer.hold("gdelt", 30.0)
     asyncio.run(pacer.wait("gdelt", 5.0))

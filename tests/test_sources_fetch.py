@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from fakes import FakeMonotonic
 from feedserver import DATA_DIR, MIB, FeedServer, Reply
 
 from bot import __version__
@@ -50,30 +51,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-class FakeClock:
-    """A monotonic clock that only moves when the fetcher sleeps; records every sleep."""
-
-    def __init__(self, *, advance: bool = True) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self._advance = advance
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the wait; move time forward instead of waiting (unless frozen)."""
-        self.sleeps.append(seconds)
-        if self._advance:
-            self.now += seconds
-        await asyncio.sleep(0)  # still let other tasks run, as a real sleep would
-
-    @property
-    def waits(self) -> list[float]:
-        """The non-zero sleeps (zero-length backoff sleeps are just yields)."""
-        return [s for s in self.sleeps if s > 0]
-
-
 def settings(**overrides: Any) -> FetchSettings:
     """Settings for local tests: private addresses allowed, no proxies, no backoff, no spacing."""
     values: dict[str, Any] = {
@@ -88,10 +65,10 @@ def settings(**overrides: Any) -> FetchSettings:
 
 
 async def fetch_one(
-    request: FetchRequest, clock: FakeClock | None = None, **overrides: Any
+    request: FetchRequest, clock: FakeMonotonic | None = None, **overrides: Any
 ) -> Fetched | NotModified | FetchFailed:
     """Fetch one request with a fresh Fetcher."""
-    clock = clock or FakeClock()
+    clock = clock or FakeMonotonic()
     async with Fetcher(settings(**overrides), clock=clock, sleep=clock.sleep) as fetcher:
         return await fetcher.fetch(request)
 
@@ -218,7 +195,7 @@ def test_etag_gives_304_not_modified(feed_server: FeedServer) -> None:
     """The second fetch sends If-None-Match with the ETag and gets NotModified."""
 
     async def scenario() -> tuple[Fetched | NotModified | FetchFailed, ...]:
-        clock = FakeClock()
+        clock = FakeMonotonic()
         async with Fetcher(settings(), clock=clock, sleep=clock.sleep) as fetcher:
             first = await fetcher.fetch(req(feed_server, "/feeds/guardian_world.xml"))
             assert isinstance(first, Fetched)
@@ -249,7 +226,7 @@ def test_changed_feed_returns_new_body_despite_old_etag(feed_server: FeedServer)
     live.add_items(2)
 
     async def scenario() -> list[Fetched | NotModified | FetchFailed]:
-        clock = FakeClock()
+        clock = FakeMonotonic()
         async with Fetcher(settings(), clock=clock, sleep=clock.sleep) as fetcher:
             first = await fetcher.fetch(req(feed_server, "/live.xml"))
             assert isinstance(first, Fetched)
@@ -344,7 +321,7 @@ def test_other_4xx_are_final(feed_server: FeedServer, status: int) -> None:
 )
 def test_5xx_is_retried_then_fails(feed_server: FeedServer, status: int, error: str) -> None:
     """A persistent 5xx is tried 1 + retries times, then returned as a transient failure."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     result = run(fetch_one(req(feed_server, f"/status/{status}"), clock, retries=2))
     assert result == FetchFailed(error, status, None, True)
     assert len(feed_server.requests) == 3
@@ -362,7 +339,7 @@ def test_5xx_then_success_recovers(feed_server: FeedServer) -> None:
 
 def test_backoff_is_jittered_exponential_and_bounded(feed_server: FeedServer) -> None:
     """Backoff waits grow no faster than multiplier * 2**n and never exceed backoff_max."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     run(
         fetch_one(
             req(feed_server, "/status/500"),
@@ -381,7 +358,7 @@ def test_429_with_short_retry_after_waits_and_retries(feed_server: FeedServer) -
     """429 + Retry-After: 2 → the fetcher asks to sleep 2 s, retries, and gets the feed."""
     feed_server.script("/limited.xml", Reply(429, headers={"Retry-After": "2"}))
     feed_server.put("/limited.xml", (DATA_DIR / "bbc_world.xml").read_bytes())
-    clock = FakeClock()
+    clock = FakeMonotonic()
     result = run(fetch_one(req(feed_server, "/limited.xml"), clock))
     assert isinstance(result, Fetched)
     assert clock.waits == [2.0]
@@ -393,7 +370,7 @@ def test_503_with_http_date_retry_after(feed_server: FeedServer) -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=12), usegmt=True)
     feed_server.script("/busy.xml", Reply(503, headers={"Retry-After": when}))
     feed_server.put("/busy.xml", (DATA_DIR / "bbc_world.xml").read_bytes())
-    clock = FakeClock()
+    clock = FakeMonotonic()
     result = run(fetch_one(req(feed_server, "/busy.xml"), clock))
     assert isinstance(result, Fetched)
     (wait,) = clock.waits
@@ -402,7 +379,7 @@ def test_503_with_http_date_retry_after(feed_server: FeedServer) -> None:
 
 def test_429_with_long_retry_after_is_returned_not_slept(feed_server: FeedServer) -> None:
     """A Retry-After above 30 s is handed back for the scheduler: one request, no sleep."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     result = run(fetch_one(req(feed_server, "/status/429?retry_after=3600"), clock))
     assert result == FetchFailed("HTTP 429 Too Many Requests", 429, 3600.0, True)
     assert len(feed_server.requests) == 1
@@ -411,7 +388,7 @@ def test_429_with_long_retry_after_is_returned_not_slept(feed_server: FeedServer
 
 def test_429_retry_after_kept_when_retries_run_out(feed_server: FeedServer) -> None:
     """When short 429s never stop, the last failure still carries its Retry-After."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     result = run(fetch_one(req(feed_server, "/status/429?retry_after=5"), clock, retries=2))
     assert result == FetchFailed("HTTP 429 Too Many Requests", 429, 5.0, True)
     assert clock.waits == [5.0, 5.0]
@@ -451,14 +428,14 @@ def test_connection_refused_is_transient_and_retried() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    clock = FakeClock()
+    clock = FakeMonotonic()
     result = run(fetch_one(FetchRequest("gone", f"http://127.0.0.1:{port}/feed"), clock, retries=2))
     assert result == FetchFailed("connection refused", None, None, True)
     assert len(clock.sleeps) == 2
 
 
 def mock_fetcher(
-    handler: Callable[[httpx.Request], httpx.Response], clock: FakeClock, **overrides: Any
+    handler: Callable[[httpx.Request], httpx.Response], clock: FakeMonotonic, **overrides: Any
 ) -> Fetcher:
     """A Fetcher whose network is an httpx.MockTransport calling `handler`."""
     return Fetcher(
@@ -482,7 +459,7 @@ def test_tls_certificate_error_is_readable_and_final() -> None:
         raise httpx.ConnectError("certificate verify failed") from cause
 
     async def scenario() -> Fetched | NotModified | FetchFailed:
-        async with mock_fetcher(handler, FakeClock()) as fetcher:
+        async with mock_fetcher(handler, FakeMonotonic()) as fetcher:
             return await fetcher.fetch(FetchRequest("tls", "https://feeds.example.org/rss"))
 
     result = run(scenario())
@@ -499,7 +476,7 @@ def test_remote_protocol_error_is_transient() -> None:
         raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
     async def scenario() -> Fetched | NotModified | FetchFailed:
-        async with mock_fetcher(handler, FakeClock(), retries=0) as fetcher:
+        async with mock_fetcher(handler, FakeMonotonic(), retries=0) as fetcher:
             return await fetcher.fetch(FetchRequest("p", "https://feeds.example.org/rss"))
 
     assert run(scenario()) == FetchFailed(
@@ -607,7 +584,7 @@ def test_unsupported_or_corrupt_content_encoding(feed_server: FeedServer) -> Non
 
 def test_per_host_spacing_uses_the_injected_clock(feed_server: FeedServer) -> None:
     """Sequential fetches to one host wait `spacing` after the previous start; other hosts don't."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
 
     async def scenario() -> None:
         async with Fetcher(
@@ -627,7 +604,7 @@ def test_per_host_spacing_uses_the_injected_clock(feed_server: FeedServer) -> No
 
 def test_per_host_spacing_credits_time_already_passed(feed_server: FeedServer) -> None:
     """If time has passed since the last start, only the remainder of the spacing is waited."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
 
     async def scenario() -> None:
         async with Fetcher(
@@ -647,7 +624,7 @@ def test_concurrent_requests_to_one_host_queue_at_spacing_intervals(
     feed_server: FeedServer,
 ) -> None:
     """Four concurrent fetches to one host reserve starts at +0, +1, +2, +3 spacing."""
-    clock = FakeClock(advance=False)  # frozen: every wait is measured from the same instant
+    clock = FakeMonotonic(advance=False)  # frozen: every wait is measured from the same instant
 
     async def scenario() -> None:
         async with Fetcher(
@@ -713,7 +690,7 @@ def test_redirect_to_a_private_address_is_blocked() -> None:
         return httpx.Response(302, headers={"Location": "http://127.0.0.1:6379/"})
 
     async def scenario() -> Fetched | NotModified | FetchFailed:
-        async with mock_fetcher(handler, FakeClock(), allow_private=False) as fetcher:
+        async with mock_fetcher(handler, FakeMonotonic(), allow_private=False) as fetcher:
             # A literal public address: the check needs no DNS.
             return await fetcher.fetch(FetchRequest("r", "http://93.184.215.14/feed.xml"))
 
@@ -744,7 +721,7 @@ def test_many_failures_never_raise(feed_server: FeedServer) -> None:
     paths = ["/status/404", "/status/500", "/status/429?retry_after=999", "/bomb.xml", "/nope"]
 
     async def scenario() -> list[Fetched | NotModified | FetchFailed]:
-        clock = FakeClock()
+        clock = FakeMonotonic()
         async with Fetcher(settings(retries=1), clock=clock, sleep=clock.sleep) as fetcher:
             return await asyncio.gather(*(fetcher.fetch(req(feed_server, p)) for p in paths))
 
@@ -821,7 +798,7 @@ def test_error_body_is_capped_at_64_kib(feed_server: FeedServer) -> None:
 
 def test_429_is_not_retried_when_the_request_says_so(feed_server: FeedServer) -> None:
     """retry_rate_limited=False: a 429 (even with a short Retry-After) comes back at once."""
-    clock = FakeClock()
+    clock = FakeMonotonic()
     request = req(feed_server, "/status/429?retry_after=2", retry_rate_limited=False)
     result = run(fetch_one(request, clock, retries=3))
     assert result == FetchFailed("HTTP 429 Too Many Requests", 429, 2.0, True)
@@ -834,7 +811,7 @@ def test_api_keys_never_reach_error_texts_or_logs(
 ) -> None:
     """Keys in a query string are *** in retry logs, debug logs and error messages."""
     caplog.set_level(logging.DEBUG, logger="bot.sources.fetch")
-    clock = FakeClock()
+    clock = FakeMonotonic()
     failed = run(fetch_one(req(feed_server, "/status/503?api-key=SECRETKEY"), clock, retries=1))
     ok = run(fetch_one(req(feed_server, "/feeds/bbc_world.xml?apiKey=SECRETKEY")))
     bad = run(fetch_one(FetchRequest("g", "ftp://h/search?api-key=SECRETKEY")))

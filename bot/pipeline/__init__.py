@@ -26,15 +26,63 @@ anywhere loses nothing; alert ids are stable, so a replayed poll cannot enqueue 
 
 from __future__ import annotations
 
-from bot.pipeline.alerts import UPDATE_PREFIX, alert_id, followup_alert
-from bot.pipeline.compiled import DEFAULT_DESTINATION, Compiled, Route, source_configs
-from bot.pipeline.delivery import ALERT_LEASE, EDIT_WINDOW, Deliverer
-from bot.pipeline.digests import close_due_digests
-from bot.pipeline.planning import PollPlan, identify, plan_poll
-from bot.pipeline.poller import SOURCE_LEASE, Poller, PollOutcome
-from bot.pipeline.ports import Notifier, Sink, UpdatingSink
-from bot.pipeline.search import StoreQuota, search_config, search_interval
-from bot.pipeline.storybook import STORY_WINDOW, GivenStories, StoredStories, StoryBook, outlet
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.pipeline.alerts import UPDATE_PREFIX, alert_id, followup_alert
+    from bot.pipeline.compiled import DEFAULT_DESTINATION, Compiled, Route, source_configs
+    from bot.pipeline.delivery import ALERT_LEASE, EDIT_WINDOW, Deliverer
+    from bot.pipeline.digests import close_due_digests
+    from bot.pipeline.planning import PollPlan, identify, plan_poll
+    from bot.pipeline.poller import SOURCE_LEASE, Poller, PollOutcome
+    from bot.pipeline.ports import Notifier, Sink, UpdatingSink
+    from bot.pipeline.search import StoreQuota, search_config, search_interval
+    from bot.pipeline.storybook import STORY_WINDOW, GivenStories, StoredStories, StoryBook, outlet
+
+# Names load from their module on first use, so importing one pure stage (planning, alerts,
+# the story book) does not import the I/O stages (the poller's HTTP client, the deliverer).
+_WHERE = {
+    "ALERT_LEASE": "bot.pipeline.delivery",
+    "Compiled": "bot.pipeline.compiled",
+    "DEFAULT_DESTINATION": "bot.pipeline.compiled",
+    "Deliverer": "bot.pipeline.delivery",
+    "EDIT_WINDOW": "bot.pipeline.delivery",
+    "GivenStories": "bot.pipeline.storybook",
+    "Notifier": "bot.pipeline.ports",
+    "PollOutcome": "bot.pipeline.poller",
+    "PollPlan": "bot.pipeline.planning",
+    "Poller": "bot.pipeline.poller",
+    "Route": "bot.pipeline.compiled",
+    "SOURCE_LEASE": "bot.pipeline.poller",
+    "STORY_WINDOW": "bot.pipeline.storybook",
+    "Sink": "bot.pipeline.ports",
+    "StoreQuota": "bot.pipeline.search",
+    "StoredStories": "bot.pipeline.storybook",
+    "StoryBook": "bot.pipeline.storybook",
+    "UPDATE_PREFIX": "bot.pipeline.alerts",
+    "UpdatingSink": "bot.pipeline.ports",
+    "alert_id": "bot.pipeline.alerts",
+    "close_due_digests": "bot.pipeline.digests",
+    "followup_alert": "bot.pipeline.alerts",
+    "identify": "bot.pipeline.planning",
+    "outlet": "bot.pipeline.storybook",
+    "plan_poll": "bot.pipeline.planning",
+    "search_config": "bot.pipeline.search",
+    "search_interval": "bot.pipeline.search",
+    "source_configs": "bot.pipeline.compiled",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a name of the package from its module the first time it is asked for."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bot.pipeline' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ALERT_LEASE",
