@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from bot import cli
 from bot.errors import WatchlistError
-from bot.watchlist import WatchlistReloader, load_watchlist, parse_watchlist
+from bot.watchlist import SignalSpec, WatchlistReloader, load_watchlist, parse_watchlist
 from bot.watchlist import loader as loader_module
 from bot.watchlist import reload as reload_module
 from bot.watchlist.loader import MAX_BYTES_ENV, MAX_ITEMS, MAX_TEXT_CHARS
@@ -201,3 +202,10 @@ def test_hot_reload_survives_a_loader_bug(tmp_path: Path, monkeypatch: pytest.Mo
     assert reloader.last_error is not None
     assert "RecursionError" in str(reloader.last_error)
     assert reloader.current is not None
+
+
+@pytest.mark.parametrize("field", [{"title": "x \ud800"}, {"tags": ["\udfff"]}])
+def test_specs_built_in_code_refuse_lone_surrogates(field: dict[str, Any]) -> None:
+    """A spec made from a chat command is checked too, before an editor writes it to YAML."""
+    with pytest.raises(ValidationError, match="half of a surrogate pair"):
+        SignalSpec.model_validate({"id": "s", "title": "T", "query": "nato", **field})
