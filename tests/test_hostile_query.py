@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -106,3 +108,24 @@ def test_compound_variants_still_cover_real_compounds() -> None:
     """Bounding the variants keeps what they are for: counterinsurgency / counter insurgency."""
     assert Matcher.compile([("s", "counterinsurgency")]).match_ids("a counter insurgency push")
     assert Matcher.compile([("s", "cease-fire")]).match_ids("ceasefire holds")
+
+
+MEMORY_PROBE = """
+import random, resource, string
+from bot.matching import Matcher
+random.seed(0)
+def word():
+    return "".join(random.choice(string.ascii_lowercase) for _ in range(28))
+phrases = [f'"z{i} ' + " ".join(["abcdefghijk"] * 330) + '"' for i in range(20)]
+words = [" ".join(word() for _ in range(137)) for _ in range(40)]
+Matcher.compile([(f"s{i}", q) for i, q in enumerate(phrases + words)])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_compound_variants_stay_small_in_memory() -> None:
+    """Long phrases and many long words made one automaton pattern per split (60 queries: 450 MB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert int(done.stdout) < 150_000  # KB of peak RSS, imports included

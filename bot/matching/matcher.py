@@ -42,8 +42,13 @@ _MIN_SPLIT_WORD = 8
 # Longer words are not compounds anyone writes apart, and each split point of a word is one
 # more automaton pattern: a 4,000-letter word would otherwise add 4,000 patterns of 4,000 chars.
 _MAX_SPLIT_WORD = 30
-# However many words a phrase has, it gets at most this many variants.
+# Variants are for short phrases ("cease fire talks"); each one of a long phrase is a pattern
+# as long as the phrase, and a few hundred of those would fill memory.
+_MAX_VARIANT_WORDS = 8
 _MAX_VARIANTS = 64
+# Each split variant adds a branch of up to 30 automaton nodes (about 100 bytes each). Real
+# watchlists need a few thousand; past this many, in compile order, words are not split.
+_MAX_SPLIT_PATTERNS = 20_000
 _SEPARATOR = "\x00"  # a token no pattern contains: phrases cannot run from title to summary
 
 Span = tuple[int, int]  # first and last token index (inclusive) in the joined stream
@@ -266,18 +271,24 @@ class _Signal:
     gated: bool  # False: it can hold with no literal hit (regex-only), so always evaluate
 
 
-def _variants(words: tuple[str, ...], prefix: bool) -> list[tuple[str, ...]]:
-    """The word sequences a term also matches: compounds joined and split."""
+def _variants(
+    words: tuple[str, ...], prefix: bool, max_splits: int = _MAX_VARIANTS
+) -> list[tuple[str, ...]]:
+    """The word sequences a term also matches: compounds joined, and at most `max_splits` split."""
     out = [words]
-    if prefix:
+    if prefix or len(words) > _MAX_VARIANT_WORDS:
         return out
     for i in range(len(words) - 1):  # "cease fire" → "ceasefire"
         out.append((*words[:i], words[i] + words[i + 1], *words[i + 2 :]))
+    splits = 0
     for i, word in enumerate(words):  # "ceasefire" → "cease fire"
         if _MIN_SPLIT_WORD <= len(word) <= _MAX_SPLIT_WORD and word.isalpha():
             for cut in range(_MIN_SPLIT_PART, len(word) - _MIN_SPLIT_PART + 1):
+                if splits >= max_splits or len(out) >= _MAX_VARIANTS:
+                    return out
                 out.append((*words[:i], word[:cut], word[cut:], *words[i + 1 :]))
-    return out[:_MAX_VARIANTS]
+                splits += 1
+    return out
 
 
 def _gate(node: Node) -> frozenset[tuple[tuple[str, ...], bool]] | None:
@@ -384,8 +395,11 @@ class Matcher:
         # One key per distinct pattern; its value: (signals it gates, term ids it stands for,
         # words in the pattern, pattern length in chars). Terms sharing a key share a length.
         patterns: dict[str, tuple[set[int], list[int], int]] = {}
+        splits_left = _MAX_SPLIT_PATTERNS
         for (words, prefix), tid in self._term_ids.items():
-            for variant in _variants(words, prefix):
+            variants = _variants(words, prefix, splits_left)
+            splits_left -= sum(len(v) > len(words) for v in variants)
+            for variant in variants:
                 key = " " + " ".join(variant) + ("" if prefix else " ")
                 gate, tids, _ = patterns.setdefault(key, (set(), [], len(variant)))
                 gate.update(self._term_signals[tid])
