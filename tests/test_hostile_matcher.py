@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.matching import Matcher
 from bot.matching import matcher as matcher_module
-from bot.matching.matcher import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, _Item, _within
+from bot.matching.matcher import MAX_HITS, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, _Item, _within
 
 
 def test_the_word_scan_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,3 +70,10 @@ def test_near_check_agrees_with_brute_force(
         _within(rights, lefts, distance, item)
     )
     assert found == expected
+
+
+def test_a_match_lists_at_most_max_hits() -> None:
+    """A regex hitting every word does not make an alert with thousands of terms."""
+    (match,) = Matcher.compile([("s", r"/\w+/")]).match("", " ".join(f"w{i}" for i in range(5000)))
+    assert len(match.hits) == MAX_HITS
+    assert match.terms[:2] == ["w0", "w1"]

@@ -28,12 +28,14 @@ from bot.matching.query import And, Near, Node, Not, Or, Regex, Term, parse_quer
 from bot.matching.snippet import make_snippet
 from bot.model import Hit, Match
 
-__all__ = ["MAX_SUMMARY_CHARS", "MAX_TITLE_CHARS", "Matcher"]
+__all__ = ["MAX_HITS", "MAX_SUMMARY_CHARS", "MAX_TITLE_CHARS", "Matcher"]
 
 # Only this much of each field is matched: a feed's megabyte "summary" costs no more than a
 # long article's first pages (the rest rarely decides a signal, and never its headline).
 MAX_TITLE_CHARS = 10_000
 MAX_SUMMARY_CHARS = 20_000
+# A match explains itself with at most this many hits (a regex like /\w+/ hits every word).
+MAX_HITS = 100
 
 # A compound word is split into two parts of at least this many letters to make variants
 # ("ceasefire" → "cease fire"); shorter parts would turn "into" into "in to".
@@ -466,7 +468,8 @@ def _explain(signal_id: str, item: _Item, spans: list[Span]) -> Match:
             continue
         a, b = max(0, min(a, len(tokens) - 1)), max(0, min(b, len(tokens) - 1))
         start, end = tokens[a].start, tokens[b].end
-        hits.append(Hit(("title", "summary")[field], item.texts[field][start:end], start, end))
+        if len(hits) < MAX_HITS:
+            hits.append(Hit(("title", "summary")[field], item.texts[field][start:end], start, end))
         per_field[field].append((start, end))
     field = 1 if per_field[1] else 0
     snippet = make_snippet(item.texts[field], per_field[field])
