@@ -12,7 +12,7 @@ import pytest
 
 from bot.errors import QueryError, SourceError
 from bot.matching import Matcher, parse_query
-from bot.matching.query import MAX_DEPTH
+from bot.matching.query import MAX_DEPTH, MAX_REGEX_TERMS
 from bot.sources.search import gdelt, google_news, guardian, newsapi
 from bot.sources.search.translate import translate_for
 
@@ -129,3 +129,10 @@ def test_compound_variants_stay_small_in_memory() -> None:
         [sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True, timeout=60, check=True
     )
     assert int(done.stdout) < 150_000  # KB of peak RSS, imports included
+
+
+def test_regex_terms_are_limited_per_query() -> None:
+    """Each regex runs over every item, so a query holds at most MAX_REGEX_TERMS of them."""
+    assert parse_query(" OR ".join(f"/a{i}/" for i in range(MAX_REGEX_TERMS)))
+    with pytest.raises(QueryError, match=f"more than {MAX_REGEX_TERMS} regular expressions"):
+        parse_query(" OR ".join(f"/a{i}/" for i in range(MAX_REGEX_TERMS + 1)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from pydantic import ValidationError
 
 from bot import cli
 from bot.errors import WatchlistError
+from bot.matching import Matcher
 from bot.watchlist import SignalSpec, WatchlistReloader, load_watchlist, parse_watchlist
 from bot.watchlist import loader as loader_module
 from bot.watchlist import reload as reload_module
@@ -209,3 +212,23 @@ def test_specs_built_in_code_refuse_lone_surrogates(field: dict[str, Any]) -> No
     """A spec made from a chat command is checked too, before an editor writes it to YAML."""
     with pytest.raises(ValidationError, match="half of a surrogate pair"):
         SignalSpec.model_validate({"id": "s", "title": "T", "query": "nato", **field})
+
+
+def test_regex_terms_are_limited_per_watchlist() -> None:
+    """Past MAX_REGEX_TERMS regexes in all, the signal that crosses the line is named."""
+    per_signal = 20
+    count = loader_module.MAX_REGEX_TERMS // per_signal + 1
+    query = " OR ".join(f"/a{i}/" for i in range(per_signal))
+    text = "signals:\n" + "".join(
+        f"  - id: s{i}\n    title: T\n    query: {json.dumps(query)}\n" for i in range(count)
+    )
+    assert problems(text) == [
+        f"watchlist.yaml:{3 * count + 1}: signal 's{count - 1}': query: the watchlist's queries"
+        f" hold more than {loader_module.MAX_REGEX_TERMS} regular expressions in all (each is"
+        " run over every item)"
+    ]
+    # The most regexes a watchlist may hold cost well under a second per longest item.
+    matcher = Matcher.compile((f"s{i}", query.replace("/a", f"/{i}b")) for i in range(count - 1))
+    started = time.perf_counter()
+    matcher.match("x " * 5000, "y " * 10_000)
+    assert time.perf_counter() - started < 1.0

@@ -9,6 +9,10 @@ The scan costs the same however many signals there are; only candidates pay for 
 check. Words are compared in normal form (see `bot.matching.normalize`); compound words get
 variants, so the literal `ceasefire` also finds `cease fire` and `cease-fire`, and `cease-fire`
 also finds `ceasefire`.
+
+Bounded for hostile input: a field is read up to MAX_TITLE_CHARS / MAX_SUMMARY_CHARS, the scan
+is linear in that, NEAR keeps each span once (polynomial in query and text), compound variants
+are capped per term and per matcher, and lone surrogates in feed text become U+FFFD.
 """
 
 from __future__ import annotations

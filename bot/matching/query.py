@@ -12,6 +12,10 @@
 Precedence, loosest first: OR, AND, NOT, NEAR. Operators are upper-case; a lower-case
 `and` is a word. Words and phrases are normalised with `bot.matching.normalize`, so the
 AST already holds the normal form the matcher looks for.
+
+Hostile input ends in a QueryError, never in a RecursionError or a slow match: a query is at
+most MAX_QUERY_LENGTH characters, nests (groups, NOTs, NEAR chains) at most MAX_DEPTH deep,
+holds at most MAX_REGEX_TERMS regexes, and no lone surrogate.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "Regex",
     "Term",
     "parse_query",
+    "regex_terms",
 ]
 
 FIELDS = ("title", "summary")
@@ -41,6 +46,9 @@ MAX_NEAR = 100
 MIN_PREFIX = 3
 MAX_QUERY_LENGTH = 4000
 MAX_REGEX_LENGTH = 500
+# Every regex term is run over every item's text (regexes have no literal to gate on), so
+# their number is what an item costs: a query may hold this many.
+MAX_REGEX_TERMS = 20
 # Parentheses, NOTs and NEARs nest the AST; every pass over it (matcher, search translation)
 # recurses, so the parser refuses depth far below Python's recursion limit.
 MAX_DEPTH = 32
@@ -196,6 +204,7 @@ class _Parser:
         self.toks = _lex(text)
         self.pos = 0
         self.depth = 0  # open parentheses and NOTs around the current position
+        self.regexes = 0
 
     def deeper(self, tok: _Tok) -> None:
         """Refuse nesting past MAX_DEPTH before recursing any further."""
@@ -372,6 +381,11 @@ class _Parser:
 
     def regex(self, tok: _Tok, field: str | None) -> Regex:
         pattern = tok.value
+        self.regexes += 1
+        if self.regexes > MAX_REGEX_TERMS:
+            raise QueryError(
+                f"more than {MAX_REGEX_TERMS} regular expressions in one query", tok.column
+            )
         if not pattern:
             raise QueryError("empty regular expression", tok.column, "a pattern between / /")
         if len(pattern) > MAX_REGEX_LENGTH:
@@ -382,6 +396,24 @@ class _Parser:
 
         compile_regex(pattern, tok.column)  # validate now; the matcher compiles its own
         return Regex(pattern, field, tok.column)
+
+
+def regex_terms(node: Node) -> int:
+    """How many regex terms `node` holds (each one is run over every item)."""
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        match current:
+            case Regex():
+                count += 1
+            case And(children) | Or(children):
+                stack.extend(children)
+            case Not(child):
+                stack.append(child)
+            case Near(left, right):
+                stack += [left, right]
+    return count
 
 
 def _height(node: Node) -> int:

@@ -32,6 +32,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from bot.errors import WatchlistError
 from bot.matching.normalize import scrub_surrogates
+from bot.matching.query import parse_query, regex_terms
 from bot.watchlist.schema import (
     REFERENCES_ERROR,
     Loc,
@@ -51,6 +52,8 @@ MAX_WATCHLIST_BYTES = 512 * 1024
 MAX_BYTES_ENV = "SIGNALWATCH_MAX_WATCHLIST_BYTES"  # an operator's override of the byte limit
 MAX_ITEMS = {"signals": 2_000, "sources": 1_000, "routes": 2_000}
 MAX_TEXT_CHARS = 10_000  # any one text value (a query has its own, lower limit)
+# Regex terms are run over every item, so their total is what matching an item costs.
+MAX_REGEX_TERMS = 200
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _SECTION_LABELS = {"signals": "signal", "sources": "source", "routes": "route"}
@@ -287,10 +290,25 @@ class _Validation:
             # a duplicate); report the model's own wording rather than nothing.
             for error in skipped:
                 self._add(error["loc"], str(error["msg"]))
+        if watchlist is not None and not self.problems:
+            self._check_regexes(watchlist)
         if self.problems or watchlist is None:
             lines = sorted(set(self.problems))
             raise WatchlistError([f"{self.filename}:{p.line}: {p.text}" for p in lines])
         return watchlist
+
+    def _check_regexes(self, watchlist: Watchlist) -> None:
+        """Refuse more than MAX_REGEX_TERMS regex terms over the whole watchlist."""
+        total = 0
+        for index, signal in enumerate(watchlist.signals):
+            total += regex_terms(parse_query(signal.query))
+            if total > MAX_REGEX_TERMS:
+                self._add(
+                    ("signals", index, "query"),
+                    f"the watchlist's queries hold more than {MAX_REGEX_TERMS} regular"
+                    " expressions in all (each is run over every item)",
+                )
+                return
 
     def _check_counts(self) -> None:
         """Refuse a section with too many items before validating any of them."""
