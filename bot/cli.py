@@ -7,16 +7,18 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from bot import __version__
 from bot.errors import ParseError, SignalwatchError, WatchlistError
 from bot.evaluation import evaluate_file, format_report
 from bot.matching import Matcher
+from bot.matching.normalize import scrub_surrogates
 from bot.model import Match
 from bot.settings import Settings
 
@@ -45,13 +47,29 @@ def _match_json(item_id: Any, matches: list[Match]) -> str:
     """One output line of `signalwatch match`."""
     return json.dumps(
         {
-            "id": item_id,
+            "id": _echo_id(item_id),
             "signals": [
                 {"id": m.signal_id, "terms": m.terms, "snippet": m.snippet} for m in matches
             ],
         },
         ensure_ascii=False,
+        allow_nan=False,
     )
+
+
+def _echo_id(item_id: Any) -> Any:
+    """An input id as it can be echoed in valid JSON.
+
+    Strings (lone surrogates as U+FFFD), finite numbers, true/false and null as they are;
+    NaN and ±Infinity as the strings "NaN", "Infinity", "-Infinity"; lists and objects as null.
+    """
+    if isinstance(item_id, str):
+        return scrub_surrogates(item_id)
+    if isinstance(item_id, float) and not math.isfinite(item_id):
+        return json.dumps(item_id)  # Python's own spelling of the constant
+    if item_id is None or isinstance(item_id, bool | int | float):
+        return item_id
+    return None
 
 
 def _explain_text(text: str, matches: list[Match]) -> str:
@@ -100,8 +118,54 @@ def _search_warnings(watchlist: Watchlist) -> list[str]:
     return lines
 
 
-def _read_lines(path: str) -> TextIO:
-    return sys.stdin if path == "-" else open(path, encoding="utf-8")
+# One input line (one item) at most; longer lines are reported and skipped, not read whole.
+MAX_INPUT_LINE_BYTES = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def _read_lines(path: str) -> BinaryIO:
+    return sys.stdin.buffer if path == "-" else open(path, "rb")
+
+
+def _input_lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """Each line's bytes; None for a line over MAX_INPUT_LINE_BYTES (its rest is skipped)."""
+    while True:
+        line = stream.readline(MAX_INPUT_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_INPUT_LINE_BYTES and not line.endswith(b"\n"):
+            while True:
+                rest = stream.readline(1 << 16)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None
+            continue
+        yield line
+
+
+def _parse_item(raw: bytes | None, number: int) -> tuple[Any, str, str]:
+    """(id, title, summary) of one input line; ValueError says what is wrong with it."""
+    if raw is None:
+        raise ValueError(f"line longer than {MAX_INPUT_LINE_BYTES:,} bytes")
+    if number == 1 and raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]  # a byte-order mark from a Windows editor is not an error
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte {exc.start + 1}: {exc.reason})") from None
+    try:
+        item = json.loads(line)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if not isinstance(item, dict):
+        raise ValueError("expected a JSON object")
+    missing = [k for k in ("id", "title", "summary") if k not in item]
+    if missing:
+        raise ValueError(f"missing {', '.join(repr(k) for k in missing)}")
+    title, summary = item["title"], item["summary"]
+    if not isinstance(title, str) or not isinstance(summary, (str, type(None))):
+        raise ValueError("'title' and 'summary' must be strings")
+    return item["id"], title, summary or ""
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -113,29 +177,21 @@ def cmd_match(args: argparse.Namespace) -> int:
     failures = 0
     stream = _read_lines(args.input)
     try:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
+        for number, raw in enumerate(_input_lines(stream), start=1):
+            if raw is not None and not raw.strip():
                 continue
             try:
-                item = json.loads(line)
-                if not isinstance(item, dict):
-                    raise ValueError("expected a JSON object")
-                missing = [k for k in ("id", "title", "summary") if k not in item]
-                if missing:
-                    raise ValueError(f"missing {', '.join(repr(k) for k in missing)}")
-                title, summary = item["title"], item["summary"]
-                if not isinstance(title, str) or not isinstance(summary, (str, type(None))):
-                    raise ValueError("'title' and 'summary' must be strings")
+                item_id, title, summary = _parse_item(raw, number)
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 failures += 1
-                message = f"{args.input}:{number}: {exc}"
+                message = scrub_surrogates(f"{args.input}:{number}: {exc}")
                 print(f"signalwatch match: {message}", file=sys.stderr)
                 # Keep one output line per input line, so outputs still line up with inputs.
                 print(json.dumps({"id": None, "line": number, "error": message, "signals": []}))
                 continue
-            print(_match_json(item["id"], matcher.match(title, summary or "")))
+            print(_match_json(item_id, matcher.match(title, summary)))
     finally:
-        if stream is not sys.stdin:
+        if stream is not sys.stdin.buffer:
             stream.close()
     return 1 if failures else 0
 

@@ -9,11 +9,17 @@ The scan costs the same however many signals there are; only candidates pay for 
 check. Words are compared in normal form (see `bot.matching.normalize`); compound words get
 variants, so the literal `ceasefire` also finds `cease fire` and `cease-fire`, and `cease-fire`
 also finds `ceasefire`.
+
+Bounded for hostile input: a field is read up to MAX_TITLE_CHARS / MAX_SUMMARY_CHARS, the scan
+is linear in that, NEAR keeps each span once (polynomial in query and text), compound variants
+are capped per term and per matcher, and lone surrogates in feed text become U+FFFD.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,17 +27,34 @@ from typing import Any
 import ahocorasick
 
 from bot.errors import QueryError
-from bot.matching.normalize import Token, normal_form, tokenize
+from bot.matching.normalize import Token, normal_form, scrub_surrogates, tokenize
 from bot.matching.query import And, Near, Node, Not, Or, Regex, Term, parse_query
 from bot.matching.snippet import make_snippet
 from bot.model import Hit, Match
 
-__all__ = ["Matcher"]
+__all__ = ["MAX_HITS", "MAX_SUMMARY_CHARS", "MAX_TITLE_CHARS", "Matcher"]
+
+# Only this much of each field is matched: a feed's megabyte "summary" costs no more than a
+# long article's first pages (the rest rarely decides a signal, and never its headline).
+MAX_TITLE_CHARS = 10_000
+MAX_SUMMARY_CHARS = 20_000
+# A match explains itself with at most this many hits (a regex like /\w+/ hits every word).
+MAX_HITS = 100
 
 # A compound word is split into two parts of at least this many letters to make variants
 # ("ceasefire" → "cease fire"); shorter parts would turn "into" into "in to".
 _MIN_SPLIT_PART = 4
 _MIN_SPLIT_WORD = 8
+# Longer words are not compounds anyone writes apart, and each split point of a word is one
+# more automaton pattern: a 4,000-letter word would otherwise add 4,000 patterns of 4,000 chars.
+_MAX_SPLIT_WORD = 30
+# Variants are for short phrases ("cease fire talks"); each one of a long phrase is a pattern
+# as long as the phrase, and a few hundred of those would fill memory.
+_MAX_VARIANT_WORDS = 8
+_MAX_VARIANTS = 64
+# Each split variant adds a branch of up to 30 automaton nodes (about 100 bytes each). Real
+# watchlists need a few thousand; past this many, in compile order, words are not split.
+_MAX_SPLIT_PATTERNS = 20_000
 _SEPARATOR = "\x00"  # a token no pattern contains: phrases cannot run from title to summary
 
 Span = tuple[int, int]  # first and last token index (inclusive) in the joined stream
@@ -44,9 +67,11 @@ class _Item:
     computed lazily, for the few items that match, by `tokenize`, which yields the same words.
     """
 
-    __slots__ = ("_tokens", "hits", "joined", "regex_cache", "split", "texts")
+    __slots__ = ("_spaces", "_tokens", "hits", "joined", "regex_cache", "split", "texts")
 
     def __init__(self, title: str, summary: str):
+        title = _clip(scrub_surrogates(title), MAX_TITLE_CHARS)
+        summary = _clip(scrub_surrogates(summary), MAX_SUMMARY_CHARS)
         self.texts = (title, summary)
         norm_title, norm_summary = normal_form(title), normal_form(summary)
         self.split = norm_title.count(" ") + 1 if norm_title else 0  # the separator's index
@@ -56,6 +81,14 @@ class _Item:
         self.hits: dict[int, list[Span]] = {}
         self.regex_cache: dict[int, list[Span] | None] = {}
         self._tokens: tuple[list[Token], list[Token]] | None = None
+        self._spaces: list[int] | None = None
+
+    def word_index(self, offset: int) -> int:
+        """The index of the token whose leading space is at `offset` in `joined`."""
+        if self._spaces is None:
+            # Once per item, so that each hit costs a bisection, not a count from the start.
+            self._spaces = [m.start() for m in _SPACE.finditer(self.joined)]
+        return bisect.bisect_right(self._spaces, offset) - 1
 
     @property
     def tokens(self) -> tuple[list[Token], list[Token]]:
@@ -78,6 +111,19 @@ class _Item:
 
 
 _FIELD_INDEX = {"title": 0, "summary": 1}
+_SPACE = re.compile(" ")
+_LAST_WORD = re.compile(r"\s\S*\Z")
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, before a word cut in two if there is a space."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    if text[limit].isspace():
+        return head
+    partial = _LAST_WORD.search(head)
+    return head[: partial.start()] if partial else head
 
 
 class _Eval:
@@ -191,16 +237,37 @@ class _NearEval(_Eval):
         rights = self.right.run(item)
         if rights is None:
             return None
-        found: list[Span] = []
-        for a in lefts:
-            for b in rights:
-                if item.field_of(a[0]) != item.field_of(b[0]):
-                    continue
-                gap = max(a[0], b[0]) - min(a[1], b[1])  # ≤ 0 when the spans overlap
-                if gap <= self.distance:
-                    found.append(a)
-                    found.append(b)
-        return found or None
+        # Each side's spans that have a partner on the other side, each span once: a chain
+        # `a NEAR a NEAR a …` then stays as small as the text instead of doubling per NEAR.
+        found = _within(lefts, rights, self.distance, item) + _within(
+            rights, lefts, self.distance, item
+        )
+        return sorted(set(found)) or None
+
+
+def _within(spans: list[Span], others: list[Span], distance: int, item: _Item) -> list[Span]:
+    """The spans with some span of `others` in the same field at most `distance` words away.
+
+    Two spans a, b are near when max(a0, b0) - min(a1, b1) <= distance, which is
+    b0 <= a1 + distance and b1 >= a0 - distance: with `others` sorted by start, the first
+    holds for a prefix, and the prefix's largest end settles the second. O((n + m) log m).
+    """
+    ordered = sorted(set(others))
+    cut = bisect.bisect_left(ordered, (item.split,))  # the first summary span
+    by_field: list[tuple[list[int], list[int]]] = []
+    for mine in (ordered[:cut], ordered[cut:]):
+        # reach[i]: the largest end among mine[: i + 1]
+        by_field.append(
+            ([s[0] for s in mine], list(itertools.accumulate((s[1] for s in mine), max)))
+        )
+    kept: list[Span] = []
+    split = item.split
+    for span in spans:
+        starts, reach = by_field[0 if span[0] < split else 1]
+        count = bisect.bisect_right(starts, span[1] + distance)
+        if count and reach[count - 1] >= span[0] - distance:
+            kept.append(span)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,17 +277,23 @@ class _Signal:
     gated: bool  # False: it can hold with no literal hit (regex-only), so always evaluate
 
 
-def _variants(words: tuple[str, ...], prefix: bool) -> list[tuple[str, ...]]:
-    """The word sequences a term also matches: compounds joined and split."""
+def _variants(
+    words: tuple[str, ...], prefix: bool, max_splits: int = _MAX_VARIANTS
+) -> list[tuple[str, ...]]:
+    """The word sequences a term also matches: compounds joined, and at most `max_splits` split."""
     out = [words]
-    if prefix:
+    if prefix or len(words) > _MAX_VARIANT_WORDS:
         return out
     for i in range(len(words) - 1):  # "cease fire" → "ceasefire"
         out.append((*words[:i], words[i] + words[i + 1], *words[i + 2 :]))
+    splits = 0
     for i, word in enumerate(words):  # "ceasefire" → "cease fire"
-        if len(word) >= _MIN_SPLIT_WORD and word.isalpha():
+        if _MIN_SPLIT_WORD <= len(word) <= _MAX_SPLIT_WORD and word.isalpha():
             for cut in range(_MIN_SPLIT_PART, len(word) - _MIN_SPLIT_PART + 1):
+                if splits >= max_splits or len(out) >= _MAX_VARIANTS:
+                    return out
                 out.append((*words[:i], word[:cut], word[cut:], *words[i + 1 :]))
+                splits += 1
     return out
 
 
@@ -328,8 +401,11 @@ class Matcher:
         # One key per distinct pattern; its value: (signals it gates, term ids it stands for,
         # words in the pattern, pattern length in chars). Terms sharing a key share a length.
         patterns: dict[str, tuple[set[int], list[int], int]] = {}
+        splits_left = _MAX_SPLIT_PATTERNS
         for (words, prefix), tid in self._term_ids.items():
-            for variant in _variants(words, prefix):
+            variants = _variants(words, prefix, splits_left)
+            splits_left -= sum(len(v) > len(words) for v in variants)
+            for variant in variants:
                 key = " " + " ".join(variant) + ("" if prefix else " ")
                 gate, tids, _ = patterns.setdefault(key, (set(), [], len(variant)))
                 gate.update(self._term_signals[tid])
@@ -353,7 +429,7 @@ class Matcher:
                 candidates |= gate
             # The pattern's first char is the space before its first word; the number of
             # spaces up to and including it is that word's index + 1.
-            first = joined.count(" ", 0, end - key_length + 2) - 1
+            first = item.word_index(end - key_length + 1)
             span = (first, first + length - 1)
             for tid in tids:
                 if tid in hits:
@@ -396,7 +472,8 @@ def _explain(signal_id: str, item: _Item, spans: list[Span]) -> Match:
             continue
         a, b = max(0, min(a, len(tokens) - 1)), max(0, min(b, len(tokens) - 1))
         start, end = tokens[a].start, tokens[b].end
-        hits.append(Hit(("title", "summary")[field], item.texts[field][start:end], start, end))
+        if len(hits) < MAX_HITS:
+            hits.append(Hit(("title", "summary")[field], item.texts[field][start:end], start, end))
         per_field[field].append((start, end))
     field = 1 if per_field[1] else 0
     snippet = make_snippet(item.texts[field], per_field[field])

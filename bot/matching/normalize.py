@@ -25,7 +25,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Token", "fold_text", "fold_word", "normal_form", "tokenize"]
+__all__ = ["Token", "fold_text", "fold_word", "normal_form", "scrub_surrogates", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,20 @@ _EXTRA_FOLDS = str.maketrans(
 _WORD_MEMO: dict[tuple[str, bool], str] = {}
 # Bounded: news vocabulary is large but skewed; 50k words (~15 MB) keep the hit rate high.
 _WORD_MEMO_LIMIT = 50_000
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(text: str) -> str:
+    """`text` with each lone surrogate (not a character; UTF-8 cannot hold it) as U+FFFD.
+
+    One for one, so character offsets still hold. JSON and YAML escapes like "\\ud800" put
+    them in feed text and queries; RE2 and every UTF-8 writer would fail on them.
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def fold_text(text: str) -> str:

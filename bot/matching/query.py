@@ -12,6 +12,10 @@
 Precedence, loosest first: OR, AND, NOT, NEAR. Operators are upper-case; a lower-case
 `and` is a word. Words and phrases are normalised with `bot.matching.normalize`, so the
 AST already holds the normal form the matcher looks for.
+
+Hostile input ends in a QueryError, never in a RecursionError or a slow match: a query is at
+most MAX_QUERY_LENGTH characters, nests (groups, NOTs, NEAR chains) at most MAX_DEPTH deep,
+holds at most MAX_REGEX_TERMS regexes, and no lone surrogate.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "Regex",
     "Term",
     "parse_query",
+    "regex_terms",
 ]
 
 FIELDS = ("title", "summary")
@@ -41,6 +46,12 @@ MAX_NEAR = 100
 MIN_PREFIX = 3
 MAX_QUERY_LENGTH = 4000
 MAX_REGEX_LENGTH = 500
+# Every regex term is run over every item's text (regexes have no literal to gate on), so
+# their number is what an item costs: a query may hold this many.
+MAX_REGEX_TERMS = 20
+# Parentheses, NOTs and NEARs nest the AST; every pass over it (matcher, search translation)
+# recurses, so the parser refuses depth far below Python's recursion limit.
+MAX_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +118,7 @@ class _Tok:
 
 
 _OPERATORS = {"AND", "OR", "NOT"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NEAR = re.compile(r"NEAR(?:/(\S*))?$")
 _FIELD = re.compile(r"([A-Za-z]+):(?=\S)")
 _WORD_END = re.compile(r'[\s()"]')
@@ -191,6 +203,13 @@ class _Parser:
         self.text = text
         self.toks = _lex(text)
         self.pos = 0
+        self.depth = 0  # open parentheses and NOTs around the current position
+        self.regexes = 0
+
+    def deeper(self, tok: _Tok) -> None:
+        """Refuse nesting past MAX_DEPTH before recursing any further."""
+        if self.depth >= MAX_DEPTH:
+            raise QueryError(f"nested deeper than {MAX_DEPTH}", tok.column, "a flatter query")
 
     def peek(self) -> _Tok:
         return self.toks[self.pos]
@@ -239,8 +258,12 @@ class _Parser:
 
     def not_expr(self, after: str | None = None) -> Node:
         if self.peek().kind == "NOT":
-            self.take()
-            return Not(self.not_expr("NOT"))
+            tok = self.take()
+            self.deeper(tok)
+            self.depth += 1
+            node = Not(self.not_expr("NOT"))
+            self.depth -= 1
+            return node
         return self.near_expr(after)
 
     def near_expr(self, after: str | None) -> Node:
@@ -248,6 +271,9 @@ class _Parser:
         while self.peek().kind == "NEAR":
             op = self.take()
             right = self.primary("NEAR", None)
+            # A NEAR chain nests leftwards, Near(Near(a, b), c), without any parentheses.
+            if max(_height(node), _height(right)) >= MAX_DEPTH:
+                raise QueryError(f"nested deeper than {MAX_DEPTH}", op.column, "a shorter chain")
             for side in (node, right):
                 if not _positional(side):
                     raise QueryError(
@@ -270,7 +296,10 @@ class _Parser:
         if tok.kind == "LPAREN":
             if self.peek().kind == "RPAREN":
                 raise self.fail(self.peek(), "a term", "'('")
+            self.deeper(tok)
+            self.depth += 1
             node = self.or_expr()
+            self.depth -= 1
             close = self.peek()
             if close.kind != "RPAREN":
                 raise QueryError(
@@ -352,6 +381,11 @@ class _Parser:
 
     def regex(self, tok: _Tok, field: str | None) -> Regex:
         pattern = tok.value
+        self.regexes += 1
+        if self.regexes > MAX_REGEX_TERMS:
+            raise QueryError(
+                f"more than {MAX_REGEX_TERMS} regular expressions in one query", tok.column
+            )
         if not pattern:
             raise QueryError("empty regular expression", tok.column, "a pattern between / /")
         if len(pattern) > MAX_REGEX_LENGTH:
@@ -362,6 +396,41 @@ class _Parser:
 
         compile_regex(pattern, tok.column)  # validate now; the matcher compiles its own
         return Regex(pattern, field, tok.column)
+
+
+def regex_terms(node: Node) -> int:
+    """How many regex terms `node` holds (each one is run over every item)."""
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        match current:
+            case Regex():
+                count += 1
+            case And(children) | Or(children):
+                stack.extend(children)
+            case Not(child):
+                stack.append(child)
+            case Near(left, right):
+                stack += [left, right]
+    return count
+
+
+def _height(node: Node) -> int:
+    """Levels of the AST under `node` (1 for a leaf), without recursing."""
+    best = 0
+    stack = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        best = max(best, level)
+        match current:
+            case And(children) | Or(children):
+                stack.extend((child, level + 1) for child in children)
+            case Not(child):
+                stack.append((child, level + 1))
+            case Near(left, right):
+                stack += [(left, level + 1), (right, level + 1)]
+    return best
 
 
 def _positional(node: Node) -> bool:
@@ -392,6 +461,15 @@ def parse_query(text: str) -> Node:
     """Parse a query; raise QueryError (with the column and what was expected) on bad input."""
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"query longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH + 1)
+    lone = _SURROGATE.search(text)
+    if lone:
+        # "\ud83d" escapes that were not joined into a character; UTF-8 (RE2, the store,
+        # Discord) cannot hold them.
+        raise QueryError(
+            f"'\\u{ord(lone.group()):04x}' is half of a surrogate pair, not a character",
+            lone.start() + 1,
+            "the character itself",
+        )
     node = _Parser(text).parse()
     if _matches_nothing_positive(node):
         raise QueryError(

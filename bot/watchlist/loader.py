@@ -14,13 +14,13 @@ we refuse any tag but `!!str` so nothing tagged reaches the schema.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from os import PathLike
-from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -31,6 +31,8 @@ from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from bot.errors import WatchlistError
+from bot.matching.normalize import scrub_surrogates
+from bot.matching.query import parse_query, regex_terms
 from bot.watchlist.schema import (
     REFERENCES_ERROR,
     Loc,
@@ -43,6 +45,15 @@ from bot.watchlist.schema import (
 # A small YAML file can alias one list into itself a thousand times over ("billion laughs");
 # the plain copy would expand that, so stop long before it hurts.
 MAX_NODES = 100_000
+# Limits that keep a hostile or mistaken file from stalling the bot: YAML parsing and
+# validation cost about 8 s per megabyte, so a file is refused by its size before parsing.
+# A real watchlist of a few hundred signals is well under 100 KB.
+MAX_WATCHLIST_BYTES = 512 * 1024
+MAX_BYTES_ENV = "SIGNALWATCH_MAX_WATCHLIST_BYTES"  # an operator's override of the byte limit
+MAX_ITEMS = {"signals": 2_000, "sources": 1_000, "routes": 2_000}
+MAX_TEXT_CHARS = 10_000  # any one text value (a query has its own, lower limit)
+# Regex terms are run over every item, so their total is what matching an item costs.
+MAX_REGEX_TERMS = 200
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _SECTION_LABELS = {"signals": "signal", "sources": "source", "routes": "route"}
@@ -77,8 +88,33 @@ def load_document(text: str, filename: str) -> Any:
         raise WatchlistError([_reader_failure(err, filename)]) from None
 
 
-def parse_watchlist(text: str, filename: str = "watchlist.yaml") -> Watchlist:
+def max_watchlist_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The byte limit of a watchlist: $SIGNALWATCH_MAX_WATCHLIST_BYTES, else the default."""
+    raw = (os.environ if environ is None else environ).get(MAX_BYTES_ENV, "").strip()
+    if not raw:
+        return MAX_WATCHLIST_BYTES
+    if not raw.isdigit() or int(raw) < 1:
+        raise WatchlistError([f"{MAX_BYTES_ENV} must be a whole number of bytes, not {raw!r}"])
+    return int(raw)
+
+
+def too_big(filename: str, size: int, limit: int) -> WatchlistError:
+    """The error of a watchlist over its byte limit."""
+    return WatchlistError(
+        [
+            f"{filename}:1: the file is {size:,} bytes, over the {limit:,}-byte limit"
+            f" (raise it with {MAX_BYTES_ENV} if this is really a watchlist)"
+        ]
+    )
+
+
+def parse_watchlist(
+    text: str, filename: str = "watchlist.yaml", *, max_bytes: int | None = None
+) -> Watchlist:
     """Validate watchlist YAML text; raise WatchlistError listing every problem found."""
+    limit = max_watchlist_bytes() if max_bytes is None else max_bytes
+    if len(text) > limit:  # characters, a lower bound of bytes: cheap, and before parsing
+        raise too_big(filename, len(text), limit)
     document = load_document(text, filename)
     if document is None:
         raise WatchlistError(
@@ -97,22 +133,39 @@ def parse_watchlist(text: str, filename: str = "watchlist.yaml") -> Watchlist:
     return _Validation(document, filename).run()
 
 
-def load_watchlist(path: str | PathLike[str]) -> Watchlist:
-    """Read and validate the watchlist file at `path`; raise WatchlistError on any problem."""
-    return parse_watchlist(read_text(path), str(path))
+def load_watchlist(path: str | PathLike[str], *, max_bytes: int | None = None) -> Watchlist:
+    """Read and validate the watchlist file at `path`; raise WatchlistError on any problem.
+
+    A file over `max_bytes` (default: `max_watchlist_bytes()`) is refused before parsing.
+    """
+    limit = max_watchlist_bytes() if max_bytes is None else max_bytes
+    return parse_watchlist(read_text(path, max_bytes=limit), str(path), max_bytes=limit)
 
 
-def read_text(path: str | PathLike[str]) -> str:
+def read_text(path: str | PathLike[str], *, max_bytes: int | None = None) -> str:
     """Read a watchlist file as UTF-8 text; unreadable or undecodable files raise WatchlistError."""
-    return decode_text(read_bytes(path), str(path))
+    return decode_text(read_bytes(path, max_bytes=max_bytes), str(path))
 
 
-def read_bytes(path: str | PathLike[str]) -> bytes:
-    """The file's bytes; a file that cannot be read raises WatchlistError naming it."""
+def read_bytes(path: str | PathLike[str], *, max_bytes: int | None = None) -> bytes:
+    """The file's bytes; a file that cannot be read, or is over `max_bytes`, raises WatchlistError.
+
+    `max_bytes` None means no limit (the editor re-reads a file it already accepted).
+    """
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as file:
+            if max_bytes is None:
+                return file.read()
+            size = os.fstat(file.fileno()).st_size
+            if size > max_bytes:
+                raise too_big(str(path), size, max_bytes)
+            # Read one byte past the limit: a file still growing, or a device, stops there.
+            data = file.read(max_bytes + 1)
     except OSError as err:
         raise WatchlistError([f"{path}: cannot read the file ({err.strerror or err})"]) from None
+    if len(data) > max_bytes:
+        raise too_big(str(path), len(data), max_bytes)
+    return data
 
 
 def decode_text(data: bytes, filename: str) -> str:
@@ -173,6 +226,21 @@ def _reader_failure(err: Exception, filename: str) -> str:
     return f"{filename}:{line}: the YAML reader failed here ({type(err).__name__}: {err})"
 
 
+def _is_surrogate(char: str) -> bool:
+    return "\ud800" <= char <= "\udfff"
+
+
+def join_surrogates(text: str) -> str | None:
+    """`text` with each surrogate pair ("\\ud83d\\ude42" in YAML) joined into its character;
+    None when a lone half remains (no character can stand for it)."""
+    if text.isascii() or not any(_is_surrogate(c) for c in text):
+        return text
+    try:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        return None
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class _Problem:
     line: int
@@ -193,6 +261,7 @@ class _Validation:
         self.plain: dict[str, Any] = {}
 
     def run(self) -> Watchlist:
+        self._check_counts()
         try:
             plain = self._plain(self.document, (), 1)
         except _TooLarge:
@@ -221,12 +290,66 @@ class _Validation:
             # a duplicate); report the model's own wording rather than nothing.
             for error in skipped:
                 self._add(error["loc"], str(error["msg"]))
+        if watchlist is not None and not self.problems:
+            self._check_regexes(watchlist)
         if self.problems or watchlist is None:
             lines = sorted(set(self.problems))
             raise WatchlistError([f"{self.filename}:{p.line}: {p.text}" for p in lines])
         return watchlist
 
+    def _check_regexes(self, watchlist: Watchlist) -> None:
+        """Refuse more than MAX_REGEX_TERMS regex terms over the whole watchlist."""
+        total = 0
+        for index, signal in enumerate(watchlist.signals):
+            total += regex_terms(parse_query(signal.query))
+            if total > MAX_REGEX_TERMS:
+                self._add(
+                    ("signals", index, "query"),
+                    f"the watchlist's queries hold more than {MAX_REGEX_TERMS} regular"
+                    " expressions in all (each is run over every item)",
+                )
+                return
+
+    def _check_counts(self) -> None:
+        """Refuse a section with too many items before validating any of them."""
+        for section, limit in MAX_ITEMS.items():
+            items = self.document.get(section)
+            if isinstance(items, CommentedSeq) and len(items) > limit:
+                line = _key_line(self.document, section, 1)
+                raise WatchlistError(
+                    [
+                        f"{self.filename}:{line}: too many {section}: {len(items):,}"
+                        f" (the limit is {limit:,})"
+                    ]
+                )
+
     # --- the plain copy ---
+
+    def _text(self, value: str, loc: Loc, line: int) -> str | None:
+        """A string as the schema may see it, or None (and a problem) when it is refused."""
+        if len(value) > MAX_TEXT_CHARS:
+            problem = f"is {len(value):,} characters long (the limit is {MAX_TEXT_CHARS:,})"
+        else:
+            joined = join_surrogates(value)
+            if joined is not None:
+                return joined
+            lone = next(c for c in value if _is_surrogate(c))
+            problem = (
+                f"holds '\\u{ord(lone):04x}', half of a surrogate pair and not a character"
+                " (write the character itself, or both halves of its pair)"
+            )
+        self.tagged.append(loc)  # refused: the schema's complaints about it would be noise
+        self.copy_problems.append((loc, problem, line))
+        return None
+
+    def _key(self, key: Any, loc: Loc, line: int) -> str:
+        """A mapping key as text; a key with a lone surrogate is reported and made printable."""
+        text = str(key)
+        joined = join_surrogates(text)
+        if joined is None:
+            self.copy_problems.append((loc, "a key holds half of a surrogate pair", line))
+            return scrub_surrogates(text)
+        return joined
 
     def _plain(self, node: Any, loc: Loc, line: int) -> Any:
         """Copy the round-trip tree into dicts, lists and builtin scalars, refusing tags."""
@@ -239,19 +362,22 @@ class _Validation:
             self.copy_problems.append((loc, _tag_message(tag), line))
             return None
         if isinstance(node, TaggedScalar):
-            return str(node.value)
+            return self._text(str(node.value), loc, line)
         # No cycle check: ruamel resolves an alias inside its own anchor's node to None.
         if isinstance(node, CommentedMap):
-            return {
-                str(key): self._plain(value, (*loc, str(key)), _key_line(node, key, line))
-                for key, value in node.items()
-            }
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                key_line = _key_line(node, key, line)
+                name = self._key(key, loc, key_line)
+                out[name] = self._plain(value, (*loc, name), key_line)
+            return out
         if isinstance(node, CommentedSeq):
             return [
                 self._plain(value, (*loc, index), _item_line(node, index, line))
                 for index, value in enumerate(node)
             ]
-        return _builtin_scalar(node)
+        plain = _builtin_scalar(node)
+        return self._text(plain, loc, line) if isinstance(plain, str) else plain
 
     def _under_tag(self, loc: tuple[int | str, ...]) -> bool:
         return any(loc[: len(tagged)] == tagged for tagged in self.tagged)

@@ -19,7 +19,14 @@ from os import PathLike
 from pathlib import Path
 
 from bot.errors import WatchlistError
-from bot.watchlist.loader import decode_text, parse_watchlist, read_bytes
+from bot.matching.normalize import scrub_surrogates
+from bot.watchlist.loader import (
+    decode_text,
+    max_watchlist_bytes,
+    parse_watchlist,
+    read_bytes,
+    too_big,
+)
 from bot.watchlist.schema import Watchlist
 
 # File-system timestamps are coarse (a tick is several milliseconds, up to seconds on some
@@ -33,10 +40,14 @@ class WatchlistReloader:
 
     `current` is the last good Watchlist (None before the first successful load);
     `last_error` is the WatchlistError of the newest content when that content is bad.
+    A file over `max_bytes` (default: `max_watchlist_bytes()`, read at each check) is bad
+    content, refused before it is read. `check` raises nothing: whatever goes wrong leaves
+    the last good watchlist in place and is reported in `last_error`.
     """
 
-    def __init__(self, path: str | PathLike[str]):
+    def __init__(self, path: str | PathLike[str], *, max_bytes: int | None = None):
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self.filename = str(path)
         self.current: Watchlist | None = None
         self.last_error: WatchlistError | None = None
@@ -70,7 +81,14 @@ class WatchlistReloader:
         if signature == self._signature:
             return None
         try:
+            limit = max_watchlist_bytes() if self.max_bytes is None else self.max_bytes
+            # The stat's size first, so an oversized file is never read; the read's size
+            # too, for a file that grew in between.
+            if stat.st_size > limit:
+                raise too_big(self.filename, stat.st_size, limit)
             data = read_bytes(self.path)
+            if len(data) > limit:
+                raise too_big(self.filename, len(data), limit)
         except WatchlistError as err:
             self._fail(err, now)
             return None
@@ -87,9 +105,17 @@ class WatchlistReloader:
             self.last_error = None
             return None
         try:
-            watchlist = parse_watchlist(decode_text(data, self.filename), self.filename)
+            text = decode_text(data, self.filename)
+            watchlist = parse_watchlist(text, self.filename, max_bytes=limit)
         except WatchlistError as err:
             self.last_error = err
+            self.failed_at = now
+            return None
+        except Exception as err:  # a loader bug must not stop the running bot
+            reason = scrub_surrogates(f"{type(err).__name__}: {err}")[:300]
+            self.last_error = WatchlistError(
+                [f"{self.filename}:1: the watchlist could not be loaded ({reason})"]
+            )
             self.failed_at = now
             return None
         self.current = watchlist

@@ -242,8 +242,24 @@ def _empty_if_none(value: Any, empty: Any) -> Any:
     return empty if value is None else value
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, value: Any) -> Any:
+        # Half a surrogate pair ("\ud800" from a JSON or Discord payload) is not a character:
+        # it would pass here and fail later, in the YAML writer, RE2 or the store.
+        texts = value if isinstance(value, list) else [value]
+        for text in texts:
+            if isinstance(text, str) and _SURROGATE.search(text):
+                raise PydanticCustomError(
+                    "surrogate", "holds half of a surrogate pair, which is not a character"
+                )
+        return value
 
 
 class SignalSpec(_Spec):
