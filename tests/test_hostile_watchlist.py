@@ -232,3 +232,20 @@ def test_regex_terms_are_limited_per_watchlist() -> None:
     started = time.perf_counter()
     matcher.match("x " * 5000, "y " * 10_000)
     assert time.perf_counter() - started < 1.0
+
+
+def test_thousands_of_id_items_are_refused_before_the_yaml_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """13,000 `- id:` items (half a megabyte of YAML, seconds to parse) are counted and
+    refused before the parser sees them."""
+
+    def never(*_: Any) -> None:
+        raise AssertionError("parsed the YAML")
+
+    monkeypatch.setattr(loader_module, "load_document", never)
+    text = "signals:\n" + "".join(
+        f"  - id: s{i}\n    title: T\n    query: nato\n" for i in range(13_000)
+    )
+    with pytest.raises(WatchlistError, match=r"too many signals and sources: 13,000"):
+        parse_watchlist(text, max_bytes=len(text) + 1)

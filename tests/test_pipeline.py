@@ -9,6 +9,7 @@ sink and a fake notifier: the only I/O is HTTP on 127.0.0.1 and the database fil
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -411,9 +412,11 @@ class Rig:
         paths: dict[str, str],
         *,
         max_failures: int = 10,
+        poll_budget: float = 90.0,
         **options: Any,
     ) -> None:
         self.store = store
+        self.poll_budget = poll_budget
         self.server = server
         self.clock = FakeClock(NOW)
         self.notices = Notices()
@@ -435,6 +438,7 @@ class Rig:
                     self.notices,
                     self.clock,
                     self.max_failures,
+                    poll_budget=self.poll_budget,
                 )
                 return await poller.poll_due(force=force)
 
@@ -854,3 +858,14 @@ def test_unexpected_error_in_one_source_fails_only_that_source(tmp_path: Path) -
     bad = store.source("bad")
     assert bad is not None and bad.consecutive_failures == 1
     assert bad.last_error == "internal error: RuntimeError: kaboom"
+
+
+def test_a_poll_has_a_time_budget_across_its_retries(store: Store, feed_server: FeedServer) -> None:
+    """A server that answers too slowly fails its poll when the budget is spent, retries
+    included, instead of holding the source (and its lease) for minutes."""
+    rig = Rig(store, feed_server, {"wire": "/slow?delay=5"}, poll_budget=0.3)
+    started = time.monotonic()
+    outcome = rig.poll_one()
+    assert time.monotonic() - started < 4  # well before the server's 5 s
+    assert outcome.status == "failed"
+    assert outcome.error == "no whole answer within 0.3 s (retries included)"

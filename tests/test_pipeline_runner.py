@@ -21,7 +21,7 @@ from bot.notices import Notice, notice_text
 from bot.pipeline import loop as runner
 from bot.pipeline.loop import RunOptions, run_loop
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SourceConfig, Store, default_holder
 
 pytest_plugins = ["feedserver"]
 
@@ -193,3 +193,39 @@ def test_run_loop_stops_when_its_event_is_set(
     assert asyncio.run(scenario()) == 0
     assert out.titles() == ["NATO summit 1", "NATO summit 2"]
     assert out.notices == []
+
+
+def test_a_restart_releases_what_its_previous_run_held_and_works_at_once(
+    tmp_path: Path, store: Store, feed_server: FeedServer
+) -> None:
+    """Leases a killed run of this host held (a source and an alert) are released at start:
+    the source is polled and the alert delivered at once, not when the leases run out."""
+    live: LiveFeed = feed_server.live("/wire.xml")
+    live.add_items(1, title="NATO summit")
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(NATO_ONLY.format(url=feed_server.url("/wire.xml")), encoding="utf-8")
+    clock = FakeClock(NOW)
+    store.sync_sources([SourceConfig("wire", feed_server.url("/wire.xml"), "rss", 600)], NOW)
+    store.commit_poll("wire", NOW, seen=[], articles=[], alerts=[left_behind()])
+    holder = default_holder("run")
+    # what the killed run held: the source being polled and the alert being sent
+    assert store.claim_due_sources(NOW, 10, timedelta(hours=1), holder=holder)
+    assert store.claim_alerts(NOW, 10, timedelta(hours=1), holder=holder)
+    out = Collector()
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(
+            run_loop(SETTINGS, path, store, out, out, RunOptions(), clock=clock, stop=stop)
+        )
+        await out.until(alerts=2)
+        stop.set()
+        return await asyncio.wait_for(loop, WAIT)
+
+    assert asyncio.run(scenario()) == 0
+    assert out.titles() == ["Left behind", "NATO summit 1"]
+
+
+def left_behind() -> Alert:
+    """An alert the killed run was sending."""
+    return Alert("left-1", "nato", "console", "Left behind", None, "wire", NOW, ("NATO",), "")
