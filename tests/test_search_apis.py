@@ -397,15 +397,15 @@ def test_guardian_bad_parameter_in_the_envelope(api_server: ApiServer) -> None:
 def test_quota_stops_requests_without_an_error(api_server: ApiServer) -> None:
     """With one request left today, one signal is searched, the rest wait for midnight UTC."""
     ledger = MemoryQuotaLedger()
-    ledger.add_calls("newsapi", NOW.date(), 99)
+    asyncio.run(ledger.add_calls("newsapi", NOW.date(), 99))
     outcome = poll(
         config(api_server, "newsapi"), [("a", NATO), ("b", GAZA), ("c", NATO)], ledger=ledger
     )
     assert outcome.requests == 1 and outcome.errors == []
     assert outcome.quota_exhausted
     assert outcome.next_quota_reset == datetime(2025, 6, 26, tzinfo=UTC)
-    assert ledger.calls_on("newsapi", NOW.date()) == 100
-    assert ledger.calls_on("newsapi", date(2025, 6, 26)) == 0
+    assert asyncio.run(ledger.calls_on("newsapi", NOW.date())) == 100
+    assert asyncio.run(ledger.calls_on("newsapi", date(2025, 6, 26))) == 0
 
 
 def test_configured_quota_overrides_the_free_tier(api_server: ApiServer) -> None:
@@ -458,7 +458,7 @@ def test_retries_are_paced_and_counted_like_any_request(api_server: ApiServer) -
     assert outcome.errors == [] and outcome.searched == {"a": NOW}
     assert len(api_server.requests_to(GDELT_PATH)) == 3 and outcome.requests == 3
     assert [s for s in clock.sleeps if s > 0] == [5.0, 5.0]
-    assert ledger.calls_on("gdelt", NOW.date()) == 3
+    assert asyncio.run(ledger.calls_on("gdelt", NOW.date())) == 3
 
 
 def test_a_long_pause_stops_the_poll_instead_of_sleeping(api_server: ApiServer) -> None:
@@ -557,7 +557,7 @@ def test_each_page_is_paced_and_counted(api_server: ApiServer) -> None:
     clock = FakeMonotonic()
     ledger = MemoryQuotaLedger()
     outcome = poll(config(api_server, "gdelt"), [("a", NATO)], clock=clock, ledger=ledger)
-    assert outcome.requests == 2 and ledger.calls_on("gdelt", NOW.date()) == 2
+    assert outcome.requests == 2 and asyncio.run(ledger.calls_on("gdelt", NOW.date())) == 2
     assert [s for s in clock.sleeps if s > 0] == [5.0]
 
 

@@ -32,13 +32,13 @@ class StoreQuota:
     def __init__(self, store: Store):
         self.store = store
 
-    def calls_on(self, api: str, day: date) -> int:
-        """Requests made to `api` on that UTC day."""
-        return self.store.api_calls_on(api, day)
+    async def calls_on(self, api: str, day: date) -> int:
+        """Requests made to `api` on that UTC day (read in a worker thread)."""
+        return await asyncio.to_thread(self.store.api_calls_on, api, day)
 
-    def add_calls(self, api: str, day: date, n: int) -> None:
-        """Count `n` more requests to `api` on that UTC day."""
-        self.store.add_api_calls(api, day, n)
+    async def add_calls(self, api: str, day: date, n: int) -> None:
+        """Count `n` more requests to `api` on that UTC day (written in a worker thread)."""
+        await asyncio.to_thread(self.store.add_api_calls, api, day, n)
 
 
 def search_config(spec: SourceSpec, environ: Mapping[str, str]) -> SearchConfig:

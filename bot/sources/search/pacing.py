@@ -62,11 +62,11 @@ class Pacer:
 class QuotaLedger(Protocol):
     """Requests made per API and UTC day (the store keeps these so restarts do not reset them)."""
 
-    def calls_on(self, api: str, day: date) -> int:
+    async def calls_on(self, api: str, day: date) -> int:
         """How many requests to `api` were counted on `day`."""
         ...
 
-    def add_calls(self, api: str, day: date, n: int) -> None:
+    async def add_calls(self, api: str, day: date, n: int) -> None:
         """Count `n` more requests to `api` on `day`."""
         ...
 
@@ -77,11 +77,11 @@ class MemoryQuotaLedger:
     def __init__(self) -> None:
         self._calls: dict[tuple[str, date], int] = {}
 
-    def calls_on(self, api: str, day: date) -> int:
+    async def calls_on(self, api: str, day: date) -> int:
         """How many requests to `api` were counted on `day`."""
         return self._calls.get((api, day), 0)
 
-    def add_calls(self, api: str, day: date, n: int) -> None:
+    async def add_calls(self, api: str, day: date, n: int) -> None:
         """Count `n` more requests to `api` on `day`."""
         self._calls[(api, day)] = self._calls.get((api, day), 0) + n
 

@@ -133,18 +133,18 @@ async def run_search(
     exhausted = False
     starts = since_by_signal or {}
 
-    def quota_used() -> bool:
-        return limit is not None and quota.calls_on(api, _day(now)) >= limit
+    async def quota_used() -> bool:
+        return limit is not None and await quota.calls_on(api, _day(now)) >= limit
 
-    def count() -> None:
+    async def count() -> None:
         nonlocal requests
-        quota.add_calls(api, _day(now), 1)
+        await quota.add_calls(api, _day(now), 1)
         requests += 1
 
     async def pace_and_count() -> None:
         # A retry is a request too: spaced like any other and counted against the quota.
         await pacer.wait(api, config.spacing)
-        count()
+        await count()
 
     async def fetch(signal_id: str, request: SearchRequest) -> FetchResult | None:
         """One page, paced and counted; None (retry_in set) where the API is paused for long."""
@@ -155,7 +155,7 @@ async def run_search(
         if wait > 0:
             retry_in = wait
             return None
-        count()
+        await count()
         first = True
 
         async def before_attempt() -> None:
@@ -180,7 +180,7 @@ async def run_search(
         nonlocal status, retry_after, exhausted
         found: list[Entry] = []
         for pages in range(1, MAX_PAGES + 1):
-            if pages > 1 and quota_used():
+            if pages > 1 and await quota_used():
                 exhausted = True  # this signal's window is not covered: not searched
                 return False
             result = await fetch(signal_id, request)
@@ -232,7 +232,7 @@ async def run_search(
         return True
 
     for signal_id, query_text in queries:
-        if quota_used():
+        if await quota_used():
             exhausted = True
             break
         try:
