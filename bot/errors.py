@@ -66,6 +66,11 @@ class StoreError(SignalwatchError):
     """The store refused an operation or cannot be reached."""
 
 
+class LeaseLost(StoreError):
+    """A write for a claimed source came after its lease ran out or was taken over: the
+    transaction is rolled back, and the source's next holder redoes the poll."""
+
+
 class DeliveryError(SignalwatchError):
     """A sink did not accept an alert; it stays in the outbox and is retried."""
 

@@ -23,6 +23,7 @@ Nothing here sleeps or reads the clock: every time is an offset from `T0`.
 from __future__ import annotations
 
 from store_contract_articles import ArticlesContract
+from store_contract_cluster import ClusterContract
 from store_contract_data import (
     GUILD,
     LEASE,
@@ -96,5 +97,6 @@ class StoreContract(
     ArticlesContract,
     UsersContract,
     StoriesContract,
+    ClusterContract,
 ):
     """Behaviour every Store backend must show; subclass and provide `connect`, `v2_store`."""

@@ -21,6 +21,7 @@ from bot.store.base import (
     SourceConfig,
     Store,
 )
+from bot.store.leases import Lease
 
 T0 = datetime(2025, 6, 24, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -172,10 +173,11 @@ def commit(
     articles: Sequence[ArticleRecord] = (),
     alerts: Sequence[Alert] = (),
     source: str = "a",
+    lease: Lease | None = None,
 ) -> int:
     """commit_poll for source 'a', the entries identified with `identify`."""
     seen = [identify(e) for e in entries]
-    return store.commit_poll(source, now, seen=seen, articles=articles, alerts=alerts)
+    return store.commit_poll(source, now, seen=seen, articles=articles, alerts=alerts, lease=lease)
 
 
 def ids(items: list[PendingAlert]) -> list[str]:

@@ -36,7 +36,7 @@ from bot.store.base import (
     SubscriptionMode,
     source_health,
 )
-from bot.store.leases import DEFAULT_HOLDER, default_holder
+from bot.store.leases import DEFAULT_HOLDER, Lease, default_holder
 
 DEFAULT_URL = "sqlite:///signalwatch.db"
 
@@ -51,6 +51,7 @@ __all__ = [
     "EntryIdentity",
     "Identify",
     "KnownStory",
+    "Lease",
     "OpenDigest",
     "OutboxRecord",
     "OutboxStatus",

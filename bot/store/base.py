@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from bot.model import Alert, Entry
-from bot.store.leases import DEFAULT_HOLDER
+from bot.store.leases import DEFAULT_HOLDER, Lease
 from bot.store.records import (
     OUTBOX_STATUSES,
     SEEN_SUMMARY_MAX_CHARS,
@@ -142,6 +142,7 @@ class Store(Protocol):
         next_poll_at: datetime,
         entries_seen_delta: int,
         warning: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """Record a successful fetch: new validators, failures reset, lease released.
 
@@ -150,7 +151,9 @@ class Store(Protocol):
         """
         ...
 
-    def record_not_modified(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+    def record_not_modified(
+        self, source_id: str, now: datetime, *, next_poll_at: datetime, lease: Lease | None = None
+    ) -> None:
         """Record a 304 Not Modified: a success that keeps the validators; lease released."""
         ...
 
@@ -163,6 +166,7 @@ class Store(Protocol):
         status: int | None,
         next_poll_at: datetime,
         disable_reason: str | None,
+        lease: Lease | None = None,
     ) -> None:
         """Record a failed fetch: one more consecutive failure, lease released.
 
@@ -200,6 +204,7 @@ class Store(Protocol):
         alerts: Sequence[Alert],
         stories: Sequence[StoryWrite] = (),
         digest_items: Sequence[DigestItem] = (),
+        lease: Lease | None = None,
     ) -> int:
         """In one transaction: mark entries seen, keep matched articles, enqueue alerts.
 
@@ -234,6 +239,39 @@ class Store(Protocol):
         whose head waits for a retry holds back only its own. `skip_destinations` are left
         out (the caller is delivering to them).
         """
+        ...
+
+    def renew_source_lease(
+        self, source_id: str, lease: Lease, now: datetime, until: datetime
+    ) -> bool:
+        """Extend a source lease still held until `until` (a long search); False if lost.
+
+        Every write for a claimed source may carry its `Lease`: `commit_poll` and the fetch
+        outcomes then commit only while it is the source's current, unexpired lease, and
+        raise `LeaseLost` otherwise (rolled back; the next holder polls again, and gets the
+        same alert ids).
+        """
+        ...
+
+    def save_watchlist(self, text: str, now: datetime) -> int:
+        """Keep `text` as the live watchlist unless it already is; return its version."""
+        ...
+
+    def latest_watchlist(self, after: int = 0) -> tuple[int, str] | None:
+        """The live watchlist's (version, text) if newer than version `after`, else None."""
+        ...
+
+    def queue_notice(self, payload: str, now: datetime) -> None:
+        """Queue an admin notice (JSON, see `bot.notices`) for the process that posts them."""
+        ...
+
+    def take_notices(self, limit: int) -> list[str]:
+        """Remove and return up to `limit` queued admin notices, oldest first."""
+        ...
+
+    def reserve_api_slot(self, api: str, now: datetime, spacing: timedelta) -> datetime:
+        """When this caller may send its next request to `api`: never closer than `spacing`
+        to the slot reserved before it by any process; the slot is taken on return."""
         ...
 
     def release_leases(self, holder: str) -> tuple[int, int]:
@@ -328,7 +366,9 @@ class Store(Protocol):
         """Move each signal's cursor of `source_id` to its time in `until`; never backwards."""
         ...
 
-    def reschedule_source(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+    def reschedule_source(
+        self, source_id: str, now: datetime, *, next_poll_at: datetime, lease: Lease | None = None
+    ) -> None:
         """Release the lease and poll again at `next_poll_at`: neither a success nor a failure
         (the API asked us to wait before it was asked anything)."""
         ...

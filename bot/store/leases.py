@@ -9,6 +9,7 @@ that run at the same time: two live processes sharing a name would release each 
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 
 # The holder of leases taken by callers that name none.
 DEFAULT_HOLDER = "unnamed"
@@ -25,3 +26,15 @@ def check_holder(holder: str) -> None:
     """Refuse an empty holder name (ValueError): its leases could never be told apart."""
     if not holder:
         raise ValueError("a lease holder must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim on a source as its claimer holds it: who, and which of its leases (the token).
+
+    Writes that carry it (`commit_poll`, the fetch outcomes) commit only while it is still the
+    source's current lease and has not run out; otherwise they raise `LeaseLost`.
+    """
+
+    holder: str
+    token: int

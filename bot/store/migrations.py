@@ -14,6 +14,8 @@ and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store
     7  lease holders and tokens on sources and alerts, so a restart releases its own leases
     8  the outbox knows each alert's kind and which alert an update is of (no more reading
        either from the id), and finds each destination's oldest pending alert by index
+    9  what several processes share: the live watchlist by version, admin notices queued for
+       the gateway, and each news API's next free request slot
 
 From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
 `add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
@@ -317,6 +319,26 @@ CREATE INDEX IF NOT EXISTS outbox_pending_by_destination
     ON outbox (destination, created_at, alert_id) WHERE status = 'pending';
 """
 
+CLUSTER = """
+-- the live watchlist: workers on other hosts compile the newest version
+CREATE TABLE IF NOT EXISTS watchlists (
+    version  INTEGER PRIMARY KEY AUTOINCREMENT,
+    text     TEXT NOT NULL,
+    saved_at TEXT NOT NULL
+);
+-- admin notices a worker raised, for the gateway to post
+CREATE TABLE IF NOT EXISTS admin_notices (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    payload    TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+-- per news API, when the next request may start (spacing across processes)
+CREATE TABLE IF NOT EXISTS api_slots (
+    api        TEXT PRIMARY KEY,
+    next_start TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -346,6 +368,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALERT_KINDS,
         add_columns=(AddColumn("outbox", "kind", "TEXT"), AddColumn("outbox", "update_of", "TEXT")),
     ),
+    Migration(9, "live watchlist, notice queue, API slots", CLUSTER),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old

@@ -15,6 +15,7 @@ from __future__ import annotations
 from bot.store.sqlite._articles import ArticlesMixin
 from bot.store.sqlite._audit import AuditMixin
 from bot.store.sqlite._base import BUSY_TIMEOUT_S, SQLiteBase, sqlite_path
+from bot.store.sqlite._cluster import ClusterMixin
 from bot.store.sqlite._digests import DigestsMixin
 from bot.store.sqlite._leases import LeasesMixin
 from bot.store.sqlite._outbox import OutboxMixin
@@ -42,6 +43,7 @@ class SQLiteStore(
     QuotasMixin,
     PruneMixin,
     LeasesMixin,
+    ClusterMixin,
     SQLiteBase,
 ):
     """The `Store` on one SQLite file (or `:memory:`), WAL mode, explicit transactions."""

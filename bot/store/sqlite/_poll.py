@@ -18,8 +18,10 @@ from bot.store.base import (
     SeenText,
     StoryWrite,
 )
+from bot.store.leases import Lease
 from bot.store.sqlite._base import SQLiteBase, _chunks
 from bot.store.sqlite._outbox import insert_alert
+from bot.store.sqlite._sources import check_lease
 
 
 class PollMixin(SQLiteBase):
@@ -103,12 +105,14 @@ class PollMixin(SQLiteBase):
         alerts: Sequence[Alert],
         stories: Sequence[StoryWrite] = (),
         digest_items: Sequence[DigestItem] = (),
+        lease: Lease | None = None,
     ) -> int:
         """In one transaction: mark entries seen, keep matched articles, enqueue alerts."""
         at = codec.to_text(now, "now")
         enqueued = 0
         with self._transaction("commit_poll", durable=True) as db:
             self._require_source(db, source_id)
+            check_lease(db, source_id, lease, at)
             for ident in seen:
                 # ON CONFLICT names its target, unlike INSERT OR IGNORE, which would also
                 # swallow NOT NULL and CHECK violations and so hide a broken batch.

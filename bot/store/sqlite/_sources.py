@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from bot.errors import StoreError
+from bot.errors import LeaseLost, StoreError
 from bot.store import codec
 from bot.store.base import SOURCE_HEALTHS, SourceConfig, SourceState
-from bot.store.leases import DEFAULT_HOLDER, check_holder
+from bot.store.leases import DEFAULT_HOLDER, Lease, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
 
@@ -98,6 +98,7 @@ class SourcesMixin(SQLiteBase):
         next_poll_at: datetime,
         entries_seen_delta: int,
         warning: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """Record a successful fetch: new validators, failures reset, lease released."""
         at = codec.to_text(now, "now")
@@ -112,6 +113,7 @@ class SourcesMixin(SQLiteBase):
             warning,
         )
         with self._transaction("record_fetch_ok") as db:
+            check_lease(db, source_id, lease, at)
             self._update_source(
                 db,
                 source_id,
@@ -121,11 +123,19 @@ class SourcesMixin(SQLiteBase):
                 params,
             )
 
-    def record_not_modified(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+    def record_not_modified(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        next_poll_at: datetime,
+        lease: Lease | None = None,
+    ) -> None:
         """Record a 304 Not Modified: a success that keeps the validators; lease released."""
         at = codec.to_text(now, "now")
         params = (codec.to_text(next_poll_at, "next_poll_at"), at, at)
         with self._transaction("record_not_modified") as db:
+            check_lease(db, source_id, lease, at)
             self._update_source(
                 db,
                 source_id,
@@ -144,6 +154,7 @@ class SourcesMixin(SQLiteBase):
         status: int | None,
         next_poll_at: datetime,
         disable_reason: str | None,
+        lease: Lease | None = None,
     ) -> None:
         """Record a failed fetch: one more consecutive failure, lease released."""
         params = (
@@ -154,6 +165,7 @@ class SourcesMixin(SQLiteBase):
             disable_reason,
         )
         with self._transaction("record_fetch_failed") as db:
+            check_lease(db, source_id, lease, params[3])
             self._update_source(
                 db,
                 source_id,
@@ -164,10 +176,18 @@ class SourcesMixin(SQLiteBase):
                 params,
             )
 
-    def reschedule_source(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+    def reschedule_source(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        next_poll_at: datetime,
+        lease: Lease | None = None,
+    ) -> None:
         """Release the lease and poll again at `next_poll_at`, recording neither outcome."""
         params = (codec.to_text(next_poll_at, "next_poll_at"), codec.to_text(now, "now"))
         with self._transaction("reschedule_source") as db:
+            check_lease(db, source_id, lease, params[1])
             self._update_source(
                 db,
                 source_id,
@@ -192,6 +212,19 @@ class SourcesMixin(SQLiteBase):
                 self._update_source(
                     db, source_id, "UPDATE sources SET enabled = 0 WHERE id = ?", ()
                 )
+
+    def renew_source_lease(
+        self, source_id: str, lease: Lease, now: datetime, until: datetime
+    ) -> bool:
+        """Extend a lease still held (a long search); False when it was lost meanwhile."""
+        at, end = codec.to_text(now, "now"), codec.to_text(until, "until")
+        with self._transaction("renew_source_lease") as db:
+            cursor = db.execute(
+                "UPDATE sources SET lease_until = ? WHERE id = ? AND lease_holder = ?"
+                " AND lease_token = ? AND lease_until >= ?",
+                (end, source_id, lease.holder, lease.token, at),
+            )
+        return cursor.rowcount == 1
 
     def sources(self) -> list[SourceState]:
         """Every stored source, configured or not, by id (the health table)."""
@@ -265,3 +298,19 @@ def _source_state(row: sqlite3.Row) -> SourceState:
         lease_holder=row["lease_holder"],
         lease_token=row["lease_token"],
     )
+
+
+def check_lease(db: sqlite3.Connection, source_id: str, lease: Lease | None, at: str) -> None:
+    """Raise LeaseLost unless `lease` (when given) is the source's current, unexpired lease."""
+    if lease is None:
+        return
+    row = db.execute(
+        "SELECT 1 FROM sources WHERE id = ? AND lease_holder = ? AND lease_token = ?"
+        " AND lease_until >= ?",
+        (source_id, lease.holder, lease.token, at),
+    ).fetchone()
+    if row is None:
+        raise LeaseLost(
+            f"the lease of source {source_id!r} (token {lease.token}) ran out or was taken over:"
+            " its next holder polls it again"
+        )
