@@ -4,6 +4,7 @@
     no Discord token   ─► run_loop(Wiring.sink(),        Wiring.notifier(ConsoleNotifier()))
     a Discord token    ─► the gateway (bot/chat/run) ─► run_loop(Wiring.sink(discord),
                                                                  Wiring.notifier(DiscordNotifier))
+    role "worker"      ─► run_loop(polling only, notices queued in the store for the gateway)
 
 Every run (`signalwatch run`, and later one `worker` or `gateway` role each) goes through
 `run_app`; nothing else assembles sinks or notifiers. Sinks look their destinations up when
@@ -21,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from bot.notices import CoalescingNotifier, TextNotifier
-from bot.pipeline import Sink
+from bot.notices import CoalescingNotifier, QueuedNotifier, TextNotifier
+from bot.pipeline import Notifier, Sink
 from bot.pipeline.loop import LiveWatchlist, RunOptions, run_loop, utc_now
 from bot.settings import Settings
 from bot.sinks import ConsoleNotifier, ConsoleSink
@@ -66,7 +67,7 @@ class Wiring:
         )
 
     async def run(
-        self, sink: Sink, notifier: CoalescingNotifier, options: RunOptions, stop: asyncio.Event
+        self, sink: Sink, notifier: Notifier, options: RunOptions, stop: asyncio.Event
     ) -> int:
         """The pipeline's loop on these parts, until `stop` (or one pass)."""
         return await run_loop(
@@ -96,6 +97,10 @@ async def run_app(wiring: Wiring, options: RunOptions, *, stop: asyncio.Event | 
 
     stop = stop or asyncio.Event()
     try:
+        if options.role == "worker":
+            # A worker delivers nothing; its notices go through the store to the gateway.
+            notices = QueuedNotifier(wiring.store, wiring.clock)
+            return await wiring.run(wiring.sink(), notices, options, stop)
         discord_settings = DiscordSettings()
         if discord_settings.enabled:
             from bot.chat.run import run_with_discord

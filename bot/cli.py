@@ -251,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = _watchlist_path(args)
     store = open_store(args.db or settings.db)
     try:
-        options = RunOptions(once=args.once or args.all, force=args.all)
+        options = RunOptions(once=args.once or args.all, force=args.all, role=args.role)
         return asyncio.run(_run(settings, path, store, args.format, options))
     finally:
         store.close()
@@ -529,7 +529,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="with --once: poll every enabled source, due or not"
     )
     run.add_argument("--format", choices=["text", "json"], default="text", help="console output")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, role="all")
+
+    # The same options for the two roles of a several-process setup on one database.
+    for role, text in (
+        ("worker", "poll sources only (run any number, on any machine, on one database)"),
+        ("gateway", "deliver, post notices, serve Discord and run the once-only jobs (one)"),
+    ):
+        part = with_db(with_watchlist(sub.add_parser(role, help=text)))
+        part.add_argument("--once", action="store_true", help="one pass, then exit")
+        part.add_argument(
+            "--all", action="store_true", help="with --once: poll every enabled source"
+        )
+        part.add_argument(
+            "--format", choices=["text", "json"], default="text", help="console output"
+        )
+        part.set_defaults(func=cmd_run, role=role)
 
     preview = with_watchlist(sub.add_parser("preview", help="show what one feed would alert"))
     preview.add_argument("url")

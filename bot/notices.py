@@ -16,10 +16,12 @@ Pure apart from `CoalescingNotifier`, which only awaits its inner notifier: no d
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import PurePath
@@ -33,11 +35,15 @@ __all__ = [
     "Notice",
     "NoticeBatcher",
     "NoticeKind",
+    "NoticeQueue",
+    "QueuedNotifier",
     "TextNotifier",
     "alert_notice",
     "display_destination",
     "display_path",
+    "notice_from_json",
     "notice_text",
+    "notice_to_json",
     "scrub_paths",
     "source_notice",
     "watchlist_notice",
@@ -377,6 +383,28 @@ def notice_text(notice: Notice, watchlist_dir: str | os.PathLike[str] | None = N
     return group.render()
 
 
+def notice_to_json(message: str | Notice) -> str:
+    """An admin notice as JSON, to cross from a worker to the gateway through the store."""
+    if isinstance(message, str):
+        return json.dumps({"text": message}, ensure_ascii=False)
+    doc = {f.name: getattr(message, f.name) for f in fields(Notice)}
+    doc["kind"] = message.kind.value
+    return json.dumps({"notice": doc}, ensure_ascii=False)
+
+
+def notice_from_json(text: str) -> str | Notice:
+    """The notice `notice_to_json` wrote; anything unreadable comes back as its text."""
+    try:
+        doc = json.loads(text)
+        if "notice" in doc:
+            values = dict(doc["notice"])
+            values["kind"] = NoticeKind(values["kind"])
+            return Notice(**values)
+        return str(doc["text"])
+    except (ValueError, KeyError, TypeError):
+        return text
+
+
 # --- the async edge --------------------------------------------------------------------------
 
 
@@ -427,3 +455,23 @@ class CoalescingNotifier:
         """Send whatever is still gathered, due or not."""
         for text in self.batcher.drain():
             await self.inner.notify(text)
+
+
+class NoticeQueue(Protocol):
+    """Where a worker leaves notices for the gateway (the store's `queue_notice`)."""
+
+    def queue_notice(self, payload: str, now: datetime) -> None:
+        """Queue one notice's JSON."""
+        ...
+
+
+class QueuedNotifier:
+    """A worker's notifier: notices go into the store, and the gateway posts them."""
+
+    def __init__(self, queue: NoticeQueue, clock: Callable[[], datetime]) -> None:
+        self.queue = queue
+        self.clock = clock
+
+    async def notify(self, message: str | Notice) -> None:
+        """Queue the notice (written in a worker thread)."""
+        await asyncio.to_thread(self.queue.queue_notice, notice_to_json(message), self.clock())

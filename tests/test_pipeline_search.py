@@ -333,7 +333,7 @@ def test_one_signal_failing_does_not_fail_the_source_and_keeps_its_window(
 def test_a_search_the_api_paused_is_put_off_not_failed(store: Store, api_server: ApiServer) -> None:
     """Another source's 429 asked NewsAPI for an hour: this one is rescheduled, not failed."""
     search = Search(store, watchlist(api_server), KEYS)
-    search.pacer.hold("newsapi", 3600)
+    asyncio.run(search.pacer.hold("newsapi", 3600))
     outcome = search.poll()["newsapi"]
     assert outcome.status == "deferred"
     assert api_server.requests_to(NEWSAPI_PATH) == []

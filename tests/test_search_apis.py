@@ -466,7 +466,7 @@ def test_a_long_pause_stops_the_poll_instead_of_sleeping(api_server: ApiServer) 
     the poll says how long until the API may be asked again."""
     clock = FakeMonotonic()
     pacer = Pacer(clock, clock.sleep)
-    pacer.hold("newsapi", 3600)
+    asyncio.run(pacer.hold("newsapi", 3600))
     outcome = poll(config(api_server, "newsapi"), [("a", NATO)], clock=clock, pacer=pacer)
     assert outcome.requests == 0 and outcome.searched == {} and outcome.errors == []
     assert outcome.retry_in == 3600.0 and clock.sleeps == []
@@ -620,7 +620,7 @@ class PausedAfterEachSlot(Pacer):
     async def wait(self, api: str, spacing: float, *, max_wait: float = math.inf) -> float:
         """Wait as usual, then hold the API for an hour."""
         waited = await super().wait(api, spacing, max_wait=max_wait)
-        self.hold(api, 3600)
+        await self.hold(api, 3600)
         return waited
 
 
@@ -790,7 +790,7 @@ def test_pacer_hold_pushes_the_next_slot() -> None:
     """After a 429 the runner holds the API: the next wait sleeps the remainder."""
     clock = FakeMonotonic()
     pacer = Pacer(clock, clock.sleep)
-    pacer.hold("gdelt", 30.0)
+    asyncio.run(pacer.hold("gdelt", 30.0))
     asyncio.run(pacer.wait("gdelt", 5.0))
     assert clock.sleeps == [30.0]
 

@@ -17,17 +17,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
-from bot.notices import CoalescingNotifier, scrub_paths, watchlist_notice
+from bot.notices import CoalescingNotifier, notice_from_json, scrub_paths, watchlist_notice
 from bot.pipeline.compiled import Compiled, source_configs
 from bot.pipeline.delivery import Deliverer
 from bot.pipeline.digests import close_due_digests
+from bot.pipeline.live_source import WatchlistSource
 from bot.pipeline.poller import Poller
 from bot.pipeline.ports import Notifier, Sink
+from bot.pipeline.search import StorePacer
 from bot.settings import Settings
 from bot.sources.fetch import Fetcher, FetchSettings
 from bot.store import Store, default_holder
-from bot.watchlist import Watchlist, WatchlistReloader
+from bot.watchlist import Watchlist
 
 __all__ = [
     "KEY_MISSING",
@@ -142,12 +145,32 @@ def _apply_api_keys(
     return notices
 
 
+Role = Literal["all", "worker", "gateway"]
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    """How one `run` behaves."""
+    """How one `run` behaves, and which part of the work this process does.
+
+    "all" (`signalwatch run`) does everything. Several processes share one database as N
+    "worker"s (claim due sources → fetch → parse → plan → commit) and one "gateway" (the
+    Discord gateway and commands, delivery, admin notices, and the jobs that must run once:
+    syncing sources from the watchlist, digests, pruning).
+    """
 
     once: bool = False  # one pass over due sources, deliver, exit
     force: bool = False  # poll every enabled source now, due or not
+    role: Role = "all"
+
+    @property
+    def polls(self) -> bool:
+        """Whether this process polls sources."""
+        return self.role in ("all", "worker")
+
+    @property
+    def delivers(self) -> bool:
+        """Whether this process delivers, posts notices and runs the once-only jobs."""
+        return self.role in ("all", "gateway")
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -181,21 +204,32 @@ async def run_loop(
     environ = os.environ if environ is None else environ
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
-    holder = default_holder("run")
-    reloader = WatchlistReloader(watchlist_path)
-    compiled = Compiled.build(reloader.load(clock()))
+    holder = default_holder("run" if options.role == "all" else options.role)
+    source = WatchlistSource(
+        watchlist_path,
+        store,
+        clock,
+        follow_store=options.role == "worker",
+        publish=options.role == "gateway",
+    )
+    compiled = Compiled.build(await asyncio.to_thread(source.load))
     live.set(compiled)
-    await asyncio.to_thread(store.sync_sources, source_configs(compiled.watchlist), clock())
+    if options.delivers:
+        await asyncio.to_thread(store.sync_sources, source_configs(compiled.watchlist), clock())
     # Whatever this process held when it last died is free at once, not in a few minutes.
     released = await asyncio.to_thread(store.release_leases, holder)
     if any(released):
         log.info("released %d source and %d alert leases a previous run left behind", *released)
-    await check_api_keys(store, compiled.watchlist, environ, clock(), notifier)
+    if options.delivers:
+        await check_api_keys(store, compiled.watchlist, environ, clock(), notifier)
     log.info(
-        "watching %d signals from %d sources (watchlist %s)",
+        "watching %d signals from %d sources (watchlist %s; %s)",
         len(compiled.watchlist.enabled_signals()),
         len(compiled.watchlist.enabled_sources()),
-        watchlist_path,
+        source.name,
+        {"all": "polling and delivering", "worker": "polling", "gateway": "delivering"}[
+            options.role
+        ],
     )
     reported_error: str | None = None
 
@@ -223,7 +257,11 @@ async def run_loop(
             environ=environ,
             on_commit=committed,
             holder=holder,
+            fence=True,
         )
+        if options.role == "worker":
+            # API spacing and quotas hold across every worker: slots are reserved in the store.
+            poller.pacer = StorePacer(store, clock)
         deliverer = Deliverer(store, sink, notifier, clock, holder=holder)
         if settings.delivery_delay:
             delay = settings.delivery_delay
@@ -233,7 +271,7 @@ async def run_loop(
 
             deliverer.after_send = pause
         delivery: asyncio.Task[None] | None = None
-        if not options.once:
+        if options.delivers and not options.once:
             delivery = asyncio.create_task(deliverer.run(stop, wake, TICK))
         try:
             while not stop.is_set():
@@ -241,46 +279,54 @@ async def run_loop(
                 if due or live.reload_requested.is_set():
                     live.reload_requested.clear()
                     last_reload = loop.time()
-                    fresh = await asyncio.to_thread(reloader.check, clock())
+                    fresh = await asyncio.to_thread(source.check)
                     if fresh is not None:
                         compiled = Compiled.build(fresh)
                         live.set(compiled)
-                        await asyncio.to_thread(store.sync_sources, source_configs(fresh), clock())
-                        await check_api_keys(store, fresh, environ, clock(), notifier)
+                        if options.delivers:
+                            await asyncio.to_thread(
+                                store.sync_sources, source_configs(fresh), clock()
+                            )
+                            await check_api_keys(store, fresh, environ, clock(), notifier)
                         reported_error = None
-                        log.info("watchlist reloaded: %d signals", len(fresh.enabled_signals()))
-                    elif (
-                        reloader.last_error is not None
-                        and str(reloader.last_error) != reported_error
-                    ):
-                        reported_error = str(reloader.last_error)
+                        log.info(
+                            "watchlist reloaded (%s): %d signals",
+                            source.name,
+                            len(fresh.enabled_signals()),
+                        )
+                    elif source.last_error is not None and str(source.last_error) != reported_error:
+                        reported_error = str(source.last_error)
                         # Paths as the admins know them: relative to the watchlist's folder.
                         shown = scrub_paths(reported_error, watchlist_path.parent)
                         await notifier.notify(watchlist_notice(watchlist_path.name, shown))
-                if options.once:
+                if options.polls and options.once:
                     # One pass: every due source polled (searches waited for), then delivered.
                     await _until_stopped(poller.poll_due(force=options.force, wait=True), stop)
-                else:
+                elif options.polls:
                     # Each poll runs as its own task; delivery wakes on each commit.
                     await poller.poll_due(wait=False)
-                digests = await asyncio.to_thread(close_due_digests, store, compiled, clock())
-                if digests:
-                    log.info("%d digests queued", len(digests))
-                    wake.set()
-                if options.once and not stop.is_set():
-                    await deliverer.deliver_due(stop)
-                now = clock()
-                if now - last_prune >= PRUNE_EVERY:
-                    last_prune = now
-                    retention = compiled.watchlist.defaults.retention
-                    pruned = await asyncio.to_thread(
-                        store.prune,
-                        now,
-                        seen_older_than=retention,
-                        delivered_older_than=retention,
-                    )
-                    if pruned:
-                        log.info("pruned %d old records", pruned)
+                if options.delivers:
+                    # Notices workers raised, through the store.
+                    for payload in await asyncio.to_thread(store.take_notices, 100):
+                        await notifier.notify(notice_from_json(payload))
+                    digests = await asyncio.to_thread(close_due_digests, store, compiled, clock())
+                    if digests:
+                        log.info("%d digests queued", len(digests))
+                        wake.set()
+                    if options.once and not stop.is_set():
+                        await deliverer.deliver_due(stop)
+                    now = clock()
+                    if now - last_prune >= PRUNE_EVERY:
+                        last_prune = now
+                        retention = compiled.watchlist.defaults.retention
+                        pruned = await asyncio.to_thread(
+                            store.prune,
+                            now,
+                            seen_older_than=retention,
+                            delivered_older_than=retention,
+                        )
+                        if pruned:
+                            log.info("pruned %d old records", pruned)
                 await _flush(notifier)
                 # The heartbeat says the loop turns, not that any poll finished.
                 if settings.heartbeat_file is not None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.errors import ParseError
+from bot.errors import LeaseLost, ParseError
 from bot.model import Entry
 from bot.pipeline.compiled import Compiled
 from bot.pipeline.outcome import PollOutcome
@@ -22,8 +22,8 @@ from bot.pipeline.storybook import StoredStories
 from bot.schedule import next_poll_after_failure, next_poll_after_success
 from bot.sources.feeds import parse_feed
 from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, NotModified
-from bot.sources.search.pacing import Pacer
-from bot.store import DEFAULT_HOLDER, SourceState, Store
+from bot.sources.search.pacing import Pacer, SearchPacer
+from bot.store import DEFAULT_HOLDER, Lease, SourceState, Store
 
 __all__ = ["SOURCE_LEASE", "PollOutcome", "Poller"]
 
@@ -46,7 +46,7 @@ class Poller:
     clock: Callable[[], datetime]
     max_failures: int = 10
     batch: int = 256
-    pacer: Pacer = field(default_factory=lambda: Pacer(time.monotonic, asyncio.sleep))
+    pacer: SearchPacer = field(default_factory=lambda: Pacer(time.monotonic, asyncio.sleep))
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     # (source, signal, reason) already logged as unsearchable: said once, not every poll
     told_unsearchable: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
@@ -58,6 +58,9 @@ class Poller:
     on_commit: Callable[[int], None] | None = None
     # Who the source leases are taken for (a restart releases its own: see Store.release_leases).
     holder: str = DEFAULT_HOLDER
+    # Fence every write of a poll with the lease it was claimed under (several workers on one
+    # database): a poll that outlived its lease commits nothing (LeaseLost).
+    fence: bool = False
     # polls running in the background, by source id (see poll_due)
     _running: dict[str, asyncio.Task[PollOutcome]] = field(
         default_factory=dict, init=False, repr=False
@@ -115,10 +118,15 @@ class Poller:
         The poll's own transaction was not committed, so nothing of it is lost; the source is
         recorded as failing (and backs off) while every other source goes on.
         """
+        renewing = asyncio.create_task(self._renew(source)) if self.fence else None
         try:
             return await self.poll(source)
         except asyncio.CancelledError:
             raise
+        except LeaseLost as exc:
+            # Not this source's fault and not ours to record: its next holder polls it again.
+            log.warning("polled %s: %s", source.id, exc)
+            return PollOutcome(source.id, "lost", error=str(exc))
         except Exception as exc:
             log.exception("polling %s failed unexpectedly", source.id)
             error = f"internal error: {type(exc).__name__}: {exc}"
@@ -127,6 +135,26 @@ class Poller:
             except Exception:  # the store itself is failing: leave the lease to expire
                 log.exception("could not record the failure of %s", source.id)
                 return PollOutcome(source.id, "failed", error=error)
+        finally:
+            if renewing is not None:
+                renewing.cancel()
+
+    def lease_of(self, source: SourceState) -> Lease | None:
+        """The lease a claimed source's writes carry (None when writes are not fenced)."""
+        return Lease(self.holder, source.lease_token) if self.fence else None
+
+    async def _renew(self, source: SourceState) -> None:
+        """Keep a long poll's lease (a paced search) from running out while it works."""
+        lease = Lease(self.holder, source.lease_token)
+        while True:
+            await asyncio.sleep(SOURCE_LEASE.total_seconds() / 3)
+            now = self.clock()
+            kept = await asyncio.to_thread(
+                self.store.renew_source_lease, source.id, lease, now, now + SOURCE_LEASE
+            )
+            if not kept:
+                log.warning("polled %s: its lease was lost while polling", source.id)
+                return
 
     async def poll(self, source: SourceState) -> PollOutcome:
         """Poll one claimed source; never raises for a feed's fault."""
@@ -150,7 +178,11 @@ class Poller:
         if isinstance(result, NotModified):
             next_at = next_poll_after_success(source.id, interval, now, result.max_age)
             await asyncio.to_thread(
-                self.store.record_not_modified, source.id, now, next_poll_at=next_at
+                self.store.record_not_modified,
+                source.id,
+                now,
+                next_poll_at=next_at,
+                lease=self.lease_of(source),
             )
             log.info("polled %s: not modified", source.id)
             return PollOutcome(source.id, "not-modified")
@@ -183,6 +215,7 @@ class Poller:
             entries_seen_delta=len(fresh),
             # A feed over the entry cap: the newest are kept, and `sources` says so.
             warning=feed.cap_note(),
+            lease=self.lease_of(source),
         )
         if feed.dropped:
             log.warning("polled %s: %s", source.id, feed.cap_note())
@@ -244,6 +277,7 @@ class Poller:
             alerts=plan.alerts,
             stories=plan.stories,
             digest_items=plan.digest_items,
+            lease=self.lease_of(source),
         )
         return fresh, plan, queued
 
@@ -282,6 +316,7 @@ class Poller:
             status=status,
             next_poll_at=plan.next_poll_at,
             disable_reason=plan.disable_reason,
+            lease=self.lease_of(source),
         )
         log.warning(
             "polled %s: failed (%d in a row): %s; next try %s",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -21,9 +22,20 @@ from bot.watchlist import SourceSpec, search_query
 if TYPE_CHECKING:
     from bot.pipeline.poller import Poller, PollOutcome
 
-__all__ = ["StoreQuota", "poll_search", "search_config", "search_interval"]
+__all__ = [
+    "PACING_MARGIN",
+    "StorePacer",
+    "StoreQuota",
+    "poll_search",
+    "search_config",
+    "search_interval",
+]
 
 log = logging.getLogger("signalwatch.pipeline")
+
+# Added to every API spacing when pacing is shared: the server must never see two requests
+# closer than its rule, whatever the jitter between reserving a slot and the request arriving.
+PACING_MARGIN = 0.25
 
 
 class StoreQuota:
@@ -39,6 +51,45 @@ class StoreQuota:
     async def add_calls(self, api: str, day: date, n: int) -> None:
         """Count `n` more requests to `api` on that UTC day (written in a worker thread)."""
         await asyncio.to_thread(self.store.add_api_calls, api, day, n)
+
+
+class StorePacer:
+    """API pacing that holds across processes: each request's slot is reserved in the store.
+
+    Slots are wall-clock times, so the hosts' clocks must agree (NTP); `margin` is added to
+    every spacing so that, as the API's server sees them, requests are never closer than its
+    rule even with a little network jitter.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        margin: float = PACING_MARGIN,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.sleep = sleep
+        self.margin = margin
+
+    async def wait(self, api: str, spacing: float, *, max_wait: float = math.inf) -> float:
+        """Wait for this process's slot of `api` (see `Pacer.wait`)."""
+        now = self.clock()
+        gap = timedelta(seconds=spacing + self.margin)
+        limit = None if math.isinf(max_wait) else timedelta(seconds=max_wait)
+        start = await asyncio.to_thread(self.store.reserve_api_slot, api, now, gap, max_wait=limit)
+        delay = (start - now).total_seconds()
+        if delay > max_wait:
+            return delay
+        if delay > 0:
+            await self.sleep(delay)
+        return 0.0
+
+    async def hold(self, api: str, seconds: float) -> None:
+        """No process starts a request to `api` for `seconds` from now (after a 429)."""
+        until = self.clock() + timedelta(seconds=max(0.0, seconds))
+        await asyncio.to_thread(self.store.reserve_api_slot, api, until, timedelta(0))
 
 
 def search_config(spec: SourceSpec, environ: Mapping[str, str]) -> SearchConfig:
@@ -128,7 +179,11 @@ async def poll_search(
         # nothing to store; come back when the pause ends.
         next_at = now + timedelta(seconds=outcome.retry_in)
         await asyncio.to_thread(
-            poller.store.reschedule_source, source.id, now, next_poll_at=next_at
+            poller.store.reschedule_source,
+            source.id,
+            now,
+            next_poll_at=next_at,
+            lease=poller.lease_of(source),
         )
         log.info(
             "%s is paused (%s asked us to wait); next search %s",
@@ -175,6 +230,7 @@ async def poll_search(
         next_poll_at=next_at,
         entries_seen_delta=len(fresh),
         warning=warning,
+        lease=poller.lease_of(source),
     )
     log.info(
         "searched %s (%s, %d requests): %d entries, %d new, %d matched, %d alerts queued",

@@ -269,9 +269,12 @@ class Store(Protocol):
         """Remove and return up to `limit` queued admin notices, oldest first."""
         ...
 
-    def reserve_api_slot(self, api: str, now: datetime, spacing: timedelta) -> datetime:
+    def reserve_api_slot(
+        self, api: str, now: datetime, spacing: timedelta, *, max_wait: timedelta | None = None
+    ) -> datetime:
         """When this caller may send its next request to `api`: never closer than `spacing`
-        to the slot reserved before it by any process; the slot is taken on return."""
+        to the slot reserved before it by any process; the slot is taken on return, unless
+        it is more than `max_wait` away (then nothing is reserved)."""
         ...
 
     def release_leases(self, holder: str) -> tuple[int, int]:

@@ -14,9 +14,28 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Protocol
 
-__all__ = ["MemoryQuotaLedger", "Pacer", "QuotaLedger", "min_interval_for_quota"]
+__all__ = [
+    "MemoryQuotaLedger",
+    "Pacer",
+    "QuotaLedger",
+    "SearchPacer",
+    "min_interval_for_quota",
+]
 
 _DAY_SECONDS = 86_400
+
+
+class SearchPacer(Protocol):
+    """What a search needs to be polite: a slot per request, and a hold after a 429."""
+
+    async def wait(self, api: str, spacing: float, *, max_wait: float = math.inf) -> float:
+        """Wait for the next slot of `api`; or, when it is over `max_wait` s away, return
+        the seconds until it without reserving it."""
+        ...
+
+    async def hold(self, api: str, seconds: float) -> None:
+        """Start no request to `api` for `seconds` from now."""
+        ...
 
 
 class Pacer:
@@ -53,7 +72,7 @@ class Pacer:
             await self._sleep(start - now)
         return 0.0
 
-    def hold(self, api: str, seconds: float) -> None:
+    async def hold(self, api: str, seconds: float) -> None:
         """Start no request to `api` for `seconds` from now (after it answered 429)."""
         until = self._clock() + max(0.0, seconds)
         self._next_start[api] = max(self._next_start.get(api, -math.inf), until)

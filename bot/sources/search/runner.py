@@ -43,7 +43,7 @@ from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, Fetch
 from bot.sources.search import gdelt, google_news, guardian, newsapi
 from bot.sources.search.common import SearchRequest, unique_entries
 from bot.sources.search.config import KEY_ENV_DEFAULTS, NEEDS_KEY, SearchConfig
-from bot.sources.search.pacing import Pacer, QuotaLedger
+from bot.sources.search.pacing import QuotaLedger, SearchPacer
 
 __all__ = ["ADAPTERS", "MAX_PAGES", "SearchOutcome", "run_search"]
 
@@ -96,7 +96,7 @@ async def run_search(
     now: datetime,
     *,
     fetcher: Fetcher,
-    pacer: Pacer,
+    pacer: SearchPacer,
     quota: QuotaLedger,
     since_by_signal: Mapping[str, datetime] | None = None,
 ) -> SearchOutcome:
@@ -199,7 +199,9 @@ async def run_search(
                 if result.status in _STOP_STATUSES:
                     retry_after = result.retry_after
                     if result.status == 429:
-                        pacer.hold(api, retry_after if retry_after is not None else config.spacing)
+                        await pacer.hold(
+                            api, retry_after if retry_after is not None else config.spacing
+                        )
                     return False
                 return True
             status = result.status
@@ -212,7 +214,7 @@ async def run_search(
                 errors.append(_line(name, signal_id, str(exc)))
                 if exc.status == 429:  # GDELT's rate limit in a 200 answer
                     status = 429
-                    pacer.hold(api, config.spacing)
+                    await pacer.hold(api, config.spacing)
                     return False
                 return True
             entries.extend(page)

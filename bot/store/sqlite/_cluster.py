@@ -55,12 +55,16 @@ class ClusterMixin(SQLiteBase):
                 db.execute("DELETE FROM admin_notices WHERE id <= ?", (rows[-1]["id"],))
         return [str(row["payload"]) for row in rows]
 
-    def reserve_api_slot(self, api: str, now: datetime, spacing: timedelta) -> datetime:
+    def reserve_api_slot(
+        self, api: str, now: datetime, spacing: timedelta, *, max_wait: timedelta | None = None
+    ) -> datetime:
         """The time this caller may send its next request to `api`: at least `spacing` after
         the slot reserved before it, by any process. The slot is taken when this returns."""
         with self._transaction("reserve_api_slot") as db:
             row = db.execute("SELECT next_start FROM api_slots WHERE api = ?", (api,)).fetchone()
             start = max(now, codec.from_text(row["next_start"])) if row else now
+            if max_wait is not None and start - now > max_wait:
+                return start
             db.execute(
                 "INSERT INTO api_slots (api, next_start) VALUES (?, ?)"
                 " ON CONFLICT (api) DO UPDATE SET next_start = excluded.next_start",
