@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
@@ -352,3 +353,18 @@ def test_unsupported_urls_are_refused_without_the_password(url: str) -> None:
     with pytest.raises(StoreError, match="unsupported store URL") as caught:
         open_store(url)
     assert "s3cret" not in str(caught.value)
+
+
+def test_migrate_command_on_sqlite_and_its_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`signalwatch migrate` works on SQLite too; a server it cannot reach is one stderr line."""
+    from bot.store.migrations import MIGRATIONS as SQLITE_MIGRATIONS
+
+    assert main(["migrate", "--db", f"sqlite:///{tmp_path / 'sw.db'}"]) == 0
+    applied = len(SQLITE_MIGRATIONS)
+    assert capsys.readouterr().out == f"{applied} migrations applied; the schema is current\n"
+    assert main(["migrate", "--db", "postgresql://sw:s3cret@127.0.0.1:1/sw?connect_timeout=2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("signalwatch migrate: cannot connect to PostgreSQL")
+    assert err.count("\n") == 1 and "SIGNALWATCH_DB" in err and "s3cret" not in err
