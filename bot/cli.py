@@ -466,6 +466,19 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply the database's schema migrations not applied yet, and say how many ran."""
+    from bot.store import open_store
+
+    store = open_store(args.db or Settings().db, migrate=False)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    print(f"{applied} migration{'' if applied == 1 else 's'} applied; the schema is current")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(
@@ -568,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=_positive_int, default=30, metavar="N", help="days to show (default 30)"
     )
     timeline.set_defaults(func=cmd_timeline)
+
+    migrate = with_db(sub.add_parser("migrate", help="bring the database schema up to date"))
+    migrate.set_defaults(func=cmd_migrate)
     return parser
 
 

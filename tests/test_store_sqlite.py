@@ -225,15 +225,6 @@ def test_open_store_without_migrate_leaves_schema_alone() -> None:
         assert store.migrate() == len(MIGRATIONS)
 
 
-@pytest.mark.parametrize(
-    "url", ["postgresql://sw@db/sw", "postgres://db/sw", "postgresql+psycopg://db/sw"]
-)
-def test_open_store_postgres_not_yet(url: str) -> None:
-    """PostgreSQL URLs are recognised but the backend is not there yet."""
-    with pytest.raises(StoreError, match="PostgreSQL backend not available yet"):
-        open_store(url)
-
-
 def test_open_store_unknown_scheme() -> None:
     """An unknown URL scheme is a StoreError naming the URL."""
     with pytest.raises(StoreError, match="unsupported store URL 'mysql://db/sw'"):

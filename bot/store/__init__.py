@@ -1,13 +1,15 @@
 """Durable state: sources and their polling state, seen entries (and their text), matched
 articles, the outbox (with delivery receipts), subscriptions, and the audit log of admin edits.
 
-    open_store(url) -> Store        sqlite:///file.db (default) | postgresql://... (planned)
+    open_store(url) -> Store        sqlite:///file.db (default) | postgresql://user@host/db
 
 `Store` (in `bot.store.base`) is the one contract; `tests/store_contract.py` is its test suite.
 Backends are imported only when opened, so importing the types pulls in no database driver.
 """
 
 from __future__ import annotations
+
+import re
 
 from bot.errors import StoreError
 from bot.store.base import (
@@ -77,19 +79,29 @@ def open_store(url: str = DEFAULT_URL, *, migrate: bool = True) -> Store:
     """Open the store the URL names, migrated to the current schema unless `migrate=False`.
 
     `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite:///:memory:` or a plain file
-    path choose SQLite; `postgresql://` is reserved for the scale-out backend.
+    path choose SQLite; `postgresql://` (or `postgres://`) chooses PostgreSQL, which needs
+    the `postgres` extra. Errors name the setting (SIGNALWATCH_DB), never a password.
     """
     scheme, sep, _ = url.partition(":")
     scheme = scheme.lower() if sep else ""
     store: Store
-    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
-        raise StoreError("PostgreSQL backend not available yet")
-    if scheme == "sqlite" or "://" not in url:
+    if scheme in ("postgresql", "postgres"):
+        store = _open_postgres(url)
+    elif scheme.startswith(("postgresql+", "postgres+")):
+        raise StoreError(
+            f"unsupported store URL in SIGNALWATCH_DB ({scheme}://…):"
+            " use postgresql://user@host:5432/dbname"
+        )
+    elif scheme == "sqlite" or "://" not in url:
         from bot.store.sqlite import SQLiteStore
 
         store = SQLiteStore(url)
     else:
-        raise StoreError(f"unsupported store URL {url!r}: use sqlite:///path.db")
+        shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)  # never print a password
+        raise StoreError(
+            f"unsupported store URL {shown!r} in SIGNALWATCH_DB:"
+            " use sqlite:///path.db or postgresql://user@host:5432/dbname"
+        )
     if migrate:
         try:
             store.migrate()
@@ -97,3 +109,15 @@ def open_store(url: str = DEFAULT_URL, *, migrate: bool = True) -> Store:
             store.close()
             raise
     return store
+
+
+def _open_postgres(url: str) -> Store:
+    """A PostgresStore on `url`; StoreError naming the extra when psycopg is not installed."""
+    try:
+        from bot.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise StoreError(
+            "SIGNALWATCH_DB names a PostgreSQL database, but the PostgreSQL driver is not"
+            f" installed ({exc.name or exc}): pip install 'signalwatch[postgres]'"
+        ) from None
+    return PostgresStore(url)
