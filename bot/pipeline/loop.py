@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from bot.notices import CoalescingNotifier, notice_from_json, scrub_paths, watchlist_notice
 from bot.pipeline.compiled import Compiled, source_configs
@@ -45,6 +45,8 @@ __all__ = [
 log = logging.getLogger("signalwatch.run")
 
 TICK = 1.0  # seconds between loop turns when idle
+LISTEN_WAIT = 1.0  # seconds one wait for the database's alert notification lasts
+LISTEN_TICK = 5.0  # with notifications, how often delivery still looks for retries come due
 PRUNE_EVERY = timedelta(hours=1)
 
 
@@ -271,8 +273,15 @@ async def run_loop(
 
             deliverer.after_send = pause
         delivery: asyncio.Task[None] | None = None
+        listening: asyncio.Task[None] | None = None
         if options.delivers and not options.once:
-            delivery = asyncio.create_task(deliverer.run(stop, wake, TICK))
+            tick = TICK
+            if isinstance(store, AlertListener):
+                # Woken by the database when any process commits alerts: the outbox is then
+                # asked only for retries that came due, not every second.
+                listening = asyncio.create_task(_listen_for_alerts(store, wake, stop))
+                tick = LISTEN_TICK
+            delivery = asyncio.create_task(deliverer.run(stop, wake, tick))
         try:
             while not stop.is_set():
                 due = loop.time() - last_reload >= settings.reload_every
@@ -341,9 +350,35 @@ async def run_loop(
             await poller.cancel()
             if delivery is not None:
                 await delivery
+            if listening is not None:
+                await listening
             await _close(notifier)
     log.info("stopped")
     return 0
+
+
+@runtime_checkable
+class AlertListener(Protocol):
+    """A store that can say when another process queued alerts (PostgreSQL's LISTEN)."""
+
+    def wait_for_alerts(self, timeout: float) -> bool:
+        """Block until alerts were queued (True) or `timeout` seconds passed (False)."""
+        ...
+
+
+async def _listen_for_alerts(
+    store: AlertListener, wake: asyncio.Event, stop: asyncio.Event
+) -> None:
+    """Wake delivery whenever the store hears of new alerts, until stopped."""
+    while not stop.is_set():
+        try:
+            heard = await asyncio.to_thread(store.wait_for_alerts, LISTEN_WAIT)
+        except Exception as exc:  # the database went away: delivery still ticks meanwhile
+            log.warning("listening for new alerts failed (%s); retrying", exc)
+            await _sleep_until(LISTEN_TICK, stop)
+            continue
+        if heard:
+            wake.set()
 
 
 async def _until_stopped(work: Awaitable[object], stop: asyncio.Event) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from bot.store.postgres._articles import ArticlesMixin
 from bot.store.postgres._audit import AuditMixin
 from bot.store.postgres._base import PostgresBase, describe
+from bot.store.postgres._cluster import ClusterMixin
 from bot.store.postgres._digests import DigestsMixin
 from bot.store.postgres._leases import LeasesMixin
 from bot.store.postgres._outbox import OutboxMixin
@@ -45,6 +46,7 @@ class PostgresStore(
     QuotasMixin,
     PruneMixin,
     LeasesMixin,
+    ClusterMixin,
     PostgresBase,
 ):
     """The `Store` on PostgreSQL: a connection pool, one transaction per call."""

@@ -199,4 +199,7 @@ def insert_alert(db: Conn, alert: Alert, at: datetime) -> int:
             at,
         ),
     )
-    return cursor.rowcount
+    if cursor.rowcount:
+        # Heard by the gateway's LISTEN when this transaction commits (one per commit).
+        db.execute("SELECT pg_notify('signalwatch_alerts', '')")
+    return int(cursor.rowcount)

@@ -17,8 +17,10 @@ from bot.store.base import (
     SeenText,
     StoryWrite,
 )
+from bot.store.leases import Lease
 from bot.store.postgres._base import Conn, PostgresBase, utc_of, utc_or_none
 from bot.store.postgres._outbox import insert_alert
+from bot.store.postgres._sources import check_lease
 
 # Held (per transaction) while a poll files new stories, so that story ids are handed out in
 # commit order: a reader that knows the stories up to some id (`recent_story_fingerprints`
@@ -92,6 +94,7 @@ class PollMixin(PostgresBase):
         alerts: Sequence[Alert],
         stories: Sequence[StoryWrite] = (),
         digest_items: Sequence[DigestItem] = (),
+        lease: Lease | None = None,
     ) -> int:
         """In one transaction: mark entries seen, keep matched articles, enqueue alerts."""
         at = codec.utc(now, "now")
@@ -129,6 +132,7 @@ class PollMixin(PostgresBase):
         enqueued = 0
         with self._transaction("commit_poll") as db:
             self._require_source(db, source_id)
+            check_lease(db, source_id, lease, at)
             with db.cursor() as cur:
                 # ON CONFLICT names its target, so NOT NULL and CHECK violations still fail
                 # the poll instead of being swallowed.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from bot.errors import StoreError
+from bot.errors import LeaseLost, StoreError
 from bot.store import codec
 from bot.store.base import SOURCE_HEALTHS, SourceConfig, SourceState
-from bot.store.leases import DEFAULT_HOLDER, check_holder
+from bot.store.leases import DEFAULT_HOLDER, Lease, check_holder
 from bot.store.postgres._base import Conn, PostgresBase, Row, utc_of, utc_or_none
 
 
@@ -92,6 +92,7 @@ class SourcesMixin(PostgresBase):
         next_poll_at: datetime,
         entries_seen_delta: int,
         warning: str | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """Record a successful fetch: new validators, failures reset, lease released."""
         at = codec.utc(now, "now")
@@ -113,9 +114,18 @@ class SourcesMixin(PostgresBase):
             " last_success_at = %s, consecutive_failures = 0, last_error = %s,"
             " lease_until = NULL WHERE id = %s",
             params,
+            lease=lease,
+            at=at,
         )
 
-    def record_not_modified(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+    def record_not_modified(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        next_poll_at: datetime,
+        lease: Lease | None = None,
+    ) -> None:
         """Record a 304 Not Modified: a success that keeps the validators; lease released."""
         at = codec.utc(now, "now")
         self._update_source(
@@ -125,6 +135,8 @@ class SourcesMixin(PostgresBase):
             " last_success_at = %s, consecutive_failures = 0, last_error = NULL,"
             " lease_until = NULL WHERE id = %s",
             (codec.utc(next_poll_at, "next_poll_at"), at, at),
+            lease=lease,
+            at=at,
         )
 
     def record_fetch_failed(
@@ -136,6 +148,7 @@ class SourcesMixin(PostgresBase):
         status: int | None,
         next_poll_at: datetime,
         disable_reason: str | None,
+        lease: Lease | None = None,
     ) -> None:
         """Record a failed fetch: one more consecutive failure, lease released."""
         params = (
@@ -153,9 +166,18 @@ class SourcesMixin(PostgresBase):
             " disabled_reason = COALESCE(%s, disabled_reason), lease_until = NULL"
             " WHERE id = %s",
             params,
+            lease=lease,
+            at=codec.utc(now, "now"),
         )
 
-    def reschedule_source(self, source_id: str, now: datetime, *, next_poll_at: datetime) -> None:
+    def reschedule_source(
+        self,
+        source_id: str,
+        now: datetime,
+        *,
+        next_poll_at: datetime,
+        lease: Lease | None = None,
+    ) -> None:
         """Release the lease and poll again at `next_poll_at`, recording neither outcome."""
         self._update_source(
             "reschedule_source",
@@ -163,7 +185,21 @@ class SourcesMixin(PostgresBase):
             "UPDATE sources SET next_poll_at = %s, last_attempt_at = %s, lease_until = NULL"
             " WHERE id = %s",
             (codec.utc(next_poll_at, "next_poll_at"), codec.utc(now, "now")),
+            lease=lease,
+            at=codec.utc(now, "now"),
         )
+
+    def renew_source_lease(
+        self, source_id: str, lease: Lease, now: datetime, until: datetime
+    ) -> bool:
+        """Extend a lease still held (a long search); False when it was lost meanwhile."""
+        with self._transaction("renew_source_lease") as db:
+            cursor = db.execute(
+                "UPDATE sources SET lease_until = %s WHERE id = %s AND lease_holder = %s"
+                " AND lease_token = %s AND lease_until >= %s",
+                (codec.utc(until, "until"), source_id, lease.holder, lease.token, codec.utc(now)),
+            )
+        return cursor.rowcount == 1
 
     def set_source_enabled(self, source_id: str, enabled: bool, now: datetime) -> None:
         """Switch a source on or off; switching on also clears auto-disable and makes it due."""
@@ -216,9 +252,18 @@ class SourcesMixin(PostgresBase):
         return None if row is None else utc_or_none(row["last"])
 
     def _update_source(
-        self, what: str, source_id: str, sql: str, params: tuple[object, ...]
+        self,
+        what: str,
+        source_id: str,
+        sql: str,
+        params: tuple[object, ...],
+        *,
+        lease: Lease | None = None,
+        at: datetime | None = None,
     ) -> None:
         with self._transaction(what) as db:
+            if lease is not None and at is not None:
+                check_lease(db, source_id, lease, at)
             _update_one(db, source_id, sql, params)
 
 
@@ -251,3 +296,22 @@ def _source_state(row: Row) -> SourceState:
         lease_holder=row["lease_holder"],
         lease_token=int(row["lease_token"]),
     )
+
+
+def check_lease(db: Conn, source_id: str, lease: Lease | None, at: datetime) -> None:
+    """Raise LeaseLost unless `lease` (when given) is the source's current, unexpired lease.
+
+    The row is locked until the transaction ends, so the lease cannot change under the write.
+    """
+    if lease is None:
+        return
+    row = db.execute(
+        "SELECT 1 FROM sources WHERE id = %s AND lease_holder = %s AND lease_token = %s"
+        " AND lease_until >= %s FOR UPDATE",
+        (source_id, lease.holder, lease.token, at),
+    ).fetchone()
+    if row is None:
+        raise LeaseLost(
+            f"the lease of source {source_id!r} (token {lease.token}) ran out or was taken over:"
+            " its next holder polls it again"
+        )

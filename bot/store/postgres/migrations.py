@@ -287,6 +287,23 @@ CREATE INDEX IF NOT EXISTS outbox_pending_by_destination
     ON outbox (destination, created_at, alert_id) WHERE status = 'pending'
 """
 
+CLUSTER = """
+CREATE TABLE IF NOT EXISTS watchlists (
+    version  BIGSERIAL PRIMARY KEY,
+    text     TEXT NOT NULL,
+    saved_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS admin_notices (
+    id         BIGSERIAL PRIMARY KEY,
+    payload    TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_slots (
+    api        TEXT PRIMARY KEY,
+    next_start TIMESTAMPTZ NOT NULL
+)
+"""
+
 MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(1, "core schema: sources, seen, articles, outbox", CORE),
     PgMigration(2, "article full-text search", ARTICLE_SEARCH),
@@ -296,4 +313,5 @@ MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(6, "outbox: a covering index for the flood count", FLOOD_COUNT_INDEX),
     PgMigration(7, "lease holders and tokens", LEASE_HOLDERS),
     PgMigration(8, "alert kinds, updates by original, pending alerts by destination", ALERT_KINDS),
+    PgMigration(9, "live watchlist, notice queue, API slots", CLUSTER),
 )

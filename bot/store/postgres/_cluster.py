@@ -1,0 +1,125 @@
+"""PostgreSQL store, what several processes share: the live watchlist, admin notices on their
+way to the gateway, the news APIs' request slots, and the wake-up for new alerts.
+
+A commit that queues alerts also sends `NOTIFY signalwatch_alerts` (delivered when it
+commits); the gateway's deliverer waits on `LISTEN` instead of asking the outbox every second.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import psycopg
+
+from bot.store import codec
+from bot.store.postgres._base import PostgresBase
+
+ALERTS_CHANNEL = "signalwatch_alerts"
+
+
+class ClusterMixin(PostgresBase):
+    """The watchlist by version, the admin-notice queue, shared API pacing, alert wake-ups."""
+
+    def save_watchlist(self, text: str, now: datetime) -> int:
+        """Keep `text` as the live watchlist unless it already is; its version."""
+        with self._transaction("save_watchlist") as db:
+            db.execute("LOCK TABLE watchlists IN SHARE ROW EXCLUSIVE MODE")
+            row = db.execute(
+                "SELECT version, text FROM watchlists ORDER BY version DESC LIMIT 1"
+            ).fetchone()
+            if row is not None and row["text"] == text:
+                return int(row["version"])
+            new = db.execute(
+                "INSERT INTO watchlists (text, saved_at) VALUES (%s, %s) RETURNING version",
+                (text, codec.utc(now, "now")),
+            ).fetchone()
+            assert new is not None
+            version = int(new["version"])
+            db.execute("DELETE FROM watchlists WHERE version < %s", (version,))
+        return version
+
+    def latest_watchlist(self, after: int = 0) -> tuple[int, str] | None:
+        """The live watchlist's (version, text) if newer than version `after`, else None."""
+        with self._transaction("latest_watchlist", write=False) as db:
+            row = db.execute(
+                "SELECT version, text FROM watchlists WHERE version > %s"
+                " ORDER BY version DESC LIMIT 1",
+                (after,),
+            ).fetchone()
+        return None if row is None else (int(row["version"]), str(row["text"]))
+
+    def queue_notice(self, payload: str, now: datetime) -> None:
+        """Leave an admin notice (JSON, see bot.notices) for the process that posts them."""
+        with self._transaction("queue_notice") as db:
+            db.execute(
+                "INSERT INTO admin_notices (payload, created_at) VALUES (%s, %s)",
+                (payload, codec.utc(now, "now")),
+            )
+
+    def take_notices(self, limit: int) -> list[str]:
+        """Remove and return up to `limit` queued notices, oldest first."""
+        with self._transaction("take_notices") as db:
+            rows = db.execute(
+                "DELETE FROM admin_notices WHERE id IN (SELECT id FROM admin_notices"
+                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id, payload",
+                (limit,),
+            ).fetchall()
+        return [str(row["payload"]) for row in sorted(rows, key=lambda r: int(r["id"]))]
+
+    def reserve_api_slot(
+        self, api: str, now: datetime, spacing: timedelta, *, max_wait: timedelta | None = None
+    ) -> datetime:
+        """The time this caller may send its next request to `api` (see `Store`)."""
+        at = codec.utc(now, "now")
+        with self._transaction("reserve_api_slot") as db:
+            db.execute(
+                "INSERT INTO api_slots (api, next_start) VALUES (%s, %s)"
+                " ON CONFLICT (api) DO NOTHING",
+                (api, at),
+            )
+            row = db.execute(
+                "SELECT next_start FROM api_slots WHERE api = %s FOR UPDATE", (api,)
+            ).fetchone()
+            assert row is not None
+            start: datetime = max(at, row["next_start"])
+            if max_wait is not None and start - at > max_wait:
+                return start
+            db.execute(
+                "UPDATE api_slots SET next_start = %s WHERE api = %s", (start + spacing, api)
+            )
+        return start
+
+    def wait_for_alerts(self, timeout: float) -> bool:
+        """Block until a commit queues alerts (True) or `timeout` seconds pass (False).
+
+        Blocking: the gateway runs it in a worker thread. One dedicated connection listens
+        (not the pool's: a LISTEN must outlive the call that starts it).
+        """
+        conn = self._listener()
+        try:
+            for _ in conn.notifies(timeout=timeout, stop_after=1):
+                return True
+        except psycopg.Error:
+            self._drop_listener()
+        return False
+
+    _listen_conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def _listener(self) -> psycopg.Connection[tuple[object, ...]]:
+        listener = self._listen_conn
+        if listener is None or listener.closed:
+            listener = psycopg.connect(self.url, autocommit=True)
+            listener.execute(f"LISTEN {ALERTS_CHANNEL}")
+            self._listen_conn = listener
+        return listener
+
+    def close(self) -> None:
+        """Close the listening connection too."""
+        self._drop_listener()
+        super().close()
+
+    def _drop_listener(self) -> None:
+        listener = self._listen_conn
+        if listener is not None:
+            listener.close()
+            self._listen_conn = None
