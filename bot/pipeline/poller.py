@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -257,6 +258,14 @@ class Poller:
         self, compiled: Compiled, source: SourceState, entries: Sequence[Entry], now: datetime
     ) -> tuple[list[Entry], PollPlan, int]:
         fresh = self.store.unseen(source.id, entries, identify)
+        # Only a poll with new entries can file a story: it plans and commits under the
+        # store's story lock, which other processes' polls respect too.
+        with self.store.story_lock() if fresh else contextlib.nullcontext():
+            return self._plan_and_commit(compiled, source, fresh, now)
+
+    def _plan_and_commit(
+        self, compiled: Compiled, source: SourceState, fresh: list[Entry], now: datetime
+    ) -> tuple[list[Entry], PollPlan, int]:
         plan = plan_poll(
             compiled,
             source.id,

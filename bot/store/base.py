@@ -26,6 +26,7 @@ raise `StoreError`; a naive datetime or an impossible argument raises `ValueErro
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
@@ -259,6 +260,12 @@ class Store(Protocol):
 
     def latest_watchlist(self, after: int = 0) -> tuple[int, str] | None:
         """The live watchlist's (version, text) if newer than version `after`, else None."""
+        ...
+
+    def story_lock(self) -> AbstractContextManager[None]:
+        """A lock held while one poll plans which stories its new entries join and commits
+        that plan, across every process on the store, so that two processes filing copies of
+        one story at the same time make one story (and one alert, and one "+1 source")."""
         ...
 
     def queue_notice(self, payload: str, now: datetime) -> None:

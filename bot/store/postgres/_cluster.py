@@ -7,6 +7,8 @@ commits); the gateway's deliverer waits on `LISTEN` instead of asking the outbox
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import psycopg
@@ -15,6 +17,9 @@ from bot.store import codec
 from bot.store.postgres._base import PostgresBase
 
 ALERTS_CHANNEL = "signalwatch_alerts"
+# Any constant: the key of the session advisory lock under which one process at a time files
+# new entries under stories (see `story_lock`).
+STORY_FILING_LOCK = 0x5357_5354
 
 
 class ClusterMixin(PostgresBase):
@@ -47,6 +52,20 @@ class ClusterMixin(PostgresBase):
                 (after,),
             ).fetchone()
         return None if row is None else (int(row["version"]), str(row["text"]))
+
+    @contextmanager
+    def story_lock(self) -> Iterator[None]:
+        """Hold the cluster-wide story-filing lock for the block: planning which story a new
+        entry joins and committing that plan happen for one poll at a time, across every
+        process, so two workers filing copies of one story make one story, not two."""
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (STORY_FILING_LOCK,))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (STORY_FILING_LOCK,))
+                conn.commit()
 
     def queue_notice(self, payload: str, now: datetime) -> None:
         """Leave an admin notice (JSON, see bot.notices) for the process that posts them."""

@@ -3,6 +3,8 @@ way to the gateway, and the news APIs' request slots."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from bot.store import codec
@@ -36,6 +38,13 @@ class ClusterMixin(SQLiteBase):
                 (after,),
             ).fetchone()
         return None if row is None else (int(row["version"]), str(row["text"]))
+
+    @contextmanager
+    def story_lock(self) -> Iterator[None]:
+        """The story-filing lock (see `Store`): one SQLite process plans under its own commit
+        lock already, so there is nothing more to hold. Several workers on one SQLite file are
+        not a supported setup: use PostgreSQL."""
+        yield
 
     def queue_notice(self, payload: str, now: datetime) -> None:
         """Leave an admin notice (JSON, see bot.notices) for the process that posts them."""
