@@ -89,3 +89,11 @@ class ClusterContract(ContractBase):
         assert store.reserve_api_slot("newsapi", T0, spacing) == T0  # another API, its own
         late = T0 + timedelta(minutes=5)
         assert store.reserve_api_slot("gdelt", late, spacing) == late  # idle since: at once
+
+    def test_a_quota_call_is_taken_only_while_there_is_room(self, store: Store) -> None:
+        """The check and the count are one step: the third of a quota of two is refused."""
+        day = T0.date()
+        assert [store.take_api_call("newsapi", day, 2) for _ in range(3)] == [True, True, False]
+        assert store.api_calls_on("newsapi", day) == 2
+        assert store.take_api_call("newsapi", day + timedelta(days=1), 2)
+        assert not store.take_api_call("guardian", day, 0)

@@ -52,6 +52,10 @@ class StoreQuota:
         """Count `n` more requests to `api` on that UTC day (written in a worker thread)."""
         await asyncio.to_thread(self.store.add_api_calls, api, day, n)
 
+    async def take_call(self, api: str, day: date, limit: int) -> bool:
+        """Count one request if the day's quota has room, atomically across processes."""
+        return await asyncio.to_thread(self.store.take_api_call, api, day, limit)
+
 
 class StorePacer:
     """API pacing that holds across processes: each request's slot is reserved in the store.

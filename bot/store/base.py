@@ -364,6 +364,12 @@ class Store(Protocol):
         """How many requests were made to `api` on that UTC day."""
         ...
 
+    def take_api_call(self, api: str, day: date, limit: int) -> bool:
+        """Count one request to `api` on that UTC day if fewer than `limit` were counted;
+        whether it was. Check and count are atomic: callers in several processes never pass
+        the limit together."""
+        ...
+
     def add_api_calls(self, api: str, day: date, calls: int) -> None:
         """Count `calls` more requests to `api` on that UTC day."""
         ...

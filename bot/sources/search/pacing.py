@@ -89,6 +89,10 @@ class QuotaLedger(Protocol):
         """Count `n` more requests to `api` on `day`."""
         ...
 
+    async def take_call(self, api: str, day: date, limit: int) -> bool:
+        """Count one request to `api` on `day` if fewer than `limit` were; whether it was."""
+        ...
+
 
 class MemoryQuotaLedger:
     """A QuotaLedger in a dict: for tests and runs that need not remember across restarts."""
@@ -103,6 +107,13 @@ class MemoryQuotaLedger:
     async def add_calls(self, api: str, day: date, n: int) -> None:
         """Count `n` more requests to `api` on `day`."""
         self._calls[(api, day)] = self._calls.get((api, day), 0) + n
+
+    async def take_call(self, api: str, day: date, limit: int) -> bool:
+        """Count one request to `api` on `day` if fewer than `limit` were; whether it was."""
+        if self._calls.get((api, day), 0) >= limit:
+            return False
+        await self.add_calls(api, day, 1)
+        return True
 
 
 def min_interval_for_quota(requests_per_poll: int, daily_quota: int) -> timedelta:

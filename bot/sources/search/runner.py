@@ -141,21 +141,34 @@ async def run_search(
         await quota.add_calls(api, _day(now), 1)
         requests += 1
 
+    async def take() -> bool:
+        """Count a request's first attempt, within the quota atomically (several workers)."""
+        nonlocal requests
+        if limit is None:
+            await quota.add_calls(api, _day(now), 1)
+        elif not await quota.take_call(api, _day(now), limit):
+            return False
+        requests += 1
+        return True
+
     async def pace_and_count() -> None:
         # A retry is a request too: spaced like any other and counted against the quota.
         await pacer.wait(api, config.spacing)
         await count()
 
     async def fetch(signal_id: str, request: SearchRequest) -> FetchResult | None:
-        """One page, paced and counted; None (retry_in set) where the API is paused for long."""
-        nonlocal retry_in
+        """One page, paced and counted; None where the API is paused for long (retry_in set)
+        or the day's quota was used up meanwhile (exhausted set)."""
+        nonlocal retry_in, exhausted
         # Ask for the slot up front: where the API is paused for long, stop here rather than
         # hold this task (and the run loop behind it) until it may be asked again.
         wait = await pacer.wait(api, config.spacing, max_wait=MAX_PACER_WAIT)
         if wait > 0:
             retry_in = wait
             return None
-        await count()
+        if not await take():
+            exhausted = True  # another process took the day's last request meanwhile
+            return None
         first = True
 
         async def before_attempt() -> None:

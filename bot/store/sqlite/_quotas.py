@@ -31,6 +31,17 @@ class QuotasMixin(SQLiteBase):
                 (api, day.isoformat(), calls),
             )
 
+    def take_api_call(self, api: str, day: date, limit: int) -> bool:
+        """Count one request to `api` on that UTC day if fewer than `limit` were; whether it
+        was counted (the check and the count are one statement: no two callers pass at 99)."""
+        with self._transaction("take_api_call") as db:
+            cursor = db.execute(
+                "INSERT INTO api_calls (api, day, calls) SELECT ?, ?, 1 WHERE ? >= 1"
+                " ON CONFLICT (api, day) DO UPDATE SET calls = calls + 1 WHERE calls < ?",
+                (api, day.isoformat(), limit, limit),
+            )
+        return cursor.rowcount == 1
+
     def search_cursors(self, source_id: str) -> dict[str, datetime]:
         """Per signal id: the end of the last window `source_id` searched without an error."""
         with self._transaction("search_cursors", write=False) as db:
