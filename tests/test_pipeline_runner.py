@@ -11,11 +11,13 @@ import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import FakeClock
 from feedserver import FeedServer, LiveFeed
 
+from bot.errors import StoreError
 from bot.model import Alert
 from bot.notices import Notice, notice_text
 from bot.pipeline import loop as runner
@@ -229,3 +231,56 @@ def test_a_restart_releases_what_its_previous_run_held_and_works_at_once(
 def left_behind() -> Alert:
     """An alert the killed run was sending."""
     return Alert("left-1", "nato", "console", "Left behind", None, "wire", NOW, ("NATO",), "")
+
+
+def test_a_database_that_goes_away_is_ridden_out_with_one_line(
+    tmp_path: Path,
+    store: Store,
+    feed_server: FeedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The store fails five times in a row mid-run: the loop says so once, backs off, says
+    when it is back, and then polls and delivers as if nothing happened."""
+    live: LiveFeed = feed_server.live("/wire.xml")
+    live.add_items(1, title="NATO summit")
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(NATO_ONLY.format(url=feed_server.url("/wire.xml")), encoding="utf-8")
+    out = Collector()
+    failures = {"left": 5}
+    real_claim = store.claim_due_sources
+
+    def flaky_claim(*args: Any, **kwargs: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StoreError("SQLite store 'db.sqlite': claim_due_sources failed: disk I/O error")
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(store, "claim_due_sources", flaky_claim)
+    monkeypatch.setattr(runner, "Outage", FastOutage)
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(
+            run_loop(SETTINGS, path, store, out, out, RunOptions(), clock=FakeClock(NOW), stop=stop)
+        )
+        await out.until(alerts=1)
+        stop.set()
+        return await asyncio.wait_for(loop, WAIT)
+
+    assert asyncio.run(scenario()) == 0
+    assert out.titles() == ["NATO summit 1"]
+    lines = [r.getMessage() for r in caplog.records if "database" in r.getMessage()]
+    assert lines == [
+        "the run loop cannot reach the database: SQLite store 'db.sqlite': claim_due_sources"
+        " failed: disk I/O error; retrying with backoff",
+        "the run loop reaches the database again after 5 tries",
+    ]
+
+
+class FastOutage(runner.Outage):
+    """The loop's outage handling with millisecond backoff, so the test does not wait."""
+
+    def backoff(self) -> float:
+        """A hundredth of the real backoff."""
+        return super().backoff() / 100

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.errors import DeliveryError, PermanentDeliveryError
+from bot.errors import DeliveryError, PermanentDeliveryError, StoreError
 from bot.model import Alert, OutletCopy, StoryUpdate, StoryUpdateAlert
 from bot.notices import alert_notice
 from bot.pipeline.alerts import followup_alert
@@ -69,10 +69,22 @@ class Deliverer:
         On stop, the alerts being sent are finished and recorded before this returns.
         """
         running: dict[str, asyncio.Task[bool]] = {}
+        away = 0  # claims failed in a row: the database is unreachable
         while not stop.is_set():
             wake.clear()
             if len(running) < self.lanes:
-                for pending in await self._claim(running.keys()):
+                try:
+                    claimed = await self._claim(running.keys())
+                except StoreError as exc:
+                    away += 1
+                    if away == 1:
+                        log.warning("delivery cannot reach the database: %s; retrying", exc)
+                    await _first_of(stop, timeout=min(30.0, 2.0 ** (away - 1)))
+                    continue
+                if away:
+                    log.warning("delivery reaches the database again")
+                    away = 0
+                for pending in claimed:
                     task = asyncio.create_task(self._deliver(pending))
                     running[pending.alert.destination] = task
                     task.add_done_callback(lambda _task: wake.set())
@@ -98,7 +110,20 @@ class Deliverer:
 
     async def _deliver(self, pending: PendingAlert) -> bool:
         """Deliver one claimed alert; True when the sink took it."""
-        return await self._deliver_one(pending.alert, pending.attempts, pending.created_at)
+        alert = pending.alert
+        try:
+            return await self._deliver_one(alert, pending.attempts, pending.created_at)
+        except StoreError as exc:
+            # Sent or not, the outbox could not be told: the alert stays leased and goes
+            # again (same id) when the lease ends or this process restarts.
+            log.warning(
+                "alert %s to %s: the outbox could not record the outcome (%s);"
+                " it will be sent again with the same id",
+                alert.alert_id,
+                alert.destination,
+                exc,
+            )
+            return False
 
     def with_story(self, alert: Alert) -> Alert:
         """The alert with its story's other outlets (`also`), when it has any."""

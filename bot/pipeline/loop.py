@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from bot.errors import StoreError
 from bot.notices import CoalescingNotifier, notice_from_json, scrub_paths, watchlist_notice
 from bot.pipeline.compiled import Compiled, source_configs
 from bot.pipeline.delivery import Deliverer
@@ -243,6 +244,7 @@ async def run_loop(
     last_prune = datetime.min.replace(tzinfo=UTC)
     last_reload = 0.0
     wake = asyncio.Event()  # set when a poll queued alerts or a digest closed
+    outage = Outage("the run loop")
 
     def committed(queued: int) -> None:
         if queued:
@@ -284,58 +286,72 @@ async def run_loop(
             delivery = asyncio.create_task(deliverer.run(stop, wake, tick))
         try:
             while not stop.is_set():
-                due = loop.time() - last_reload >= settings.reload_every
-                if due or live.reload_requested.is_set():
-                    live.reload_requested.clear()
-                    last_reload = loop.time()
-                    fresh = await asyncio.to_thread(source.check)
-                    if fresh is not None:
-                        compiled = Compiled.build(fresh)
-                        live.set(compiled)
-                        if options.delivers:
-                            await asyncio.to_thread(
-                                store.sync_sources, source_configs(fresh), clock()
+                try:
+                    due = loop.time() - last_reload >= settings.reload_every
+                    if due or live.reload_requested.is_set():
+                        live.reload_requested.clear()
+                        last_reload = loop.time()
+                        fresh = await asyncio.to_thread(source.check)
+                        if fresh is not None:
+                            compiled = Compiled.build(fresh)
+                            live.set(compiled)
+                            if options.delivers:
+                                await asyncio.to_thread(
+                                    store.sync_sources, source_configs(fresh), clock()
+                                )
+                                await check_api_keys(store, fresh, environ, clock(), notifier)
+                            reported_error = None
+                            log.info(
+                                "watchlist reloaded (%s): %d signals",
+                                source.name,
+                                len(fresh.enabled_signals()),
                             )
-                            await check_api_keys(store, fresh, environ, clock(), notifier)
-                        reported_error = None
-                        log.info(
-                            "watchlist reloaded (%s): %d signals",
-                            source.name,
-                            len(fresh.enabled_signals()),
+                        elif (
+                            source.last_error is not None
+                            and str(source.last_error) != reported_error
+                        ):
+                            reported_error = str(source.last_error)
+                            # Paths as the admins know them: relative to the watchlist's folder.
+                            shown = scrub_paths(reported_error, watchlist_path.parent)
+                            await notifier.notify(watchlist_notice(watchlist_path.name, shown))
+                    if options.polls and options.once:
+                        # One pass: every due source polled (searches waited for), then delivered.
+                        await _until_stopped(poller.poll_due(force=options.force, wait=True), stop)
+                    elif options.polls:
+                        # Each poll runs as its own task; delivery wakes on each commit.
+                        await poller.poll_due(wait=False)
+                    if options.delivers:
+                        # Notices workers raised, through the store.
+                        for payload in await asyncio.to_thread(store.take_notices, 100):
+                            await notifier.notify(notice_from_json(payload))
+                        digests = await asyncio.to_thread(
+                            close_due_digests, store, compiled, clock()
                         )
-                    elif source.last_error is not None and str(source.last_error) != reported_error:
-                        reported_error = str(source.last_error)
-                        # Paths as the admins know them: relative to the watchlist's folder.
-                        shown = scrub_paths(reported_error, watchlist_path.parent)
-                        await notifier.notify(watchlist_notice(watchlist_path.name, shown))
-                if options.polls and options.once:
-                    # One pass: every due source polled (searches waited for), then delivered.
-                    await _until_stopped(poller.poll_due(force=options.force, wait=True), stop)
-                elif options.polls:
-                    # Each poll runs as its own task; delivery wakes on each commit.
-                    await poller.poll_due(wait=False)
-                if options.delivers:
-                    # Notices workers raised, through the store.
-                    for payload in await asyncio.to_thread(store.take_notices, 100):
-                        await notifier.notify(notice_from_json(payload))
-                    digests = await asyncio.to_thread(close_due_digests, store, compiled, clock())
-                    if digests:
-                        log.info("%d digests queued", len(digests))
-                        wake.set()
-                    if options.once and not stop.is_set():
-                        await deliverer.deliver_due(stop)
-                    now = clock()
-                    if now - last_prune >= PRUNE_EVERY:
-                        last_prune = now
-                        retention = compiled.watchlist.defaults.retention
-                        pruned = await asyncio.to_thread(
-                            store.prune,
-                            now,
-                            seen_older_than=retention,
-                            delivered_older_than=retention,
-                        )
-                        if pruned:
-                            log.info("pruned %d old records", pruned)
+                        if digests:
+                            log.info("%d digests queued", len(digests))
+                            wake.set()
+                        if options.once and not stop.is_set():
+                            await deliverer.deliver_due(stop)
+                        now = clock()
+                        if now - last_prune >= PRUNE_EVERY:
+                            last_prune = now
+                            retention = compiled.watchlist.defaults.retention
+                            pruned = await asyncio.to_thread(
+                                store.prune,
+                                now,
+                                seen_older_than=retention,
+                                delivered_older_than=retention,
+                            )
+                            if pruned:
+                                log.info("pruned %d old records", pruned)
+                except StoreError as exc:
+                    # The database went away (or refused): say so once, wait, try again.
+                    # Nothing of a failed turn was committed; claimed work comes back when
+                    # its lease ends (or at once, to this process, after a restart).
+                    outage.failed(exc)
+                    await _sleep_until(outage.backoff(), stop)
+                    continue
+                outage.recovered()
                 await _flush(notifier)
                 # The heartbeat says the loop turns, not that any poll finished.
                 if settings.heartbeat_file is not None:
@@ -355,6 +371,35 @@ async def run_loop(
             await _close(notifier)
     log.info("stopped")
     return 0
+
+
+class Outage:
+    """How a loop rides out a database that went away: one line when it goes, backoff while
+    it stays away (1 s doubling to 30 s), one line when it is back."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures = 0
+
+    def failed(self, exc: Exception) -> None:
+        """Count a failure; say so on the first of a run of them."""
+        self.failures += 1
+        if self.failures == 1:
+            log.warning("%s cannot reach the database: %s; retrying with backoff", self.what, exc)
+        else:
+            log.debug(
+                "%s: database still unavailable (%d tries): %s", self.what, self.failures, exc
+            )
+
+    def backoff(self) -> float:
+        """Seconds to wait before the next try."""
+        return min(30.0, 2.0 ** (self.failures - 1))
+
+    def recovered(self) -> None:
+        """Say the database is back, if it was away."""
+        if self.failures:
+            log.warning("%s reaches the database again after %d tries", self.what, self.failures)
+            self.failures = 0
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.errors import LeaseLost, ParseError
+from bot.errors import LeaseLost, ParseError, StoreError
 from bot.model import Entry
 from bot.pipeline.compiled import Compiled
 from bot.pipeline.outcome import PollOutcome
@@ -128,6 +128,11 @@ class Poller:
             # Not this source's fault and not ours to record: its next holder polls it again.
             log.warning("polled %s: %s", source.id, exc)
             return PollOutcome(source.id, "lost", error=str(exc))
+        except StoreError as exc:
+            # The database went away mid-poll: nothing of it was committed; the source is
+            # polled again when its lease ends (or at once after a restart).
+            log.warning("polled %s: not stored, the database failed: %s", source.id, exc)
+            return PollOutcome(source.id, "failed", error=str(exc))
         except Exception as exc:
             log.exception("polling %s failed unexpectedly", source.id)
             error = f"internal error: {type(exc).__name__}: {exc}"
