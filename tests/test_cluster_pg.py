@@ -7,10 +7,12 @@ SIGNALWATCH_TEST_PG is unset.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +20,12 @@ from fakes import FakeClock, Notices
 from test_pipeline import NOW, compiled_for
 from test_store_postgres import connect, needs_pg, schema  # noqa: F401  (fixtures)
 
-from bot.model import Entry
+from bot.model import Alert, Entry
 from bot.pipeline import Poller, source_configs
 from bot.pipeline import poller as poller_module
+from bot.pipeline.live_source import WatchlistSource
+from bot.pipeline.loop import RunOptions, run_loop
+from bot.settings import Settings
 from bot.store.postgres import PostgresStore
 
 pytestmark = needs_pg
@@ -82,3 +87,111 @@ def test_two_workers_filing_copies_of_one_story_at_once_make_one_alert_and_one_u
     assert stories is not None and stories["n"] == 1
     assert kinds == ["story", "update"]
     assert sorted(results.values()) == [1, 1]
+
+
+def test_the_gateway_hears_a_workers_commit_at_once(
+    connect: Callable[[], PostgresStore], tmp_path: Path
+) -> None:
+    """A gateway's delivery waits on LISTEN instead of asking the outbox every second, and
+    an alert another process commits is delivered at once all the same."""
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text(
+        "version: 1\nsignals:\n  - id: nato\n    title: NATO\n    query: NATO\n"
+        "sources:\n  - id: a\n    url: https://a-wire.example/feed\n",
+        encoding="utf-8",
+    )
+    gateway_store, worker_store = connect(), connect()
+    gateway_store.migrate()
+    settings = Settings(heartbeat_file=None, reload_every=60)
+    received: list[tuple[str, float]] = []
+    claims: list[float] = []
+    real_claim = gateway_store.claim_alerts
+
+    def counted_claim(*args: Any, **kwargs: Any) -> Any:
+        claims.append(time.monotonic())
+        return real_claim(*args, **kwargs)
+
+    gateway_store.claim_alerts = counted_claim  # type: ignore[method-assign]
+
+    class Sink:
+        async def send(self, alert: Alert) -> str | None:
+            received.append((alert.alert_id, time.monotonic()))
+            return None
+
+    async def scenario() -> float:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(
+            run_loop(
+                settings,
+                watchlist,
+                gateway_store,
+                Sink(),
+                Notices(),
+                RunOptions(role="gateway"),
+                stop=stop,
+            )
+        )
+        await asyncio.sleep(1.5)  # the gateway is up and listening
+        idle_from = time.monotonic()
+        await asyncio.sleep(3.0)
+        idle_claims = [t for t in claims if t >= idle_from]
+        assert len(idle_claims) <= 1  # no busy polling: the outbox is asked every 5 s at most
+        committed = time.monotonic()
+        await asyncio.to_thread(
+            worker_store.commit_poll, "a", NOW, seen=[], articles=[], alerts=[alert("x1")]
+        )
+        async with asyncio.timeout(10):
+            while not received:
+                await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+        return received[0][1] - committed
+
+    latency = asyncio.run(scenario())
+    print(f"\ngateway delivered a worker's alert {latency * 1000:.0f} ms after its commit")
+    assert latency < 2.5  # a look every 5 s (LISTEN_TICK) would be far later, on average
+
+
+def test_an_edit_reaches_a_worker_through_the_live_watchlist(
+    connect: Callable[[], PostgresStore], tmp_path: Path
+) -> None:
+    """The gateway publishes the file it loads and each good edit; a worker on another host
+    (no file of its own) follows the store's newest version."""
+    path = tmp_path / "watchlist.yaml"
+    path.write_text(TWO_SIGNALS.replace("{extra}", ""), encoding="utf-8")
+    gateway_store, worker_store = connect(), connect()
+    gateway_store.migrate()
+    clock = FakeClock(NOW)
+    gateway = WatchlistSource(path, gateway_store, clock, publish=True)
+    worker = WatchlistSource(tmp_path / "missing.yaml", worker_store, clock, follow_store=True)
+    gateway.load()
+    assert [s.id for s in worker.load().signals] == ["nato"]
+    assert worker.check() is None  # nothing new
+    path.write_text(TWO_SIGNALS.replace("{extra}", EXTRA_SIGNAL), encoding="utf-8")
+    clock.advance(minutes=1)
+    assert gateway.check() is not None
+    fresh = worker.check()
+    assert fresh is not None and [s.id for s in fresh.signals] == ["nato", "truce"]
+    assert worker.name.startswith("the store's live watchlist v")
+
+
+TWO_SIGNALS = """\
+version: 1
+signals:
+  - id: nato
+    title: NATO
+    query: NATO
+{extra}sources:
+  - id: a
+    url: https://a-wire.example/feed
+"""
+EXTRA_SIGNAL = """\
+  - id: truce
+    title: Truce
+    query: ceasefire
+"""
+
+
+def alert(alert_id: str) -> Alert:
+    """A console alert for signal nato."""
+    return Alert(alert_id, "nato", "console", "NATO allies agree", None, "a", NOW, ("NATO",), "")

@@ -1,8 +1,9 @@
 """PostgreSQL store, what several processes share: the live watchlist, admin notices on their
 way to the gateway, the news APIs' request slots, and the wake-up for new alerts.
 
-A commit that queues alerts also sends `NOTIFY signalwatch_alerts` (delivered when it
-commits); the gateway's deliverer waits on `LISTEN` instead of asking the outbox every second.
+A commit that queues alerts also notifies its schema's `signalwatch_alerts_…` channel
+(delivered when it commits); the gateway's deliverer waits on `LISTEN` instead of asking
+the outbox every second.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import psycopg
+from psycopg import sql
 
 from bot.store import codec
 from bot.store.postgres._base import PostgresBase
+from bot.store.postgres._outbox import ALERTS_CHANNEL_SQL
 
 ALERTS_CHANNEL = "signalwatch_alerts"
 # Any constant: the key of the session advisory lock under which one process at a time files
@@ -128,7 +131,9 @@ class ClusterMixin(PostgresBase):
         listener = self._listen_conn
         if listener is None or listener.closed:
             listener = psycopg.connect(self.url, autocommit=True)
-            listener.execute(f"LISTEN {ALERTS_CHANNEL}")
+            row = listener.execute(f"SELECT {ALERTS_CHANNEL_SQL}").fetchone()
+            channel = str(row[0]) if row else ALERTS_CHANNEL
+            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self._listen_conn = listener
         return listener
 

@@ -181,6 +181,10 @@ def _pending_alert(row: Row) -> PendingAlert:
     )
 
 
+# The alerts channel of this connection's schema (an md5 prefix keeps it a short identifier).
+ALERTS_CHANNEL_SQL = "'signalwatch_alerts_' || left(md5(current_schema()), 16)"
+
+
 def insert_alert(db: Conn, alert: Alert, at: datetime) -> int:
     """Enqueue `alert` in the open transaction, with its kind; 1 if new, 0 if already there."""
     cursor = db.execute(
@@ -200,6 +204,7 @@ def insert_alert(db: Conn, alert: Alert, at: datetime) -> int:
         ),
     )
     if cursor.rowcount:
-        # Heard by the gateway's LISTEN when this transaction commits (one per commit).
-        db.execute("SELECT pg_notify('signalwatch_alerts', '')")
+        # Heard by the gateway's LISTEN when this transaction commits (one per commit); the
+        # channel names the schema, so deployments sharing a database do not wake each other.
+        db.execute(f"SELECT pg_notify({ALERTS_CHANNEL_SQL}, '')")
     return int(cursor.rowcount)
