@@ -20,7 +20,8 @@ from bot.evaluation import evaluate_file, format_report
 from bot.matching import Matcher
 from bot.matching.normalize import scrub_surrogates
 from bot.model import Match
-from bot.settings import Settings
+from bot.ops.cliaid import EXIT_USAGE, add_help_texts, settings_problems
+from bot.settings import Settings, db_url_problem
 
 if TYPE_CHECKING:
     from bot.pipeline.loop import RunOptions
@@ -168,8 +169,18 @@ def _parse_item(raw: bytes | None, number: int) -> tuple[Any, str, str]:
     return item["id"], title, summary or ""
 
 
+MATCH_USAGE = """signalwatch match: items on stdin (JSON lines: id, title, summary), or --text:
+  signalwatch match --text "NATO allies agree to spend 5% of GDP on defence"
+  signalwatch match --input items.jsonl
+  echo '{"id": 1, "title": "...", "summary": ""}' | signalwatch match"""
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     """Match JSON-lines items (or one --text) against the watchlist."""
+    if args.text is None and args.input == "-" and sys.stdin.isatty():
+        # Nothing piped in: waiting silently for typed JSON helps no one.
+        print(MATCH_USAGE, file=sys.stderr)
+        return 2
     matcher = _load_matcher(args)
     if args.text is not None:
         print(_explain_text(args.text, matcher.match(args.text, "")))
@@ -196,9 +207,18 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _no_empty_files(files: Sequence[str]) -> None:
+    """Raise SignalwatchError naming a file with no labelled lines: it would score 1.000."""
+    for name in files:
+        with open(name, "rb") as handle:
+            if not any(line.strip() for line in handle):
+                raise SignalwatchError(f"{name}: no labelled items (the file is empty)")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Precision, recall and F1 per signal on labelled JSON lines; exit 1 under --min-macro-f1."""
     matcher = _load_matcher(args)
+    _no_empty_files(args.files)
     report = evaluate_file(matcher, [Path(p) for p in args.files])
     print(format_report(report, show_errors=args.errors))
     if args.min_macro_f1 is not None and report.macro_f1 < args.min_macro_f1:
@@ -218,6 +238,7 @@ def cmd_eval_stories(args: argparse.Namespace) -> int:
     from bot.story_eval import evaluate_pairs_file, format_story_report
 
     window = None if args.window_hours <= 0 else timedelta(hours=args.window_hours)
+    _no_empty_files(args.files)
     report = evaluate_pairs_file([Path(p) for p in args.files], window=window)
     print(format_story_report(report, show_errors=args.errors))
     if args.min_precision is not None and report.precision < args.min_precision:
@@ -245,10 +266,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Poll, match and deliver until stopped (or once with --once)."""
     from bot.pipeline.loop import RunOptions
     from bot.store import open_store
+    from bot.watchlist import load_watchlist
 
     settings = Settings()
     _setup_logging(settings)
     path = _watchlist_path(args)
+    load_watchlist(path)  # a bad watchlist fails before any database file is created
     store = open_store(args.db or settings.db)
     try:
         options = RunOptions(once=args.once or args.all, force=args.all)
@@ -431,6 +454,29 @@ def _sparkline(counts: Sequence[int]) -> str:
     )
 
 
+def _known_signal(args: argparse.Namespace, signal_id: str) -> bool:
+    """Whether the watchlist has this signal; if not, say so (with the ids it has)."""
+    from bot.watchlist import load_watchlist
+
+    path = _watchlist_path(args)
+    if not path.exists():
+        print(
+            f"signalwatch timeline: signal '{signal_id}' has no hits, and there is no watchlist"
+            f" at {path} to check the id against (give --watchlist)",
+            file=sys.stderr,
+        )
+        return False
+    ids = [s.id for s in load_watchlist(path).signals]
+    if signal_id in ids:
+        return True
+    print(
+        f"signalwatch timeline: unknown signal '{signal_id}' (not in {path}, no hits stored);"
+        f" signals: {', '.join(ids) or 'none'}",
+        file=sys.stderr,
+    )
+    return False
+
+
 def cmd_timeline(args: argparse.Namespace) -> int:
     """Print a signal's first and last hit, total and 30-day sparkline; write its chart."""
     from bot.charts import hits_per_day_png
@@ -442,6 +488,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         timeline = store.signal_timeline(args.signal_id, utc_now(), args.days)
     finally:
         store.close()
+    if timeline.total == 0 and not _known_signal(args, args.signal_id):
+        return 2
     if timeline.total == 0 or timeline.first_hit is None or timeline.last_hit is None:
         note = " (no chart written)" if args.png else ""
         print(f"signal {args.signal_id}: no hits yet{note}")
@@ -518,6 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
             "--db",
+            type=_db_url,
             metavar="URL",
             help="database (default: $SIGNALWATCH_DB or sqlite:///signalwatch.db)",
         )
@@ -546,14 +595,24 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--max-age", type=float, default=180, help="seconds (default 180)")
     health.set_defaults(func=cmd_health)
 
-    timeline = with_db(sub.add_parser("timeline", help="a signal's hits per day, as text or PNG"))
+    timeline = sub.add_parser("timeline", help="a signal's hits per day, as text or PNG")
+    timeline = with_watchlist(with_db(timeline))
     timeline.add_argument("signal_id", metavar="SIGNAL_ID")
     timeline.add_argument("--png", metavar="FILE", help="also write the hits-per-day chart here")
     timeline.add_argument(
         "--days", type=_positive_int, default=30, metavar="N", help="days to show (default 30)"
     )
     timeline.set_defaults(func=cmd_timeline)
+    add_help_texts(sub)
     return parser
+
+
+def _db_url(text: str) -> str:
+    """An argparse type: a database URL with its scheme."""
+    problem = db_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a database URL: expected {problem}")
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -570,6 +629,11 @@ def _positive_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `signalwatch` command."""
     args = build_parser().parse_args(argv)
+    problems = settings_problems()
+    if problems:  # every command: one line per bad variable, exit 2
+        for line in problems:
+            print(f"signalwatch {args.command}: {line}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return int(args.func(args))
     except WatchlistError as exc:

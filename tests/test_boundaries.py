@@ -27,6 +27,8 @@ PURE = [
     "bot.notices",
     "bot.admin",
     "bot.watchlist.schema",
+    "bot.ops.config",
+    "bot.ops.cliaid",
 ]
 IO = ["discord", "aiohttp", "httpx", "httpcore", "sqlite3", "psycopg", "psycopg_pool"]
 PROBE = "import sys, importlib; importlib.import_module(sys.argv[1]); print(' '.join(sorted(sys.modules)))"

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot import __version__
 from bot.notices import CoalescingNotifier, scrub_paths, watchlist_notice
+from bot.ops.config import user_agent_for
 from bot.pipeline.compiled import Compiled, source_configs
 from bot.pipeline.delivery import Deliverer
 from bot.pipeline.digests import close_due_digests
@@ -158,6 +160,7 @@ def fetch_settings(settings: Settings) -> FetchSettings:
         per_host_concurrency=settings.per_host_concurrency,
         per_host_spacing=settings.per_host_spacing,
         allow_private=settings.allow_private_urls,
+        user_agent=user_agent_for(__version__, settings.contact, settings.user_agent),
     )
 
 
