@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Literal
 
 from bot.notices import CoalescingNotifier, TextNotifier
+from bot.ops.http import alerts_to, start_http
+from bot.ops.observe import RunObserver
 from bot.pipeline import Sink
 from bot.pipeline.loop import LiveWatchlist, RunOptions, run_loop, utc_now
 from bot.settings import Settings
@@ -44,6 +46,8 @@ class Wiring:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     clock: Callable[[], datetime] = utc_now
     live: LiveWatchlist = field(default_factory=LiveWatchlist)
+    # Counts what the run does: cycle lines, `--once`'s exit code, metrics, health (bot.ops).
+    observer: RunObserver = field(default_factory=RunObserver)
     webhooks: WebhookSink = field(init=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +84,7 @@ class Wiring:
             stop=stop,
             live=self.live,
             environ=self.environ,
+            observer=self.observer,
         )
 
     async def aclose(self) -> None:
@@ -95,12 +100,16 @@ async def run_app(wiring: Wiring, options: RunOptions, *, stop: asyncio.Event | 
     from bot.chat.settings import DiscordSettings
 
     stop = stop or asyncio.Event()
+    discord_settings = DiscordSettings()
+    wiring.observer.alerts_to = alerts_to(discord_settings)
+    server = await start_http(wiring)  # None unless SIGNALWATCH_HTTP_PORT is set
     try:
-        discord_settings = DiscordSettings()
         if discord_settings.enabled:
             from bot.chat.run import run_with_discord
 
             return await run_with_discord(wiring, discord_settings, options, stop=stop)
         return await wiring.run(wiring.sink(), wiring.notifier(), options, stop)
     finally:
+        if server is not None:
+            await server.aclose()
         await wiring.aclose()

@@ -20,7 +20,7 @@ from bot.evaluation import evaluate_file, format_report
 from bot.matching import Matcher
 from bot.matching.normalize import scrub_surrogates
 from bot.model import Match
-from bot.ops.cliaid import EXIT_USAGE, add_help_texts, settings_problems
+from bot.ops.cliaid import EXIT_USAGE, Deadline, add_help_texts, settings_problems
 from bot.settings import Settings, db_url_problem
 
 if TYPE_CHECKING:
@@ -252,14 +252,10 @@ def cmd_eval_stories(args: argparse.Namespace) -> int:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
-    # httpx logs every request at INFO; our poll lines say what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from bot.ops.logs import setup_logging
+
+    # Text or JSON lines (SIGNALWATCH_LOG_FORMAT), URLs shortened.
+    setup_logging(settings.log_level, settings.log_format)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -275,13 +271,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = open_store(args.db or settings.db)
     try:
         options = RunOptions(once=args.once or args.all, force=args.all)
-        return asyncio.run(_run(settings, path, store, args.format, options))
+        db = args.db or settings.db
+        return asyncio.run(_run(settings, path, store, args.format, options, db, args.timeout))
     finally:
         store.close()
 
 
 async def _run(
-    settings: Settings, path: Path, store: Store, fmt: Literal["text", "json"], options: RunOptions
+    settings: Settings,
+    path: Path,
+    store: Store,
+    fmt: Literal["text", "json"],
+    options: RunOptions,
+    database: str | None = None,
+    timeout: float | None = None,
 ) -> int:
     """Hand the run to the one assembly (bot.app), after saying which webhooks are unset."""
     import os
@@ -295,7 +298,15 @@ async def _run(
         logging.getLogger("signalwatch.run").warning(
             "route webhook %s: environment variable %s is not set; its alerts will fail", name, name
         )
-    return await run_app(Wiring(settings, path, store, fmt), options)
+    wiring = Wiring(settings, path, store, fmt)
+    wiring.observer.database = database
+    stop = asyncio.Event()
+    deadline = Deadline(stop, timeout)
+    try:
+        code = await run_app(wiring, options, stop=stop)
+    finally:
+        deadline.cancel()
+    return deadline.exit_code(code)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -424,8 +435,17 @@ def cmd_health(args: argparse.Namespace) -> int:
     import time
 
     settings = Settings()
+    if settings.http_port is not None:  # the run serves /healthz: ask it
+        from bot.ops.http import probe_health
+
+        healthy, why = probe_health(settings.http_host, settings.http_port)
+        print(why if healthy else f"unhealthy: {why}", file=sys.stdout if healthy else sys.stderr)
+        return 0 if healthy else 1
     if settings.heartbeat_file is None:
-        print("signalwatch health: set SIGNALWATCH_HEARTBEAT_FILE", file=sys.stderr)
+        print(
+            "signalwatch health: set SIGNALWATCH_HTTP_PORT or SIGNALWATCH_HEARTBEAT_FILE",
+            file=sys.stderr,
+        )
         return 2
     try:
         age = time.time() - settings.heartbeat_file.stat().st_mtime
@@ -578,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="with --once: poll every enabled source, due or not"
     )
     run.add_argument("--format", choices=["text", "json"], default="text", help="console output")
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop cleanly after this long, keeping what was committed (exit 4)",
+    )
     run.set_defaults(func=cmd_run)
 
     preview = with_watchlist(sub.add_parser("preview", help="show what one feed would alert"))
@@ -613,6 +639,17 @@ def _db_url(text: str) -> str:
     if problem is not None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a database URL: expected {problem}")
     return text
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:

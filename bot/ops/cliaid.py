@@ -11,6 +11,8 @@ Exit codes (every command):
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 
 from pydantic import ValidationError
 
@@ -22,6 +24,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
+    "Deadline",
     "add_help_texts",
     "settings_problems",
 ]
@@ -114,3 +117,31 @@ def add_help_texts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         for action in parser._actions:
             if not action.option_strings and action.help is None:
                 action.help = POSITIONALS.get((name, action.dest))
+
+
+class Deadline:
+    """`run --timeout`: sets the run's stop event when the time is up, and says so."""
+
+    def __init__(self, stop: asyncio.Event, seconds: float | None) -> None:
+        self.passed = False
+        self._stop = stop
+        self._seconds = seconds
+        self._timer = None
+        if seconds is not None:
+            self._timer = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self.passed = True
+        logging.getLogger("signalwatch.run").warning(
+            "--timeout %g s reached: stopping; what was committed is kept", self._seconds
+        )
+        self._stop.set()
+
+    def cancel(self) -> None:
+        """The run ended first."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def exit_code(self, code: int) -> int:
+        """The run's own code, or EXIT_TIMEOUT when the deadline stopped a clean run."""
+        return EXIT_TIMEOUT if self.passed and code in (EXIT_OK, EXIT_ALL_FAILED) else code

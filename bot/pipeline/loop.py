@@ -21,6 +21,8 @@ from pathlib import Path
 from bot import __version__
 from bot.notices import CoalescingNotifier, scrub_paths, watchlist_notice
 from bot.ops.config import user_agent_for
+from bot.ops.observe import RunObserver
+from bot.ops.start import log_start
 from bot.pipeline.compiled import Compiled, source_configs
 from bot.pipeline.delivery import Deliverer
 from bot.pipeline.digests import close_due_digests
@@ -176,12 +178,15 @@ async def run_loop(
     stop: asyncio.Event | None = None,
     live: LiveWatchlist | None = None,
     environ: Mapping[str, str] | None = None,
+    observer: RunObserver | None = None,
 ) -> int:
     """Run until stopped (or once); return the process exit code.
 
-    `environ` (default: the process environment) holds the news APIs' keys.
+    `environ` (default: the process environment) holds the news APIs' keys; `observer`
+    counts what happens (cycle lines, `--once`'s exit code, metrics, health).
     """
     environ = os.environ if environ is None else environ
+    observer = observer if observer is not None else RunObserver()
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
     holder = default_holder("run")
@@ -194,12 +199,7 @@ async def run_loop(
     if any(released):
         log.info("released %d source and %d alert leases a previous run left behind", *released)
     await check_api_keys(store, compiled.watchlist, environ, clock(), notifier)
-    log.info(
-        "watching %d signals from %d sources (watchlist %s)",
-        len(compiled.watchlist.enabled_signals()),
-        len(compiled.watchlist.enabled_sources()),
-        watchlist_path,
-    )
+    await log_start(log, observer, store, compiled.watchlist, watchlist_path, settings, clock())
     reported_error: str | None = None
 
     loop = asyncio.get_running_loop()
@@ -226,8 +226,18 @@ async def run_loop(
             environ=environ,
             on_commit=committed,
             holder=holder,
+            on_outcome=observer.poll_done,
+            on_plan=observer.plan_committed,
         )
-        deliverer = Deliverer(store, sink, notifier, clock, holder=holder)
+        deliverer = Deliverer(
+            store,
+            sink,
+            notifier,
+            clock,
+            holder=holder,
+            on_delivered=observer.delivered,
+            on_failed=observer.delivery_failed,
+        )
         if settings.delivery_delay:
             delay = settings.delivery_delay
 
@@ -288,7 +298,11 @@ async def run_loop(
                 # The heartbeat says the loop turns, not that any poll finished.
                 if settings.heartbeat_file is not None:
                     settings.heartbeat_file.touch()
+                cycle = observer.turn()
+                if cycle is not None:
+                    log.info(cycle)
                 if options.once:
+                    log.info(observer.take_line())
                     break
                 await _sleep_until(TICK, stop, live.reload_requested)
         finally:
@@ -299,8 +313,10 @@ async def run_loop(
             if delivery is not None:
                 await delivery
             await _close(notifier)
+    if not options.once and not observer.cycle.empty():
+        log.info(observer.take_line())  # what the last, unfinished cycle did
     log.info("stopped")
-    return 0
+    return observer.exit_code() if options.once else 0
 
 
 async def _until_stopped(work: Awaitable[object], stop: asyncio.Event) -> None:
