@@ -21,6 +21,7 @@ from bot.matching import Matcher
 from bot.matching.normalize import scrub_surrogates
 from bot.model import Match
 from bot.ops.cliaid import EXIT_USAGE, Deadline, add_help_texts, settings_problems
+from bot.ops.progress import count_lines, progress_bar
 from bot.settings import Settings, db_url_problem
 
 if TYPE_CHECKING:
@@ -219,7 +220,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Precision, recall and F1 per signal on labelled JSON lines; exit 1 under --min-macro-f1."""
     matcher = _load_matcher(args)
     _no_empty_files(args.files)
-    report = evaluate_file(matcher, [Path(p) for p in args.files])
+    with progress_bar("eval", count_lines(args.files)) as bar:
+        report = evaluate_file(matcher, [Path(p) for p in args.files], on_item=bar.advance)
     print(format_report(report, show_errors=args.errors))
     if args.min_macro_f1 is not None and report.macro_f1 < args.min_macro_f1:
         print(
@@ -239,7 +241,9 @@ def cmd_eval_stories(args: argparse.Namespace) -> int:
 
     window = None if args.window_hours <= 0 else timedelta(hours=args.window_hours)
     _no_empty_files(args.files)
-    report = evaluate_pairs_file([Path(p) for p in args.files], window=window)
+    paths = [Path(p) for p in args.files]
+    with progress_bar("eval-stories", count_lines(args.files)) as bar:
+        report = evaluate_pairs_file(paths, window=window, on_pair=bar.advance)
     print(format_story_report(report, show_errors=args.errors))
     if args.min_precision is not None and report.precision < args.min_precision:
         print(
@@ -300,10 +304,15 @@ async def _run(
         )
     wiring = Wiring(settings, path, store, fmt)
     wiring.observer.database = database
+    wiring.observer.poll_all = options.force
     stop = asyncio.Event()
     deadline = Deadline(stop, timeout)
+    # A bar over the pass on a terminal; none in JSON output or a long run.
+    bar_on = options.once and fmt == "text" and settings.log_format == "text"
     try:
-        code = await run_app(wiring, options, stop=stop)
+        with progress_bar("polling", enabled=bar_on) as bar:
+            wiring.observer.progress = bar
+            code = await run_app(wiring, options, stop=stop)
     finally:
         deadline.cancel()
     return deadline.exit_code(code)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bot.store.records import SourceState
 
-__all__ = ["banner_lines", "hide_password", "next_poll_text"]
+__all__ = ["active_sources", "banner_lines", "hide_password", "next_poll_text"]
 
 
 def hide_password(url: str) -> str:
@@ -41,9 +41,14 @@ def _span(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def active_sources(sources: Iterable[SourceState]) -> list[SourceState]:
+    """The sources that are polled: configured, on, not disabled."""
+    return [s for s in sources if s.configured and s.enabled and s.disabled_reason is None]
+
+
 def next_poll_text(sources: Iterable[SourceState], now: datetime) -> str:
     """When the next poll is: 'now (N sources due)', 'in 4m (bbc-world)', or 'no source on'."""
-    active = [s for s in sources if s.configured and s.enabled and s.disabled_reason is None]
+    active = active_sources(sources)
     if not active:
         return "never: no source is on"
     due = [s for s in active if s.next_poll_at <= now]

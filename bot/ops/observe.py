@@ -17,6 +17,7 @@ from typing import Protocol
 
 from bot.model import Alert
 from bot.ops.cliaid import EXIT_ALL_FAILED, EXIT_OK
+from bot.ops.progress import Bar
 from bot.pipeline.outcome import PollOutcome
 from bot.pipeline.planning import PollPlan
 
@@ -87,6 +88,9 @@ class RunObserver:
     last_poll_at: datetime | None = None
     started_at: float | None = None
     _last_line: float | None = None
+    # `run --once` on a terminal: a progress bar over the sources to poll (bot.ops.progress)
+    progress: Bar | None = None
+    poll_all: bool = False  # --all: every active source is polled, due or not
 
     # --- hooks ---------------------------------------------------------------------------
 
@@ -96,6 +100,8 @@ class RunObserver:
             counts.polls[outcome.status] += 1
             counts.entries += outcome.entries
             counts.fresh += outcome.fresh
+        if self.progress is not None:
+            self.progress.advance()
         if outcome.status == "failed":
             self.failing[outcome.source_id] = outcome.error or "failed"
         elif outcome.status in ("ok", "not-modified"):

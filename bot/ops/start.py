@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot import __version__
-from bot.ops.banner import banner_lines, next_poll_text
+from bot.ops.banner import active_sources, banner_lines, next_poll_text
 from bot.ops.observe import RunObserver
 from bot.settings import Settings
 from bot.store import Store
@@ -43,3 +43,7 @@ async def log_start(
     )
     for line in lines:
         log.info(line)
+    if observer.progress is not None:
+        active = active_sources(sources)
+        due = active if observer.poll_all else [s for s in active if s.next_poll_at <= now]
+        observer.progress.total(len(due))

@@ -167,7 +167,13 @@ class Deliverer:
                 next_attempt_at=now,
                 permanent=True,
             )
-            log.error("alert %s to %s given up: %s", alert.alert_id, alert.destination, exc)
+            log.error(
+                "alert %s to %s given up: %s",
+                alert.alert_id,
+                alert.destination,
+                exc,
+                extra={"alert_id": alert.alert_id, "signal": alert.signal_id},
+            )
             if self.on_failed is not None:
                 self.on_failed(alert, True)
             await self.notifier.notify(alert_notice(alert, str(exc)))
@@ -190,6 +196,7 @@ class Deliverer:
                 attempts,
                 exc,
                 retry.isoformat(timespec="seconds"),
+                extra={"alert_id": alert.alert_id, "signal": alert.signal_id},
             )
             if self.on_failed is not None:
                 self.on_failed(alert, False)

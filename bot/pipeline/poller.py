@@ -306,6 +306,7 @@ class Poller:
             source.consecutive_failures + 1,
             error,
             plan.next_poll_at.isoformat(timespec="seconds"),
+            extra={"source": source.id},
         )
         if plan.disable_reason:
             await self.notifier.notify(
