@@ -305,3 +305,27 @@ def test_a_long_run_serves_health_metrics_and_logs_json(
     assert any(f"http://127.0.0.1:{port}/" in m for m in messages)
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert all(line["logger"].startswith("signalwatch.") for line in lines)
+
+
+def test_the_oldest_pending_alert_age_is_a_gauge(store: Store) -> None:
+    """An alert queued 90 s ago and not delivered: the gauge says 90; delivered: 0."""
+    from bot.model import Entry
+    from bot.pipeline.planning import identify
+    from bot.store import SourceConfig
+
+    now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
+    store.sync_sources([SourceConfig("wire", "https://wire.example.org/", "rss", 600)], now)
+    alert = Alert("a1", "nato", "console", "NATO", None, "wire", None, (), "")
+    entry = Entry("wire", "k1", "NATO", "", None)
+    queued = now - timedelta(seconds=90)
+    store.commit_poll("wire", queued, seen=[identify(entry)], articles=[], alerts=[alert])
+    metrics = Metrics()
+    metrics.refresh(store, None, now)
+    assert (
+        samples(metrics.render().decode())[("signalwatch_outbox_oldest_pending_seconds", ())] == 90
+    )
+    store.mark_delivered("a1", now, None)
+    metrics.refresh(store, None, now)
+    assert (
+        samples(metrics.render().decode())[("signalwatch_outbox_oldest_pending_seconds", ())] == 0
+    )

@@ -56,6 +56,11 @@ class Metrics:
         self.outbox = Gauge(
             "signalwatch_outbox_alerts", "Alerts in the outbox by status.", ["status"], registry=r
         )
+        self.oldest_pending = Gauge(
+            "signalwatch_outbox_oldest_pending_seconds",
+            "Age of the oldest alert waiting in the outbox (0 when none waits).",
+            registry=r,
+        )
         self.sources = Gauge("signalwatch_sources", "Sources by state.", ["state"], registry=r)
         self.quota = Gauge(
             "signalwatch_search_requests_today",
@@ -95,6 +100,12 @@ class Metrics:
         """Read the gauges that describe the store (blocking: call it off the event loop)."""
         for status, count in store.outbox_counts().items():
             self.outbox.labels(status).set(count)
+        # Not (yet) in the Store protocol: backends that have it report the age.
+        oldest_pending_at = getattr(store, "oldest_pending_at", None)
+        if callable(oldest_pending_at):
+            oldest = oldest_pending_at()
+            age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+            self.oldest_pending.set(age)
         counts = dict.fromkeys(SOURCE_STATES, 0)
         for state in store.sources():
             health = source_health(state)

@@ -130,7 +130,7 @@ async def poll_search(
         await asyncio.to_thread(
             poller.store.reschedule_source, source.id, now, next_poll_at=next_at
         )
-        log.info(
+        log.debug(
             "%s is paused (%s asked us to wait); next search %s",
             source.id,
             config.api_name,
@@ -176,7 +176,8 @@ async def poll_search(
         entries_seen_delta=len(fresh),
         warning=warning,
     )
-    log.info(
+    # DEBUG: the loop's cycle line sums polls up at INFO.
+    log.debug(
         "searched %s (%s, %d requests): %d entries, %d new, %d matched, %d alerts queued",
         source.id,
         config.api_name,
