@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.model import Alert
+from bot.ops.progress import progress_bar
 from bot.store import EntryIdentity, SourceConfig
 from bot.store.sqlite import SQLiteStore, _base
 
@@ -110,10 +111,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--dir", type=Path, default=Path(os.getcwd()))
     args = parser.parse_args(argv)
     times: dict[str, dict[str, list[float]]] = {s: {} for s in SETTINGS}
-    for _ in range(args.repeat):
-        for setting in SETTINGS:  # alternating, so a slow spell of the disk hits each
-            for name, seconds in run_once(args.dir, setting, args.polls, args.entries).items():
-                times[setting].setdefault(name, []).append(seconds)
+    # A bar on a terminal only: the printed table is the output.
+    with progress_bar("durability", args.repeat * len(SETTINGS)) as bar:
+        for _ in range(args.repeat):
+            for setting in SETTINGS:  # alternating, so a slow spell of the disk hits each
+                for name, seconds in run_once(args.dir, setting, args.polls, args.entries).items():
+                    times[setting].setdefault(name, []).append(seconds)
+                bar.advance()
     medians = {s: {n: statistics.median(v) for n, v in t.items()} for s, t in times.items()}
     print(f"{args.polls} polls x {args.entries} entries, median of {args.repeat}, in {args.dir}")
     print(f"{'ms per call':15}" + "".join(f"{s:>12}" for s in SETTINGS))

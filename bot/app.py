@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Literal
 
 from bot.notices import CoalescingNotifier, QueuedNotifier, TextNotifier
+from bot.ops.http import alerts_to, start_http
+from bot.ops.observe import RunObserver
 from bot.pipeline import Notifier, Sink
 from bot.pipeline.loop import LiveWatchlist, RunOptions, run_loop, utc_now
 from bot.settings import Settings
@@ -45,6 +47,8 @@ class Wiring:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     clock: Callable[[], datetime] = utc_now
     live: LiveWatchlist = field(default_factory=LiveWatchlist)
+    # Counts what the run does: cycle lines, `--once`'s exit code, metrics, health (bot.ops).
+    observer: RunObserver = field(default_factory=RunObserver)
     webhooks: WebhookSink = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +85,7 @@ class Wiring:
             stop=stop,
             live=self.live,
             environ=self.environ,
+            observer=self.observer,
         )
 
     async def aclose(self) -> None:
@@ -96,16 +101,24 @@ async def run_app(wiring: Wiring, options: RunOptions, *, stop: asyncio.Event | 
     from bot.chat.settings import DiscordSettings
 
     stop = stop or asyncio.Event()
+    discord_settings = DiscordSettings()
+    wiring.observer.alerts_to = (
+        "nowhere: a worker polls; the gateway delivers"
+        if options.role == "worker"
+        else alerts_to(discord_settings)
+    )
+    server = await start_http(wiring)  # None unless SIGNALWATCH_HTTP_PORT is set
     try:
         if options.role == "worker":
             # A worker delivers nothing; its notices go through the store to the gateway.
             notices = QueuedNotifier(wiring.store, wiring.clock)
             return await wiring.run(wiring.sink(), notices, options, stop)
-        discord_settings = DiscordSettings()
         if discord_settings.enabled:
             from bot.chat.run import run_with_discord
 
             return await run_with_discord(wiring, discord_settings, options, stop=stop)
         return await wiring.run(wiring.sink(), wiring.notifier(), options, stop)
     finally:
+        if server is not None:
+            await server.aclose()
         await wiring.aclose()

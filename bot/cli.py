@@ -20,7 +20,9 @@ from bot.evaluation import evaluate_file, format_report
 from bot.matching import Matcher
 from bot.matching.normalize import scrub_surrogates
 from bot.model import Match
-from bot.settings import Settings
+from bot.ops.cliaid import EXIT_USAGE, Deadline, add_help_texts, settings_problems
+from bot.ops.progress import count_lines, progress_bar
+from bot.settings import Settings, db_url_problem
 
 if TYPE_CHECKING:
     from bot.pipeline.loop import RunOptions
@@ -168,8 +170,18 @@ def _parse_item(raw: bytes | None, number: int) -> tuple[Any, str, str]:
     return item["id"], title, summary or ""
 
 
+MATCH_USAGE = """signalwatch match: items on stdin (JSON lines: id, title, summary), or --text:
+  signalwatch match --text "NATO allies agree to spend 5% of GDP on defence"
+  signalwatch match --input items.jsonl
+  echo '{"id": 1, "title": "...", "summary": ""}' | signalwatch match"""
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     """Match JSON-lines items (or one --text) against the watchlist."""
+    if args.text is None and args.input == "-" and sys.stdin.isatty():
+        # Nothing piped in: waiting silently for typed JSON helps no one.
+        print(MATCH_USAGE, file=sys.stderr)
+        return 2
     matcher = _load_matcher(args)
     if args.text is not None:
         print(_explain_text(args.text, matcher.match(args.text, "")))
@@ -196,10 +208,20 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _no_empty_files(files: Sequence[str]) -> None:
+    """Raise SignalwatchError naming a file with no labelled lines: it would score 1.000."""
+    for name in files:
+        with open(name, "rb") as handle:
+            if not any(line.strip() for line in handle):
+                raise SignalwatchError(f"{name}: no labelled items (the file is empty)")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Precision, recall and F1 per signal on labelled JSON lines; exit 1 under --min-macro-f1."""
     matcher = _load_matcher(args)
-    report = evaluate_file(matcher, [Path(p) for p in args.files])
+    _no_empty_files(args.files)
+    with progress_bar("eval", count_lines(args.files)) as bar:
+        report = evaluate_file(matcher, [Path(p) for p in args.files], on_item=bar.advance)
     print(format_report(report, show_errors=args.errors))
     if args.min_macro_f1 is not None and report.macro_f1 < args.min_macro_f1:
         print(
@@ -218,7 +240,10 @@ def cmd_eval_stories(args: argparse.Namespace) -> int:
     from bot.story_eval import evaluate_pairs_file, format_story_report
 
     window = None if args.window_hours <= 0 else timedelta(hours=args.window_hours)
-    report = evaluate_pairs_file([Path(p) for p in args.files], window=window)
+    _no_empty_files(args.files)
+    paths = [Path(p) for p in args.files]
+    with progress_bar("eval-stories", count_lines(args.files)) as bar:
+        report = evaluate_pairs_file(paths, window=window, on_pair=bar.advance)
     print(format_story_report(report, show_errors=args.errors))
     if args.min_precision is not None and report.precision < args.min_precision:
         print(
@@ -231,34 +256,39 @@ def cmd_eval_stories(args: argparse.Namespace) -> int:
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-        stream=sys.stderr,
-    )
-    # httpx logs every request at INFO; our poll lines say what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from bot.ops.logs import setup_logging
+
+    # Text or JSON lines (SIGNALWATCH_LOG_FORMAT), URLs shortened.
+    setup_logging(settings.log_level, settings.log_format)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Poll, match and deliver until stopped (or once with --once)."""
     from bot.pipeline.loop import RunOptions
     from bot.store import open_store
+    from bot.watchlist import load_watchlist
 
     settings = Settings()
     _setup_logging(settings)
     path = _watchlist_path(args)
+    load_watchlist(path)  # a bad watchlist fails before any database file is created
     store = open_store(args.db or settings.db)
     try:
         options = RunOptions(once=args.once or args.all, force=args.all, role=args.role)
-        return asyncio.run(_run(settings, path, store, args.format, options))
+        db = args.db or settings.db
+        return asyncio.run(_run(settings, path, store, args.format, options, db, args.timeout))
     finally:
         store.close()
 
 
 async def _run(
-    settings: Settings, path: Path, store: Store, fmt: Literal["text", "json"], options: RunOptions
+    settings: Settings,
+    path: Path,
+    store: Store,
+    fmt: Literal["text", "json"],
+    options: RunOptions,
+    database: str | None = None,
+    timeout: float | None = None,
 ) -> int:
     """Hand the run to the one assembly (bot.app), after saying which webhooks are unset."""
     import os
@@ -272,7 +302,20 @@ async def _run(
         logging.getLogger("signalwatch.run").warning(
             "route webhook %s: environment variable %s is not set; its alerts will fail", name, name
         )
-    return await run_app(Wiring(settings, path, store, fmt), options)
+    wiring = Wiring(settings, path, store, fmt)
+    wiring.observer.database = database
+    wiring.observer.poll_all = options.force
+    stop = asyncio.Event()
+    deadline = Deadline(stop, timeout)
+    # A bar over the pass on a terminal; none in JSON output or a long run.
+    bar_on = options.once and fmt == "text" and settings.log_format == "text"
+    try:
+        with progress_bar("polling", enabled=bar_on) as bar:
+            wiring.observer.progress = bar
+            code = await run_app(wiring, options, stop=stop)
+    finally:
+        deadline.cancel()
+    return deadline.exit_code(code)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -401,8 +444,17 @@ def cmd_health(args: argparse.Namespace) -> int:
     import time
 
     settings = Settings()
+    if settings.http_port is not None:  # the run serves /healthz: ask it
+        from bot.ops.http import probe_health
+
+        healthy, why = probe_health(settings.http_host, settings.http_port)
+        print(why if healthy else f"unhealthy: {why}", file=sys.stdout if healthy else sys.stderr)
+        return 0 if healthy else 1
     if settings.heartbeat_file is None:
-        print("signalwatch health: set SIGNALWATCH_HEARTBEAT_FILE", file=sys.stderr)
+        print(
+            "signalwatch health: set SIGNALWATCH_HTTP_PORT or SIGNALWATCH_HEARTBEAT_FILE",
+            file=sys.stderr,
+        )
         return 2
     try:
         age = time.time() - settings.heartbeat_file.stat().st_mtime
@@ -431,6 +483,29 @@ def _sparkline(counts: Sequence[int]) -> str:
     )
 
 
+def _known_signal(args: argparse.Namespace, signal_id: str) -> bool:
+    """Whether the watchlist has this signal; if not, say so (with the ids it has)."""
+    from bot.watchlist import load_watchlist
+
+    path = _watchlist_path(args)
+    if not path.exists():
+        print(
+            f"signalwatch timeline: signal '{signal_id}' has no hits, and there is no watchlist"
+            f" at {path} to check the id against (give --watchlist)",
+            file=sys.stderr,
+        )
+        return False
+    ids = [s.id for s in load_watchlist(path).signals]
+    if signal_id in ids:
+        return True
+    print(
+        f"signalwatch timeline: unknown signal '{signal_id}' (not in {path}, no hits stored);"
+        f" signals: {', '.join(ids) or 'none'}",
+        file=sys.stderr,
+    )
+    return False
+
+
 def cmd_timeline(args: argparse.Namespace) -> int:
     """Print a signal's first and last hit, total and 30-day sparkline; write its chart."""
     from bot.charts import hits_per_day_png
@@ -442,6 +517,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         timeline = store.signal_timeline(args.signal_id, utc_now(), args.days)
     finally:
         store.close()
+    if timeline.total == 0 and not _known_signal(args, args.signal_id):
+        return 2
     if timeline.total == 0 or timeline.first_hit is None or timeline.last_hit is None:
         note = " (no chart written)" if args.png else ""
         print(f"signal {args.signal_id}: no hits yet{note}")
@@ -531,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument(
             "--db",
+            type=_db_url,
             metavar="URL",
             help="database (default: $SIGNALWATCH_DB or sqlite:///signalwatch.db)",
         )
@@ -542,6 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="with --once: poll every enabled source, due or not"
     )
     run.add_argument("--format", choices=["text", "json"], default="text", help="console output")
+    run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop cleanly after this long, keeping what was committed (exit 4)",
+    )
     run.set_defaults(func=cmd_run, role="all")
 
     # The same options for the two roles of a several-process setup on one database.
@@ -556,6 +640,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         part.add_argument(
             "--format", choices=["text", "json"], default="text", help="console output"
+        )
+        part.add_argument(
+            "--timeout",
+            type=_positive_float,
+            metavar="SECONDS",
+            help="stop cleanly after this long, keeping what was committed (exit 4)",
         )
         part.set_defaults(func=cmd_run, role=role)
 
@@ -574,7 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--max-age", type=float, default=180, help="seconds (default 180)")
     health.set_defaults(func=cmd_health)
 
-    timeline = with_db(sub.add_parser("timeline", help="a signal's hits per day, as text or PNG"))
+    timeline = sub.add_parser("timeline", help="a signal's hits per day, as text or PNG")
+    timeline = with_watchlist(with_db(timeline))
     timeline.add_argument("signal_id", metavar="SIGNAL_ID")
     timeline.add_argument("--png", metavar="FILE", help="also write the hits-per-day chart here")
     timeline.add_argument(
@@ -584,7 +675,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = with_db(sub.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)
+    add_help_texts(sub)
     return parser
+
+
+def _db_url(text: str) -> str:
+    """An argparse type: a database URL with its scheme."""
+    problem = db_url_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a database URL: expected {problem}")
+    return text
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -601,6 +712,11 @@ def _positive_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `signalwatch` command."""
     args = build_parser().parse_args(argv)
+    problems = settings_problems()
+    if problems:  # every command: one line per bad variable, exit 2
+        for line in problems:
+            print(f"signalwatch {args.command}: {line}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return int(args.func(args))
     except WatchlistError as exc:

@@ -7,7 +7,7 @@ ids the item is a hit for); other keys are kept for the report. Pure: no I/O but
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,9 +130,23 @@ def _read(paths: Iterable[Path]) -> Iterable[dict[str, object]]:
                 yield item
 
 
-def evaluate_file(matcher: Matcher, paths: Iterable[Path]) -> EvalReport:
-    """Score `matcher` on one or more labelled JSON-lines files."""
-    return evaluate(matcher, _read(paths))
+def evaluate_file(
+    matcher: Matcher, paths: Iterable[Path], on_item: Callable[[], None] | None = None
+) -> EvalReport:
+    """Score `matcher` on one or more labelled JSON-lines files (`on_item`: after each item)."""
+    items = _read(paths)
+    if on_item is not None:
+        items = _each(items, on_item)
+    return evaluate(matcher, items)
+
+
+def _each(
+    items: Iterable[dict[str, object]], call: Callable[[], None]
+) -> Iterator[dict[str, object]]:
+    """`items`, calling `call` after each (a progress bar)."""
+    for item in items:
+        yield item
+        call()
 
 
 def format_report(report: EvalReport, *, show_errors: bool = False) -> str:

@@ -16,7 +16,7 @@ alone: the worst case, where a different story on the same topic lands inside th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -194,9 +194,22 @@ def evaluate_pairs_file(
     *,
     threshold: float = NEAR_DUPLICATE_THRESHOLD,
     window: timedelta | None = DEFAULT_WINDOW,
+    on_pair: Callable[[], None] | None = None,
 ) -> StoryEvalReport:
-    """Score `same_story` on one or more labelled pairs files."""
-    return evaluate_pairs(_read(paths), threshold=threshold, window=window)
+    """Score `same_story` on one or more labelled pairs files (`on_pair`: after each pair)."""
+    pairs = _read(paths)
+    if on_pair is not None:
+        pairs = _each(pairs, on_pair)
+    return evaluate_pairs(pairs, threshold=threshold, window=window)
+
+
+def _each(
+    pairs: Iterable[tuple[str, dict[str, object]]], call: Callable[[], None]
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """`pairs`, calling `call` after each (a progress bar)."""
+    for pair in pairs:
+        yield pair
+        call()
 
 
 def format_story_report(report: StoryEvalReport, *, show_errors: bool = False) -> str:

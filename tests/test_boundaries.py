@@ -27,6 +27,12 @@ PURE = [
     "bot.notices",
     "bot.admin",
     "bot.watchlist.schema",
+    "bot.ops.config",
+    "bot.ops.cliaid",
+    "bot.ops.banner",
+    "bot.ops.observe",
+    "bot.ops.status",
+    "bot.ops.logs",
 ]
 IO = ["discord", "aiohttp", "httpx", "httpcore", "sqlite3", "psycopg", "psycopg_pool"]
 PROBE = "import sys, importlib; importlib.import_module(sys.argv[1]); print(' '.join(sorted(sys.modules)))"

@@ -821,3 +821,18 @@ def test_an_error_body_nested_too_deep_is_described_not_raised() -> None:
     deep = FetchFailed("HTTP 400 Bad Request", 400, None, False, body=b"[" * 100_000)
     assert newsapi.describe_failure(deep).startswith("NewsAPI: HTTP 400 Bad Request")
     assert guardian.describe_failure(deep).startswith("Guardian: HTTP 400 Bad Request")
+
+
+def test_no_answer_stops_the_poll_with_one_error(api_server: ApiServer) -> None:
+    """Nothing listens (offline, DNS, refused): one request and one error, not one per signal."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = config(api_server, "gdelt", base_url=f"http://127.0.0.1:{port}/api/v2/doc/doc")
+    outcome = poll(cfg, [("a", NATO), ("b", GAZA), ("c", NATO)])
+    # One request (with its own retries: refused is transient), none for the next signals.
+    assert outcome.requests == 4
+    assert outcome.errors == ["GDELT: connection refused (signal 'a')"]
+    assert outcome.searched == {}

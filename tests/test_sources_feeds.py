@@ -335,7 +335,7 @@ def test_feed_served_as_html_is_still_a_feed() -> None:
 
 def test_bozo_feed_with_entries_is_accepted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     """A truncated feed that still yields items is accepted; the XML fault is logged at debug."""
-    with caplog.at_level(logging.DEBUG, logger="bot.sources.feeds"):
+    with caplog.at_level(logging.DEBUG, logger="signalwatch.feeds"):
         feed = parse_feed("cut", (FEEDS / "truncated_but_usable.xml").read_bytes(), url=URL)
     assert [e.key for e in feed.entries] == ["guid:cut-1", "guid:cut-2"]
     assert any("parsed despite" in r.getMessage() for r in caplog.records)

@@ -90,9 +90,8 @@ def test_settings_defaults_match_the_design() -> None:
     assert s.retries == 3
     assert s.allow_private is False
     assert s.user_agent == DEFAULT_USER_AGENT
-    assert (
-        f"signalwatch/{__version__} (+https://github.com/signalwatch/signalwatch)"
-    ) == DEFAULT_USER_AGENT
+    # No placeholder contact: the operator adds a real one (SIGNALWATCH_CONTACT).
+    assert f"signalwatch/{__version__}" == DEFAULT_USER_AGENT
 
 
 @pytest.mark.parametrize(
@@ -810,7 +809,7 @@ def test_api_keys_never_reach_error_texts_or_logs(
     feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Keys in a query string are *** in retry logs, debug logs and error messages."""
-    caplog.set_level(logging.DEBUG, logger="bot.sources.fetch")
+    caplog.set_level(logging.DEBUG, logger="signalwatch.fetch")
     clock = FakeMonotonic()
     failed = run(fetch_one(req(feed_server, "/status/503?api-key=SECRETKEY"), clock, retries=1))
     ok = run(fetch_one(req(feed_server, "/feeds/bbc_world.xml?apiKey=SECRETKEY")))

@@ -135,10 +135,12 @@ class SignalBot(commands.Bot):
         from bot.chat.cogs.subscriptions import SubscriptionsCog
         from bot.chat.cogs.watch import WatchCog
 
-        await self.add_cog(LookupCog(self))
-        await self.add_cog(SubscriptionsCog(self))
-        await self.add_cog(WatchCog(self))
-        await self.add_cog(SourceCog(self))
+        # override: a login retried after the command sync failed (Discord unreachable at
+        # start, bot.chat.connect) runs this hook again with the cogs already added.
+        await self.add_cog(LookupCog(self), override=True)
+        await self.add_cog(SubscriptionsCog(self), override=True)
+        await self.add_cog(WatchCog(self), override=True)
+        await self.add_cog(SourceCog(self), override=True)
         self.tree.error(self.on_app_command_error)
         if self.settings.guild is not None:
             guild = discord.Object(id=self.settings.guild)

@@ -17,6 +17,7 @@ import discord
 
 from bot.app import Wiring
 from bot.chat.bot import BotServices, DiscordNotifier, DiscordSink, SignalBot, point_discord_at
+from bot.chat.connect import start_with_retry
 from bot.chat.settings import DiscordSettings
 from bot.pipeline.loop import RunOptions, utc_now
 from bot.watchlist import WatchlistEditor
@@ -62,8 +63,11 @@ async def run_with_discord(
     bot = SignalBot(services, discord_settings, guild_ready_timeout=guild_ready_timeout)
     sink = wiring.sink(DiscordSink(bot, discord_settings.channel))
     notifier = wiring.notifier(DiscordNotifier(bot, discord_settings.admin_channel))
+    wiring.observer.discord_ready = bot.is_ready  # /readyz: not ready until READY
     async with bot:
-        gateway = asyncio.create_task(bot.start(discord_settings.token.get_secret_value()))
+        # Discord down at start: the login is retried while polling goes on (bot.chat.connect).
+        token = discord_settings.token.get_secret_value()
+        gateway = asyncio.create_task(start_with_retry(bot, token, stop))
         # Whatever ends the gateway task, nothing may wait for READY after it.
         gateway.add_done_callback(lambda _: bot.gateway_ended.set())
         code = 0
@@ -81,6 +85,7 @@ async def run_with_discord(
                 code = max(code, _gateway_outcome(gateway))
         finally:
             await bot.close()
+            gateway.cancel()  # a login retry may be waiting out its backoff
             # Closed mid-login, the gateway task ends in whatever error the closed HTTP
             # session gives (aiohttp's "Connector is closed"): that is the shutdown, not news.
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -50,6 +50,8 @@ class Deliverer:
     holder: str = DEFAULT_HOLDER
     # Called once per alert delivered (metrics, tests).
     on_delivered: Callable[[Alert], None] | None = None
+    # Called once per failed attempt, with whether it was given up for good (metrics).
+    on_failed: Callable[[Alert, bool], None] | None = None
 
     async def deliver_due(self, stop: asyncio.Event | None = None) -> int:
         """Deliver every alert due now, destinations side by side; return how many went."""
@@ -190,7 +192,15 @@ class Deliverer:
                 next_attempt_at=now,
                 permanent=True,
             )
-            log.error("alert %s to %s given up: %s", alert.alert_id, alert.destination, exc)
+            log.error(
+                "alert %s to %s given up: %s",
+                alert.alert_id,
+                alert.destination,
+                exc,
+                extra={"alert_id": alert.alert_id, "signal": alert.signal_id},
+            )
+            if self.on_failed is not None:
+                self.on_failed(alert, True)
             await self.notifier.notify(alert_notice(alert, str(exc)))
             return False
         except DeliveryError as exc:
@@ -211,7 +221,10 @@ class Deliverer:
                 attempts,
                 exc,
                 retry.isoformat(timespec="seconds"),
+                extra={"alert_id": alert.alert_id, "signal": alert.signal_id},
             )
+            if self.on_failed is not None:
+                self.on_failed(alert, False)
             return False
         if self.after_send is not None:
             await self.after_send(alert)

@@ -19,8 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from bot import __version__
 from bot.errors import StoreError
 from bot.notices import CoalescingNotifier, notice_from_json, scrub_paths, watchlist_notice
+from bot.ops.config import user_agent_for
+from bot.ops.observe import RunObserver
+from bot.ops.start import log_start
 from bot.pipeline.compiled import Compiled, source_configs
 from bot.pipeline.delivery import Deliverer
 from bot.pipeline.digests import close_due_digests
@@ -184,6 +188,7 @@ def fetch_settings(settings: Settings) -> FetchSettings:
         per_host_concurrency=settings.per_host_concurrency,
         per_host_spacing=settings.per_host_spacing,
         allow_private=settings.allow_private_urls,
+        user_agent=user_agent_for(__version__, settings.contact, settings.user_agent),
     )
 
 
@@ -199,12 +204,15 @@ async def run_loop(
     stop: asyncio.Event | None = None,
     live: LiveWatchlist | None = None,
     environ: Mapping[str, str] | None = None,
+    observer: RunObserver | None = None,
 ) -> int:
     """Run until stopped (or once); return the process exit code.
 
-    `environ` (default: the process environment) holds the news APIs' keys.
+    `environ` (default: the process environment) holds the news APIs' keys; `observer`
+    counts what happens (cycle lines, `--once`'s exit code, metrics, health).
     """
     environ = os.environ if environ is None else environ
+    observer = observer if observer is not None else RunObserver()
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
     holder = default_holder("run" if options.role == "all" else options.role)
@@ -225,15 +233,13 @@ async def run_loop(
         log.info("released %d source and %d alert leases a previous run left behind", *released)
     if options.delivers:
         await check_api_keys(store, compiled.watchlist, environ, clock(), notifier)
-    log.info(
-        "watching %d signals from %d sources (watchlist %s; %s)",
-        len(compiled.watchlist.enabled_signals()),
-        len(compiled.watchlist.enabled_sources()),
-        source.name,
-        {"all": "polling and delivering", "worker": "polling", "gateway": "delivering"}[
-            options.role
-        ],
-    )
+    await log_start(log, observer, store, compiled.watchlist, watchlist_path, settings, clock())
+    if options.role != "all":
+        log.info(
+            "role: %s (watchlist from %s)",
+            "worker: polling only" if options.role == "worker" else "gateway: delivering only",
+            source.name,
+        )
     reported_error: str | None = None
 
     loop = asyncio.get_running_loop()
@@ -262,11 +268,21 @@ async def run_loop(
             on_commit=committed,
             holder=holder,
             fence=True,
+            on_outcome=observer.poll_done,
+            on_plan=observer.plan_committed,
         )
         if options.role == "worker":
             # API spacing and quotas hold across every worker: slots are reserved in the store.
             poller.pacer = StorePacer(store, clock)
-        deliverer = Deliverer(store, sink, notifier, clock, holder=holder)
+        deliverer = Deliverer(
+            store,
+            sink,
+            notifier,
+            clock,
+            holder=holder,
+            on_delivered=observer.delivered,
+            on_failed=observer.delivery_failed,
+        )
         if settings.delivery_delay:
             delay = settings.delivery_delay
 
@@ -356,7 +372,11 @@ async def run_loop(
                 # The heartbeat says the loop turns, not that any poll finished.
                 if settings.heartbeat_file is not None:
                     settings.heartbeat_file.touch()
+                cycle = observer.turn()
+                if cycle is not None:
+                    log.info(cycle)
                 if options.once:
+                    log.info(observer.take_line())
                     break
                 await _sleep_until(TICK, stop, live.reload_requested)
         finally:
@@ -369,8 +389,10 @@ async def run_loop(
             if listening is not None:
                 await listening
             await _close(notifier)
+    if not options.once and not observer.cycle.empty():
+        log.info(observer.take_line())  # what the last, unfinished cycle did
     log.info("stopped")
-    return 0
+    return observer.exit_code() if options.once else 0
 
 
 class Outage:

@@ -62,6 +62,9 @@ class Poller:
     # Fence every write of a poll with the lease it was claimed under (several workers on one
     # database): a poll that outlived its lease commits nothing (LeaseLost).
     fence: bool = False
+    # Told each poll's outcome and how long it took, and each committed plan (bot.ops).
+    on_outcome: Callable[[PollOutcome, float], None] | None = None
+    on_plan: Callable[[PollPlan, int], None] | None = None
     # polls running in the background, by source id (see poll_due)
     _running: dict[str, asyncio.Task[PollOutcome]] = field(
         default_factory=dict, init=False, repr=False
@@ -119,6 +122,13 @@ class Poller:
         The poll's own transaction was not committed, so nothing of it is lost; the source is
         recorded as failing (and backs off) while every other source goes on.
         """
+        started = time.monotonic()
+        outcome = await self._poll_or_fail(source)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome, time.monotonic() - started)
+        return outcome
+
+    async def _poll_or_fail(self, source: SourceState) -> PollOutcome:
         renewing = asyncio.create_task(self._renew(source)) if self.fence else None
         try:
             return await self.poll(source)
@@ -190,7 +200,7 @@ class Poller:
                 next_poll_at=next_at,
                 lease=self.lease_of(source),
             )
-            log.info("polled %s: not modified", source.id)
+            log.debug("polled %s: not modified", source.id)
             return PollOutcome(source.id, "not-modified")
         if isinstance(result, FetchFailed):
             return await self.failed(source, now, result.error, result.status, result.retry_after)
@@ -225,7 +235,8 @@ class Poller:
         )
         if feed.dropped:
             log.warning("polled %s: %s", source.id, feed.cap_note())
-        log.info(
+        # DEBUG: the loop's cycle line sums these up at INFO.
+        log.debug(
             "polled %s: %d entries, %d new%s, %d matched, %d alerts queued%s%s",
             source.id,
             len(feed.entries),
@@ -246,6 +257,8 @@ class Poller:
         fresh, plan, queued = await asyncio.to_thread(self.commit, compiled, source, entries, now)
         if self.on_commit is not None:
             self.on_commit(queued)
+        if self.on_plan is not None:
+            self.on_plan(plan, queued)
         return fresh, plan, queued
 
     def commit(
@@ -332,12 +345,17 @@ class Poller:
             disable_reason=plan.disable_reason,
             lease=self.lease_of(source),
         )
-        log.warning(
+        # One line when a source starts failing or its cause changes; the same failure
+        # again is DEBUG (the cycle line lists the failing sources).
+        news = source.consecutive_failures == 0 or source.last_error != error
+        log.log(
+            logging.WARNING if news or plan.disable_reason else logging.DEBUG,
             "polled %s: failed (%d in a row): %s; next try %s",
             source.id,
             source.consecutive_failures + 1,
             error,
             plan.next_poll_at.isoformat(timespec="seconds"),
+            extra={"source": source.id},
         )
         if plan.disable_reason:
             await self.notifier.notify(

@@ -189,7 +189,7 @@ async def poll_search(
             next_poll_at=next_at,
             lease=poller.lease_of(source),
         )
-        log.info(
+        log.debug(
             "%s is paused (%s asked us to wait); next search %s",
             source.id,
             config.api_name,
@@ -236,7 +236,8 @@ async def poll_search(
         warning=warning,
         lease=poller.lease_of(source),
     )
-    log.info(
+    # DEBUG: the loop's cycle line sums polls up at INFO.
+    log.debug(
         "searched %s (%s, %d requests): %d entries, %d new, %d matched, %d alerts queued",
         source.id,
         config.api_name,

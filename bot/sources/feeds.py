@@ -64,7 +64,7 @@ __all__ = [
     "parse_iso_utc",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("signalwatch.feeds")
 
 # How far ahead of `now` a date may be before we call it wrong (time zones, clock skew).
 FUTURE_TOLERANCE = timedelta(days=1)

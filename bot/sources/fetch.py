@@ -73,9 +73,10 @@ __all__ = [
     "redact_url",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("signalwatch.fetch")
 
-DEFAULT_USER_AGENT = f"signalwatch/{__version__} (+https://github.com/signalwatch/signalwatch)"
+# No placeholder URL: the operator names a real contact with SIGNALWATCH_CONTACT.
+DEFAULT_USER_AGENT = f"signalwatch/{__version__}"
 _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9,"
     " application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
@@ -458,8 +459,11 @@ class Fetcher:
             except _Refused as refused:
                 return refused.failure
             except FetchError as exc:  # the private-address check, on any hop
-                # A failed DNS lookup may work next time; a private address will not.
-                return FetchFailed(str(exc), None, None, isinstance(exc.__cause__, OSError))
+                # A lost connection may work next time; a private address will not, and
+                # a failed DNS lookup is left to the scheduler's backoff (see below).
+                cause = exc.__cause__
+                transient = isinstance(cause, OSError) and not isinstance(cause, socket.gaierror)
+                return FetchFailed(str(exc), None, None, transient)
             except httpx.RequestError as exc:  # transport errors
                 error, transient = self._describe(exc)
                 return FetchFailed(error, None, None, transient)
@@ -663,7 +667,9 @@ def _describe_connect_error(exc: httpx.ConnectError, message: str) -> tuple[str,
         return "connection refused", True
     dns = _find_cause(exc, socket.gaierror)
     if dns is not None:
-        return f"DNS lookup failed: {_one_line(dns.strerror or str(dns))}", True
+        # Not retried within the poll: offline, or a name that does not exist, stays so for
+        # the seconds retries span; the scheduler's backoff tries again later.
+        return f"DNS lookup failed: {_one_line(dns.strerror or str(dns))}", False
     cause = _find_cause(exc, OSError)
     if cause is not None and cause.strerror:
         return f"connection failed: {_one_line(cause.strerror)}", True
@@ -773,7 +779,8 @@ def _log_retry(request: FetchRequest, state: RetryCallState) -> None:
     result = state.outcome.result() if state.outcome is not None else None
     error = redact_url(result.error) if isinstance(result, FetchFailed) else "?"
     wait = state.next_action.sleep if state.next_action is not None else 0.0
-    log.info(
+    # DEBUG: a retry that works is routine; the poll's one failure line tells the rest.
+    log.debug(
         "retrying %s (%s) in %.1f s after attempt %d: %s",
         request.source_id,
         redact_url(request.url),

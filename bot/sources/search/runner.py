@@ -209,6 +209,10 @@ async def run_search(
                     return True
                 status = result.status
                 errors.append(_line(name, signal_id, adapter.describe_failure(result)))
+                if result.status is None:
+                    # No answer at all (DNS, refused, timed out): the next signal would get
+                    # the same, so the poll stops with one error instead of one per signal.
+                    return False
                 if result.status in _STOP_STATUSES:
                     retry_after = result.retry_after
                     if result.status == 429:

@@ -147,6 +147,13 @@ class OutboxMixin(SQLiteBase):
         counts.update({row[0]: row[1] for row in rows})
         return counts
 
+    def oldest_pending_at(self) -> datetime | None:
+        """When the oldest alert still waiting in the outbox was queued (None: none waits)."""
+        with self._transaction("oldest_pending_at", write=False) as db:
+            query = "SELECT MIN(created_at) FROM outbox WHERE status = 'pending'"
+            row = db.execute(query).fetchone()
+        return codec.from_text(row[0]) if row and row[0] else None
+
     def delivered_alerts_since(
         self, signal_id: str | None, since: datetime, limit: int
     ) -> list[tuple[PendingAlert, str | None]]:
