@@ -396,7 +396,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from bot.pipeline.loop import utc_now
     from bot.store import open_store, source_health
 
-    store = open_store(args.db or Settings().db)
+    store = open_store(args.db or Settings().db, read_only=True)
     now = utc_now()
     try:
         if args.action in ("enable", "disable"):
@@ -512,7 +512,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     from bot.pipeline.loop import utc_now
     from bot.store import open_store
 
-    store = open_store(args.db or Settings().db)
+    store = open_store(args.db or Settings().db, read_only=True)
     try:
         timeline = store.signal_timeline(args.signal_id, utc_now(), args.days)
     finally:

@@ -172,3 +172,13 @@ class OutboxContract(ContractBase):
         [(got, receipt)] = polled.delivered_alerts_since(None, at(2), 10)
         assert (got.alert.alert_id, receipt) == ("x1", "message:7")
         assert got.last_error == "gone"
+
+    def test_oldest_pending_at_is_the_first_queued_still_waiting(self, polled: Store) -> None:
+        """None on an empty outbox; then the creation time of the oldest pending alert."""
+        assert polled.oldest_pending_at() is None
+        commit(polled, T0, alerts=[alert("x1")])
+        commit(polled, at(5), alerts=[alert("x2")])
+        assert polled.oldest_pending_at() == T0
+        polled.claim_alerts(at(6), 1, LEASE)
+        polled.mark_delivered("x1", at(6), None)
+        assert polled.oldest_pending_at() == at(5)

@@ -227,3 +227,15 @@ def test_a_dns_failure_is_not_retried_as_transient() -> None:
             error, transient = fetch._describe_connect_error(exc, str(exc))
     assert error == "DNS lookup failed: Temporary failure in name resolution"
     assert transient is False
+
+
+@pytest.mark.parametrize("command", [["sources"], ["timeline", "nato-5pct"]])
+def test_a_reading_command_leaves_no_empty_database_behind(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sources` and `timeline` with no database there read it as empty; no file is made."""
+    db = tmp_path / "nothing.db"
+    code = cli.main([*command, "--db", f"sqlite:///{db}"])
+    out = capsys.readouterr().out
+    assert code == 0 and ("no sources yet" in out or "no hits yet" in out)
+    assert not db.exists()

@@ -101,11 +101,9 @@ class Metrics:
         for status, count in store.outbox_counts().items():
             self.outbox.labels(status).set(count)
         # Not (yet) in the Store protocol: backends that have it report the age.
-        oldest_pending_at = getattr(store, "oldest_pending_at", None)
-        if callable(oldest_pending_at):
-            oldest = oldest_pending_at()
-            age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
-            self.oldest_pending.set(age)
+        oldest = store.oldest_pending_at()
+        age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+        self.oldest_pending.set(age)
         counts = dict.fromkeys(SOURCE_STATES, 0)
         for state in store.sources():
             health = source_health(state)

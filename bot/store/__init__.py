@@ -9,6 +9,7 @@ Backends are imported only when opened, so importing the types pulls in no datab
 
 from __future__ import annotations
 
+import os
 import re
 
 from bot.errors import StoreError
@@ -75,12 +76,14 @@ __all__ = [
 ]
 
 
-def open_store(url: str = DEFAULT_URL, *, migrate: bool = True) -> Store:
+def open_store(url: str = DEFAULT_URL, *, migrate: bool = True, read_only: bool = False) -> Store:
     """Open the store the URL names, migrated to the current schema unless `migrate=False`.
 
     `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite:///:memory:` or a plain file
     path choose SQLite; `postgresql://` (or `postgres://`) chooses PostgreSQL, which needs
     the `postgres` extra. Errors name the setting (SIGNALWATCH_DB), never a password.
+    `read_only`: the caller only reads, so a SQLite file that is not there is read as an
+    empty store instead of being created.
     """
     scheme, sep, _ = url.partition(":")
     scheme = scheme.lower() if sep else ""
@@ -93,9 +96,13 @@ def open_store(url: str = DEFAULT_URL, *, migrate: bool = True) -> Store:
             " use postgresql://user@host:5432/dbname"
         )
     elif scheme == "sqlite" or "://" not in url:
-        from bot.store.sqlite import SQLiteStore
+        from bot.store.sqlite import SQLiteStore, sqlite_path
 
-        store = SQLiteStore(url)
+        path = sqlite_path(url)
+        # A command that only reads (sources, timeline) sees an empty store where there is
+        # no file yet, and leaves none behind.
+        missing = read_only and path != ":memory:" and not os.path.exists(path)
+        store = SQLiteStore(":memory:" if missing else url)
     else:
         shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)  # never print a password
         raise StoreError(

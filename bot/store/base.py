@@ -415,6 +415,10 @@ class Store(Protocol):
         """
         ...
 
+    def oldest_pending_at(self) -> datetime | None:
+        """When the oldest alert still waiting in the outbox was queued (None: none waits)."""
+        ...
+
     def outbox_counts(self) -> dict[str, int]:
         """The number of alerts per outbox status: pending, delivered, failed."""
         ...

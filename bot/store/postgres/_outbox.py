@@ -137,6 +137,14 @@ class OutboxMixin(PostgresBase):
             ).fetchone()
         return 0 if row is None else int(row["n"])
 
+    def oldest_pending_at(self) -> datetime | None:
+        """When the oldest alert still waiting in the outbox was queued (None: none waits)."""
+        with self._transaction("oldest_pending_at", write=False) as db:
+            row = db.execute(
+                "SELECT MIN(created_at) AS oldest FROM outbox WHERE status = 'pending'"
+            ).fetchone()
+        return utc_or_none(row["oldest"]) if row else None
+
     def outbox_counts(self) -> dict[str, int]:
         """The number of alerts per outbox status: pending, delivered, failed."""
         with self._transaction("outbox_counts", write=False) as db:
