@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -240,15 +242,11 @@ async def run_loop(
             "worker: polling only" if options.role == "worker" else "gateway: delivering only",
             source.name,
         )
-    reported_error: str | None = None
-
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
 
-    last_prune = datetime.min.replace(tzinfo=UTC)
-    last_reload = 0.0
     wake = asyncio.Event()  # set when a poll queued alerts or a digest closed
     outage = Outage("the run loop")
 
@@ -300,36 +298,13 @@ async def run_loop(
                 listening = asyncio.create_task(_listen_for_alerts(store, wake, stop))
                 tick = LISTEN_TICK
             delivery = asyncio.create_task(deliverer.run(stop, wake, tick))
+        jobs = _Jobs(
+            settings, watchlist_path, store, notifier, options, clock, environ, live, source, wake
+        )
         try:
             while not stop.is_set():
                 try:
-                    due = loop.time() - last_reload >= settings.reload_every
-                    if due or live.reload_requested.is_set():
-                        live.reload_requested.clear()
-                        last_reload = loop.time()
-                        fresh = await asyncio.to_thread(source.check)
-                        if fresh is not None:
-                            compiled = Compiled.build(fresh)
-                            live.set(compiled)
-                            if options.delivers:
-                                await asyncio.to_thread(
-                                    store.sync_sources, source_configs(fresh), clock()
-                                )
-                                await check_api_keys(store, fresh, environ, clock(), notifier)
-                            reported_error = None
-                            log.info(
-                                "watchlist reloaded (%s): %d signals",
-                                source.name,
-                                len(fresh.enabled_signals()),
-                            )
-                        elif (
-                            source.last_error is not None
-                            and str(source.last_error) != reported_error
-                        ):
-                            reported_error = str(source.last_error)
-                            # Paths as the admins know them: relative to the watchlist's folder.
-                            shown = scrub_paths(reported_error, watchlist_path.parent)
-                            await notifier.notify(watchlist_notice(watchlist_path.name, shown))
+                    await jobs.reload_if_changed()
                     if options.polls and options.once:
                         # One pass: every due source polled (searches waited for), then delivered.
                         await _until_stopped(poller.poll_due(force=options.force, wait=True), stop)
@@ -337,29 +312,9 @@ async def run_loop(
                         # Each poll runs as its own task; delivery wakes on each commit.
                         await poller.poll_due(wait=False)
                     if options.delivers:
-                        # Notices workers raised, through the store.
-                        for payload in await asyncio.to_thread(store.take_notices, 100):
-                            await notifier.notify(notice_from_json(payload))
-                        digests = await asyncio.to_thread(
-                            close_due_digests, store, compiled, clock()
-                        )
-                        if digests:
-                            log.info("%d digests queued", len(digests))
-                            wake.set()
+                        await jobs.gateway_duties()
                         if options.once and not stop.is_set():
                             await deliverer.deliver_due(stop)
-                        now = clock()
-                        if now - last_prune >= PRUNE_EVERY:
-                            last_prune = now
-                            retention = compiled.watchlist.defaults.retention
-                            pruned = await asyncio.to_thread(
-                                store.prune,
-                                now,
-                                seen_older_than=retention,
-                                delivered_older_than=retention,
-                            )
-                            if pruned:
-                                log.info("pruned %d old records", pruned)
                 except StoreError as exc:
                     # The database went away (or refused): say so once, wait, try again.
                     # Nothing of a failed turn was committed; claimed work comes back when
@@ -393,6 +348,87 @@ async def run_loop(
         log.info(observer.take_line())  # what the last, unfinished cycle did
     log.info("stopped")
     return observer.exit_code() if options.once else 0
+
+
+class _Jobs:
+    """The loop's steps besides polling: following the watchlist, and the gateway's duties
+    (notices from workers, digests, pruning). State kept between turns lives here."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        watchlist_path: Path,
+        store: Store,
+        notifier: Notifier,
+        options: RunOptions,
+        clock: Callable[[], datetime],
+        environ: Mapping[str, str],
+        live: LiveWatchlist,
+        source: WatchlistSource,
+        wake: asyncio.Event,
+    ) -> None:
+        self.settings = settings
+        self.watchlist_path = watchlist_path
+        self.store = store
+        self.notifier = notifier
+        self.options = options
+        self.clock = clock
+        self.environ = environ
+        self.live = live
+        self.source = source
+        self.wake = wake
+        self.reported_error: str | None = None
+        self.last_reload = -math.inf
+        self.last_prune = datetime.min.replace(tzinfo=UTC)
+
+    async def reload_if_changed(self) -> None:
+        """Every `reload_every` s (or when asked): take a new good watchlist, or tell the
+        admins once about a broken one (the last good one stays)."""
+        now = time.monotonic()
+        due = now - self.last_reload >= self.settings.reload_every
+        if not due and not self.live.reload_requested.is_set():
+            return
+        self.live.reload_requested.clear()
+        self.last_reload = now
+        fresh = await asyncio.to_thread(self.source.check)
+        error = self.source.last_error
+        if fresh is not None:
+            self.live.set(Compiled.build(fresh))
+            if self.options.delivers:
+                configs = source_configs(fresh)
+                await asyncio.to_thread(self.store.sync_sources, configs, self.clock())
+                await check_api_keys(self.store, fresh, self.environ, self.clock(), self.notifier)
+            self.reported_error = None
+            log.info(
+                "watchlist reloaded (%s): %d signals",
+                self.source.name,
+                len(fresh.enabled_signals()),
+            )
+        elif error is not None and str(error) != self.reported_error:
+            self.reported_error = str(error)
+            # Paths as the admins know them: relative to the watchlist's folder.
+            shown = scrub_paths(self.reported_error, self.watchlist_path.parent)
+            await self.notifier.notify(watchlist_notice(self.watchlist_path.name, shown))
+
+    async def gateway_duties(self) -> None:
+        """Post the notices workers queued, close due digests, prune now and then."""
+        store = self.store
+        for payload in await asyncio.to_thread(store.take_notices, 100):
+            await self.notifier.notify(notice_from_json(payload))
+        compiled = self.live.compiled
+        digests = await asyncio.to_thread(close_due_digests, store, compiled, self.clock())
+        if digests:
+            log.info("%d digests queued", len(digests))
+            self.wake.set()
+        now = self.clock()
+        if now - self.last_prune >= PRUNE_EVERY:
+            self.last_prune = now
+            retention = compiled.watchlist.defaults.retention
+            pruned = await asyncio.to_thread(
+                store.prune, now, seen_older_than=retention, delivered_older_than=retention
+            )
+            if pruned:
+                log.info("pruned %d old records", pruned)
 
 
 class Outage:
