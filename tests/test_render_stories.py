@@ -60,3 +60,18 @@ def test_the_follow_up_names_the_story_and_its_outlets_and_pings_no_one() -> Non
         "roles": [],
         "replied_user": False,
     }
+
+
+def test_the_console_says_one_source_in_the_singular() -> None:
+    """A follow-up line for one more outlet reads "+1 source", for three "+3 sources"."""
+    import asyncio
+    import io
+
+    from bot.sinks.console import ConsoleSink
+
+    out = io.StringIO()
+    sink = ConsoleSink("text", stream=out, colour=False)
+    asyncio.run(sink.update(StoryUpdate(alert(also=also(1)), edit=None, reply_to=None)))
+    asyncio.run(sink.update(StoryUpdate(alert(also=also(3)), edit=None, reply_to=None)))
+    first, second = [line for line in out.getvalue().splitlines() if line.startswith("[")]
+    assert "] +1 source: " in first and "] +3 sources: " in second

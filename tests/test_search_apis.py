@@ -420,6 +420,8 @@ def test_min_interval_for_quota() -> None:
     """Polls are planned no closer than the quota pays for."""
     assert min_interval_for_quota(5, 100) == timedelta(hours=1, minutes=12)
     assert min_interval_for_quota(13, 500) == timedelta(seconds=2247)
+    # A quota too small for one round (5 for 13 signals) is spent once a day, not every 2.6 days.
+    assert min_interval_for_quota(13, 5) == timedelta(days=1)
     with pytest.raises(ValueError, match="1 or more"):
         min_interval_for_quota(0, 100)
 

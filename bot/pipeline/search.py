@@ -210,7 +210,8 @@ async def poll_search(
     if outcome.retry_in is not None:
         next_at = max(next_at, now + timedelta(seconds=outcome.retry_in))
     if outcome.quota_exhausted and outcome.next_quota_reset is not None:
-        next_at = max(next_at, outcome.next_quota_reset)
+        # The day's quota is spent: search again when it resets (midnight UTC), not later.
+        next_at = outcome.next_quota_reset
         log.warning(
             "searched %s: daily quota of %s %s requests used; %d of %d signals searched;"
             " next search %s",

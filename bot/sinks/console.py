@@ -89,7 +89,7 @@ class ConsoleSink:
             )
         else:
             names = ", ".join(copy.outlet for copy in update.also)
-            head = f"[{original.signal_id}] +{len(update.also)} sources"
+            head = f"[{original.signal_id}] {_sources(len(update.also))}"
             line = f"{head}: {original.title}\n    also reported by {names}"
         self.stream.write(line + "\n")
         self.stream.flush()
@@ -133,7 +133,7 @@ def _digest_lines(digest: Digest) -> list[str]:
         lines.append(f"  {title} ({group.severity}) · {count}")
         for item in group.items:
             outlet = item.publisher or item.source or ""
-            where = outlet + (f", +{item.sources} sources" if item.sources else "")
+            where = outlet + (f", {_sources(item.sources)}" if item.sources else "")
             lines.append(f"    - {item.title}  ({where})  {item.link or ''}".rstrip())
     return lines
 
@@ -145,3 +145,8 @@ class ConsoleNotifier:
         """Log an admin notice."""
         text = message if isinstance(message, str) else notice_text(message)
         log.warning("ADMIN NOTICE: %s", text)
+
+
+def _sources(count: int) -> str:
+    """ "+1 source", "+3 sources"."""
+    return f"+{count} source" + ("" if count == 1 else "s")

@@ -117,10 +117,15 @@ class MemoryQuotaLedger:
 
 
 def min_interval_for_quota(requests_per_poll: int, daily_quota: int) -> timedelta:
-    """The shortest poll interval at which `requests_per_poll` a poll stays within the quota."""
+    """The shortest poll interval at which `requests_per_poll` a poll stays within the quota.
+
+    Never more than a day: a quota too small for one whole round is spent in one poll a
+    day, and the signals it did not reach go first the next day (they keep their windows).
+    """
     if requests_per_poll < 1 or daily_quota < 1:
         raise ValueError(
             "requests per poll and daily quota must be 1 or more,"
             f" got {requests_per_poll} and {daily_quota}"
         )
-    return timedelta(seconds=math.ceil(_DAY_SECONDS * requests_per_poll / daily_quota))
+    seconds = math.ceil(_DAY_SECONDS * requests_per_poll / daily_quota)
+    return timedelta(seconds=min(seconds, _DAY_SECONDS))
