@@ -27,6 +27,10 @@ Programmable, taking precedence over the routes above:
     server.live(path) -> LiveFeed        an RSS feed that tests change between polls
     server.script(path, Reply(...), …)   canned replies, one per request, then normal routing
 
+`server.live_delay = S` makes every live feed wait S seconds before answering, so that two
+clients fetching one feed at once overlap visibly in `server.spans`: (path, start, end) of
+every finished request (time.monotonic(); a request whose client hung up ends when it did).
+
 `?max_age=N` on /feeds, /gzip, /deflate, /gen and put/live paths adds Cache-Control: max-age=N.
 
 PYTEST_DONT_REWRITE: test modules import this file before `pytest_plugins` registers it, and
@@ -247,6 +251,8 @@ class FeedServer(ThreadedServer):
         self.gen_version = 0  # bump to add one new item to every /gen feed
         self.bytes_sent: dict[str, int] = defaultdict(int)
         self._requests: list[RecordedRequest] = []
+        self._spans: list[tuple[str, float, float]] = []
+        self.live_delay = 0.0  # seconds every live feed waits before it answers
         self._in_flight: dict[str, int] = defaultdict(int)
         self._max_in_flight: dict[str, int] = defaultdict(int)
         self._in_flight_total = 0
@@ -286,6 +292,12 @@ class FeedServer(ThreadedServer):
         """Every request received so far, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def spans(self) -> list[tuple[str, float, float]]:
+        """(path, start, end) of every request handled so far, in the order they ended."""
+        with self._lock:
+            return list(self._spans)
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The requests received for `path` (query string ignored)."""
@@ -349,6 +361,7 @@ class FeedServer(ThreadedServer):
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         host = (request.host or "").rsplit(":", 1)[0] if request.host else ""
+        started = time.monotonic()
         with self._lock:
             self._requests.append(
                 RecordedRequest(
@@ -357,7 +370,7 @@ class FeedServer(ThreadedServer):
                     query=dict(request.query),
                     headers={k.lower(): v for k, v in request.headers.items()},
                     host=host,
-                    at=time.monotonic(),
+                    at=started,
                 )
             )
             self._in_flight[host] += 1
@@ -370,6 +383,7 @@ class FeedServer(ThreadedServer):
             with self._lock:
                 self._in_flight[host] -= 1
                 self._in_flight_total -= 1
+                self._spans.append((request.path, started, time.monotonic()))
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -390,6 +404,8 @@ class FeedServer(ThreadedServer):
             )  # fmt: skip
         if live is not None:
             feed, live_max_age = live
+            if self.live_delay:
+                await asyncio.sleep(self.live_delay)
             body = feed.render()
             etag = f'"live-{hashlib.sha1(body).hexdigest()[:16]}"'
             modified = _EPOCH + timedelta(minutes=feed.version)
