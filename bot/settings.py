@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     contact: str | None = None
     # The whole User-Agent, overriding the default built from the version and `contact`.
     user_agent: str | None = None
+    # This process's name on the leases it takes (default: host, role and, for workers, the
+    # process id). Set a stable, unique name per process (a worker slot) so that a restart
+    # releases at once exactly what its previous incarnation held.
+    holder: str | None = None
     # Seconds to wait between a sink taking an alert and the outbox recording it. Only for
     # testing crash safety (a kill can land exactly in that window); leave it at 0.
     delivery_delay: float = Field(default=0.0, ge=0)

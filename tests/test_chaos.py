@@ -270,15 +270,6 @@ def drained(store: Store, since: datetime, feed_ids: set[str]) -> tuple[bool, st
     return not missing and pending == 0, f"sources not done {missing}, {pending} alerts pending"
 
 
-# Known bugs of bot/ this test finds (see the chaos report of the branch `chaos`): workers on
-# one host share one lease holder, so each worker's start releases its running siblings' leases
-# (SIGNALWATCH_HOLDER, set per worker slot below, is not read yet); and GDELT slots reserved by
-# polls that never send (killed, or lease lost) are never given back, so restarts push the next
-# GDELT slot past the 60 s pacing limit and GDELT is starved. Remove the mark once both are fixed.
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bugs: one lease holder for all workers of a host; GDELT slots leak on kills",
-)
 def test_workers_and_gateway_killed_at_random_lose_and_duplicate_nothing(
     tmp_path: Path, schemas: list[str]
 ) -> None:

@@ -217,7 +217,7 @@ async def run_loop(
     observer = observer if observer is not None else RunObserver()
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
-    holder = default_holder("run" if options.role == "all" else options.role)
+    holder = settings.holder or default_holder("run" if options.role == "all" else options.role)
     source = WatchlistSource(
         watchlist_path,
         store,

@@ -78,10 +78,21 @@ class StorePacer:
         self.margin = margin
 
     async def wait(self, api: str, spacing: float, *, max_wait: float = math.inf) -> float:
-        """Wait for this process's slot of `api` (see `Pacer.wait`)."""
+        """Wait for this process's slot of `api` (see `Pacer.wait`).
+
+        A caller that can put its request off (a finite `max_wait`) reserves a slot only when
+        it is at most two spacings away: a worker does not queue far ahead of the others (and
+        one killed while waiting strands one slot at most); further off, the seconds until it
+        come back and the search is put off until then.
+        """
         now = self.clock()
         gap = timedelta(seconds=spacing + self.margin)
-        limit = None if math.isinf(max_wait) else timedelta(seconds=max_wait)
+        # A caller that cannot put its request off (a retry) passes no max_wait: it waits.
+        limit = (
+            None
+            if math.isinf(max_wait)
+            else timedelta(seconds=min(max_wait, 2 * (spacing + self.margin)))
+        )
         start = await asyncio.to_thread(self.store.reserve_api_slot, api, now, gap, max_wait=limit)
         delay = (start - now).total_seconds()
         if delay > max_wait:
@@ -190,7 +201,8 @@ async def poll_search(
             lease=poller.lease_of(source),
         )
         log.debug(
-            "%s is paused (%s asked us to wait); next search %s",
+            "%s waits for its turn at %s (paused, or other workers' requests first);"
+            " next search %s",
             source.id,
             config.api_name,
             next_at.isoformat(timespec="seconds"),

@@ -8,6 +8,7 @@ that run at the same time: two live processes sharing a name would release each 
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 
@@ -16,9 +17,18 @@ DEFAULT_HOLDER = "unnamed"
 
 
 def default_holder(role: str = "run") -> str:
-    """This host's holder name for a role, e.g. "myhost:run": stable across restarts."""
+    """This process's holder name for a role.
+
+    "myhost:run" and "myhost:gateway" (one of each per host): stable across restarts, so a
+    restart releases its own leases at once. Workers run several to a host, so theirs also
+    carries the process id ("myhost:worker:4242"): unique, but a restarted worker's leases
+    then run out instead (unless the operator names each worker, SIGNALWATCH_HOLDER). In a
+    container the process id is the same at each restart, so there it is stable too.
+    """
     if not role:
         raise ValueError("a lease holder's role must not be empty")
+    if role == "worker":
+        return f"{socket.gethostname()}:{role}:{os.getpid()}"
     return f"{socket.gethostname()}:{role}"
 
 
