@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from store_contract_data import LEASE, T0, ContractBase, alert, at, commit
+from store_contract_data import LEASE, T0, ContractBase, alert, at, cfg, commit
 
 from bot.errors import LeaseLost
 from bot.store import Lease
@@ -97,3 +97,25 @@ class ClusterContract(ContractBase):
         assert store.api_calls_on("newsapi", day) == 2
         assert store.take_api_call("newsapi", day + timedelta(days=1), 2)
         assert not store.take_api_call("guardian", day, 0)
+
+    def test_a_new_url_ends_the_old_urls_poll(self, polled: Store) -> None:
+        """A poll of the old URL under way cannot commit once the source points elsewhere: its
+        results (validators, first-fetch baseline) belonged to another feed."""
+        (claimed,) = [
+            s for s in polled.claim_due_sources(T0, 10, LEASE, holder="w1") if s.id == "a"
+        ]
+        mine = Lease("w1", claimed.lease_token)
+        polled.sync_sources([cfg("a", url="https://elsewhere.example/feed"), cfg("b")], at(1))
+        with pytest.raises(LeaseLost):
+            polled.record_fetch_ok(
+                "a",
+                at(2),
+                status=200,
+                etag='"old"',
+                last_modified=None,
+                next_poll_at=at(10),
+                entries_seen_delta=1,
+                lease=mine,
+            )
+        state = polled.source("a")
+        assert state is not None and state.etag is None and not state.first_fetch_done

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sqlite3
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -237,4 +237,52 @@ def test_an_old_outbox_row_is_claimed_as_its_type(tmp_path: Path) -> None:
         )
     (pending,) = store.claim_alerts(T0, 10, T0 - T0.replace(hour=7))
     assert isinstance(pending.alert, FloodSummary) and pending.alert.alert_id == "flood-1"
+    store.close()
+
+
+class SinkThatBreaksOn:
+    """A sink that raises an unexpected error (not a DeliveryError) for one destination."""
+
+    def __init__(self, broken: str) -> None:
+        self.broken = broken
+        self.sent: list[Alert] = []
+
+    async def send(self, alert: Alert) -> str | None:
+        """Keep the alert, or break."""
+        if alert.destination == self.broken:
+            raise RuntimeError("a bug in a sink")
+        self.sent.append(alert)
+        return None
+
+
+def test_an_unreadable_row_or_a_broken_sink_stops_no_other_delivery(tmp_path: Path) -> None:
+    """A row of a kind this version does not know fails for good with the reason; a sink's
+    unexpected error fails that alert for a retry; every other destination still gets its."""
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    store.migrate()
+    martian = {**LEGACY_FIELDS, "alert_id": "m1", "kind": "martian", "destination": "channel:9"}
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        db.execute(
+            "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, kind,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ("m1", "nato", "channel:9", "wire", json.dumps(martian), "martian",
+             T0.isoformat(timespec="microseconds"), T0.isoformat(timespec="microseconds")),
+        )  # fmt: skip
+    for destination in ("channel:1", "channel:2"):
+        store.sync_sources([], T0)
+        ok = Alert(f"ok-{destination}", "nato", destination, "t", None, "wire", T0, (), "")
+        with sqlite3.connect(tmp_path / "db.sqlite") as db:
+            db.execute(
+                "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, kind,"
+                " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (ok.alert_id, "nato", destination, "wire", alert_to_json(ok), "story",
+                 T0.isoformat(timespec="microseconds"), T0.isoformat(timespec="microseconds")),
+            )  # fmt: skip
+    sink = SinkThatBreaksOn("channel:2")
+    deliverer = Deliverer(store, sink, NoNotices(), lambda: T0.replace(hour=9))
+    assert asyncio.run(deliverer.deliver_due()) == 1
+    assert [a.destination for a in sink.sent] == ["channel:1"]
+    assert store.outbox_counts() == {"pending": 1, "delivered": 1, "failed": 1}
+    (again,) = store.claim_alerts(T0.replace(day=26), 10, timedelta(minutes=2))
+    assert again.alert.alert_id == "ok-channel:2" and "a bug in a sink" in (again.last_error or "")
     store.close()

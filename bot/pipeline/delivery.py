@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
@@ -77,14 +78,14 @@ class Deliverer:
             if len(running) < self.lanes:
                 try:
                     claimed = await self._claim(running.keys())
-                except StoreError as exc:
+                except Exception as exc:  # the store, or our bug: delivery must go on
                     away += 1
                     if away == 1:
-                        log.warning("delivery cannot reach the database: %s; retrying", exc)
+                        log.warning("delivery cannot claim alerts: %s; retrying", exc)
                     await _first_of(stop, timeout=min(30.0, 2.0 ** (away - 1)))
                     continue
                 if away:
-                    log.warning("delivery reaches the database again")
+                    log.warning("delivery claims alerts again")
                     away = 0
                 for pending in claimed:
                     task = asyncio.create_task(self._deliver(pending))
@@ -125,6 +126,21 @@ class Deliverer:
                 alert.destination,
                 exc,
             )
+            return False
+        except Exception as exc:
+            # A sink's (or our) bug must not end delivery to every destination: this alert
+            # is retried later like any failed one, and the error is logged in full.
+            log.exception("alert %s to %s failed unexpectedly", alert.alert_id, alert.destination)
+            now = self.clock()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(
+                    self.store.mark_failed,
+                    alert.alert_id,
+                    now,
+                    error=f"internal error: {type(exc).__name__}: {exc}",
+                    next_attempt_at=delivery_retry_at(now, pending.attempts),
+                    permanent=False,
+                )
             return False
 
     def with_story(self, alert: Alert) -> Alert:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from bot.errors import WatchlistError
+from bot.errors import StoreError, WatchlistError
 from bot.store import Store
 from bot.watchlist import Watchlist, WatchlistReloader, parse_watchlist
 
@@ -46,6 +46,7 @@ class WatchlistSource:
         self.reloader = WatchlistReloader(path)
         self.version = 0  # of the store's live watchlist this process runs (follow_store)
         self._seen = 0  # the newest version read from the store, good or not
+        self._unpublished = False  # a good file the store has not taken yet
         self._store_error: WatchlistError | None = None
 
     @property
@@ -76,7 +77,7 @@ class WatchlistSource:
             if fresh is not None or self._seen:
                 return fresh
         fresh = self.reloader.check(self.clock())
-        if fresh is not None:
+        if fresh is not None or self._unpublished:
             self._publish()
         return fresh
 
@@ -100,7 +101,10 @@ class WatchlistSource:
             return
         try:
             text = self.path.read_text(encoding="utf-8")
-        except OSError as err:
-            log.warning("could not publish %s to the store: %s", self.path, err)
+            self.store.save_watchlist(text, self.clock())
+        except (OSError, StoreError) as err:
+            # Applied here all the same; published again on every check until it is.
+            log.warning("could not publish %s to the store (will retry): %s", self.path, err)
+            self._unpublished = True
             return
-        self.store.save_watchlist(text, self.clock())
+        self._unpublished = False

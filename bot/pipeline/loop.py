@@ -217,7 +217,9 @@ async def run_loop(
     observer = observer if observer is not None else RunObserver()
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
-    holder = settings.holder or default_holder("run" if options.role == "all" else options.role)
+    role = "run" if options.role == "all" else options.role
+    # A one-shot pass (cron) may run beside a daemon of the same role: it takes its own name.
+    holder = settings.holder or default_holder(f"{role}-once" if options.once else role)
     source = WatchlistSource(
         watchlist_path,
         store,

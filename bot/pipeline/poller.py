@@ -22,7 +22,14 @@ from bot.pipeline.search import poll_search
 from bot.pipeline.storybook import StoredStories
 from bot.schedule import next_poll_after_failure, next_poll_after_success
 from bot.sources.feeds import parse_feed
-from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, NotModified
+from bot.sources.fetch import (
+    Fetched,
+    Fetcher,
+    FetchFailed,
+    FetchRequest,
+    NotModified,
+    redact_url,
+)
 from bot.sources.search.pacing import Pacer, SearchPacer
 from bot.store import DEFAULT_HOLDER, Lease, SourceState, Store
 
@@ -70,6 +77,7 @@ class Poller:
         default_factory=dict, init=False, repr=False
     )
     _commit_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _commit_turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def poll_due(self, *, force: bool = False, wait: bool = True) -> list[PollOutcome]:
         """Start a poll of every due source (every enabled source with `force`), concurrently.
@@ -254,7 +262,11 @@ class Poller:
     ) -> tuple[list[Entry], PollPlan, int]:
         """`commit` in a worker thread, then wake delivery: the event loop (and the Discord
         gateway on it) never waits for matching or the database."""
-        fresh, plan, queued = await asyncio.to_thread(self.commit, compiled, source, entries, now)
+        # Polls wait their turn here, holding no thread: a thread is taken only to commit.
+        async with self._commit_turn:
+            fresh, plan, queued = await asyncio.to_thread(
+                self.commit, compiled, source, entries, now
+            )
         if self.on_commit is not None:
             self.on_commit(queued)
         if self.on_plan is not None:
@@ -359,7 +371,7 @@ class Poller:
         )
         if plan.disable_reason:
             await self.notifier.notify(
-                f"source '{source.id}' ({source.url}) {plan.disable_reason}. "
+                f"source '{source.id}' ({redact_url(source.url)}) {plan.disable_reason}. "
                 f"Re-enable it with `signalwatch sources enable {source.id}` once it is fixed."
             )
         return PollOutcome(

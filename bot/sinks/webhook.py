@@ -100,6 +100,11 @@ class WebhookSink:
     async def _post(self, name: str, url: str, payload: dict[str, Any]) -> str | None:
         try:
             response = await self._client.post(url, params={"wait": "true"}, json=payload)
+        except httpx.InvalidURL:
+            # Never echoed: the URL holds the webhook's secret token.
+            raise PermanentDeliveryError(
+                f"webhook '{name}': the environment variable {name} does not hold a valid URL"
+            ) from None
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook '{name}': {type(exc).__name__}: {exc}") from None
         if response.status_code == 429:

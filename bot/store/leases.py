@@ -23,11 +23,13 @@ def default_holder(role: str = "run") -> str:
     restart releases its own leases at once. Workers run several to a host, so theirs also
     carries the process id ("myhost:worker:4242"): unique, but a restarted worker's leases
     then run out instead (unless the operator names each worker, SIGNALWATCH_HOLDER). In a
-    container the process id is the same at each restart, so there it is stable too.
+    container the process id is the same at each restart, so there it is stable too. A
+    one-shot pass ("run-once", from cron) also names itself by process, so it never releases
+    what a daemon of the same role holds.
     """
     if not role:
         raise ValueError("a lease holder's role must not be empty")
-    if role == "worker":
+    if role == "worker" or role.endswith("-once"):
         return f"{socket.gethostname()}:{role}:{os.getpid()}"
     return f"{socket.gethostname()}:{role}"
 

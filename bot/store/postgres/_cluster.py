@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import PoolTimeout
 
 from bot.store import codec
 from bot.store.postgres._base import PostgresBase
@@ -61,14 +62,17 @@ class ClusterMixin(PostgresBase):
         """Hold the cluster-wide story-filing lock for the block: planning which story a new
         entry joins and committing that plan happen for one poll at a time, across every
         process, so two workers filing copies of one story make one story, not two."""
-        with self._pool.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (STORY_FILING_LOCK,))
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (STORY_FILING_LOCK,))
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (STORY_FILING_LOCK,))
                 conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (STORY_FILING_LOCK,))
+                    conn.commit()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._error("story_lock", exc) from exc
 
     def queue_notice(self, payload: str, now: datetime) -> None:
         """Leave an admin notice (JSON, see bot.notices) for the process that posts them."""

@@ -62,7 +62,19 @@ class OutboxMixin(PostgresBase):
                     "limit": limit,
                 },
             ).fetchall()
-        claimed = [_pending_alert(row) for row in rows]
+        claimed = []
+        for row in rows:
+            try:
+                claimed.append(_pending_alert(row))
+            except (ValueError, KeyError, TypeError) as exc:
+                # A row this version cannot read (a newer kind, a broken payload) fails for
+                # good, saying why, instead of stopping every delivery behind it.
+                with self._transaction("claim_alerts: unreadable") as db:
+                    db.execute(
+                        "UPDATE outbox SET status = 'failed', lease_until = NULL,"
+                        " last_error = %s WHERE alert_id = %s",
+                        (f"this version cannot read the alert: {exc}", row["alert_id"]),
+                    )
         return sorted(claimed, key=lambda p: (p.created_at, p.alert.alert_id))
 
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:

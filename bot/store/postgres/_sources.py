@@ -25,8 +25,8 @@ class SourcesMixin(PostgresBase):
         with self._transaction("sync_sources") as db:
             db.execute("UPDATE sources SET configured = FALSE WHERE configured")
             for src in sorted(sources, key=lambda s: s.id):  # one lock order for every syncer
-                # A new URL is a new feed: old validators, failures and the first-fetch
-                # baseline belonged to the old one.
+                # A new URL is a new feed: old validators, failures, the first-fetch
+                # baseline and any poll of it under way belonged to the old one.
                 db.execute(
                     "INSERT INTO sources (id, url, type, interval_s, next_poll_at, created_at)"
                     " VALUES (%(id)s, %(url)s, %(type)s, %(interval)s, %(at)s, %(at)s)"
@@ -41,7 +41,12 @@ class SourcesMixin(PostgresBase):
                     " disabled_reason = CASE WHEN sources.url = excluded.url"
                     "  THEN sources.disabled_reason END,"
                     " next_poll_at = CASE WHEN sources.url = excluded.url"
-                    "  THEN sources.next_poll_at ELSE excluded.next_poll_at END",
+                    "  THEN sources.next_poll_at ELSE excluded.next_poll_at END,"
+                    # a poll of the old URL under way cannot commit under the new one
+                    " lease_until = CASE WHEN sources.url = excluded.url"
+                    "  THEN sources.lease_until END,"
+                    " lease_token = sources.lease_token"
+                    "  + CASE WHEN sources.url = excluded.url THEN 0 ELSE 1 END",
                     {"id": src.id, "url": src.url, "type": src.type, "interval": src.interval_s,
                      "at": at},
                 )  # fmt: skip

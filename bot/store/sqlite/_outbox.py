@@ -60,7 +60,7 @@ class OutboxMixin(SQLiteBase):
                     f" lease_holder = ?, lease_token = lease_token + 1 WHERE alert_id IN ({marks})",
                     (until, holder, *chunk),
                 )
-        return [_pending_alert(row, claimed_by=holder) for row in rows]
+        return _readable(self, rows, holder)
 
     def mark_delivered(self, alert_id: str, now: datetime, receipt: str | None) -> None:
         """Record that a sink accepted the alert; terminal, and a repeat changes nothing."""
@@ -212,3 +212,20 @@ def insert_alert(db: sqlite3.Connection, alert: Alert, at: str) -> int:
         ),
     )
     return cursor.rowcount
+
+
+def _readable(store: SQLiteBase, rows: list[sqlite3.Row], holder: str) -> list[PendingAlert]:
+    """The claimed rows as alerts; a row this version cannot read (a newer kind, a broken
+    payload) is failed for good, saying why, instead of stopping every delivery behind it."""
+    claimed = []
+    for row in rows:
+        try:
+            claimed.append(_pending_alert(row, claimed_by=holder))
+        except (ValueError, KeyError, TypeError) as exc:
+            with store._transaction("claim_alerts: unreadable") as db:
+                db.execute(
+                    "UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = ?"
+                    " WHERE alert_id = ?",
+                    (f"this version cannot read the alert: {exc}", row["alert_id"]),
+                )
+    return claimed

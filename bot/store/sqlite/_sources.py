@@ -35,11 +35,13 @@ class SourcesMixin(SQLiteBase):
                     )
                 elif old["url"] != src.url:
                     # A new URL is a new feed: old validators, failures and the first-fetch
-                    # baseline belonged to the old one.
+                    # baseline belonged to the old one, and so does a poll of it under way
+                    # (its lease ends and its token moves on: it cannot commit).
                     db.execute(
                         "UPDATE sources SET url = ?, type = ?, interval_s = ?, configured = 1,"
                         " etag = NULL, last_modified = NULL, first_fetch_done = 0,"
-                        " consecutive_failures = 0, disabled_reason = NULL, next_poll_at = ?"
+                        " consecutive_failures = 0, disabled_reason = NULL, next_poll_at = ?,"
+                        " lease_until = NULL, lease_token = lease_token + 1"
                         " WHERE id = ?",
                         (src.url, src.type, src.interval_s, at, src.id),
                     )
