@@ -6,7 +6,7 @@ FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install ".[postgres]"
 
 FROM python:3.12-slim
 ENV PYTHONUNBUFFERED=1 \
