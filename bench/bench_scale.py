@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> list[Row]:
     plan = _rows(args.rows)
     if any(backend == "postgres" for backend, _ in plan) and not _reachable(pg):
         plan = [(backend, workers) for backend, workers in plan if backend != "postgres"]
-    rows: list[Row] = []
     with (
         feedserver.FeedServer(gen_feeds=feeds, gen_entries=ENTRIES) as server,
         tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp_name,
@@ -131,13 +130,16 @@ def main(argv: list[str] | None = None) -> list[Row]:
             " per-host spacing 0, private URLs allowed; every entry is new and matched against"
             f" the shipped signals; best of {repeat}"
         )
-        for backend, workers in plan:
-            runs = []
-            for attempt in range(repeat):
+        # Rows take turns (round-robin over the repeats), so a load that comes and goes on a
+        # shared machine falls on every row alike rather than on one.
+        runs: dict[tuple[str, int], list[Row]] = {key: [] for key in plan}
+        for attempt in range(repeat):
+            for backend, workers in plan:
                 print(f"  {backend} × {workers} worker(s), run {attempt + 1} ...", flush=True)
                 with _database(backend, tmp, pg, f"{backend}{workers}_{attempt}") as url:
-                    runs.append(_measure(server, backend, workers, feeds, url, watchlist, args))
-            rows.append(min(runs, key=lambda r: r.wall))
+                    row = _measure(server, backend, workers, feeds, url, watchlist, args)
+                runs[(backend, workers)].append(row)
+        rows = [min(runs[key], key=lambda r: r.wall) for key in plan]
     _print(rows)
     return rows
 
