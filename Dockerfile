@@ -8,7 +8,7 @@ WORKDIR /src
 # (A stub package stands in for bot/ so pip can resolve the project's dependencies.)
 COPY pyproject.toml README.md ./
 RUN mkdir bot && touch bot/__init__.py \
-    && pip install --no-cache-dir --prefix=/install '.[ops]' \
+    && pip install --no-cache-dir --prefix=/install '.[ops,postgres]' \
     && rm -rf bot build *.egg-info
 COPY bot ./bot
 RUN pip install --no-cache-dir --prefix=/install --no-deps --force-reinstall .

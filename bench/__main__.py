@@ -1,6 +1,6 @@
 """`python -m bench`: run every benchmark and print its table."""
 
-from bench import bench_durability, bench_match, bench_poll, bench_stories
+from bench import bench_durability, bench_match, bench_poll, bench_scale, bench_stories
 
 bench_match.main([])
 print()
@@ -9,3 +9,5 @@ print()
 bench_poll.main([])
 print()
 bench_durability.main(["--polls", "300"])
+print()
+bench_scale.main([])
