@@ -18,7 +18,9 @@ __all__ = ["Settings", "db_url_problem"]
 class Settings(BaseSettings):
     """Everything an operator can set; each field is SIGNALWATCH_<NAME> in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="SIGNALWATCH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNALWATCH_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     watchlist: Path = Path("watchlist.yaml")
     db: str = "sqlite:///signalwatch.db"

@@ -869,3 +869,20 @@ def test_a_poll_has_a_time_budget_across_its_retries(store: Store, feed_server: 
     assert time.monotonic() - started < 4  # well before the server's 5 s
     assert outcome.status == "failed"
     assert outcome.error == "no whole answer within 0.3 s (retries included)"
+
+
+def test_one_pass_polls_every_source_however_small_the_claim(
+    store: Store, feed_server: FeedServer
+) -> None:
+    """`--once --all` is one pass over every source even when a claim takes fewer (here 1 of
+    3 a claim): each is polled, and once."""
+    rig = Rig(store, feed_server, {"wire": "/wire.xml", "w2": "/wire.xml", "w3": "/wire.xml"})
+
+    async def go() -> list[PollOutcome]:
+        async with Fetcher(FETCH) as fetcher:
+            poller = Poller(store, fetcher, lambda: rig.compiled, rig.notices, rig.clock)
+            poller.batch = 1
+            return await poller.poll_pass(force=True)
+
+    outcomes = run(go())
+    assert sorted(o.source_id for o in outcomes) == ["w2", "w3", "wire"]

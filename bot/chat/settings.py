@@ -11,7 +11,9 @@ __all__ = ["DiscordSettings"]
 class DiscordSettings(BaseSettings):
     """SIGNALWATCH_DISCORD_* variables (the token may also be DISCORD_TOKEN)."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, env_ignore_empty=True
+    )
 
     token: SecretStr | None = Field(
         default=None,

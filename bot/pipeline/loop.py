@@ -309,7 +309,7 @@ async def run_loop(
                     await jobs.reload_if_changed()
                     if options.polls and options.once:
                         # One pass: every due source polled (searches waited for), then delivered.
-                        await _until_stopped(poller.poll_due(force=options.force, wait=True), stop)
+                        await _until_stopped(poller.poll_pass(force=options.force), stop)
                     elif options.polls:
                         # Each poll runs as its own task; delivery wakes on each commit.
                         await poller.poll_due(wait=False)

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -79,7 +79,21 @@ class Poller:
     _commit_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _commit_turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
-    async def poll_due(self, *, force: bool = False, wait: bool = True) -> list[PollOutcome]:
+    async def poll_pass(self, *, force: bool = False) -> list[PollOutcome]:
+        """Poll every due source once (every enabled one with `force`), claim after claim,
+        however many there are (a claim takes at most `batch`): one pass, as `--once` does."""
+        results: list[PollOutcome] = []
+        polled: set[str] = set()
+        while True:
+            batch = await self.poll_due(force=force, wait=True, exclude=polled)
+            if not batch:
+                return results
+            results.extend(batch)
+            polled.update(outcome.source_id for outcome in batch)
+
+    async def poll_due(
+        self, *, force: bool = False, wait: bool = True, exclude: Collection[str] = ()
+    ) -> list[PollOutcome]:
         """Start a poll of every due source (every enabled source with `force`), concurrently.
 
         With `wait` this returns when they are all done. Without (the run loop), each poll
@@ -95,7 +109,7 @@ class Poller:
             SOURCE_LEASE,
             force=force,
             holder=self.holder,
-            skip=tuple(self._running),
+            skip=(*self._running, *exclude),
         )
         for source in claimed:
             if source.id not in self._running:
