@@ -437,7 +437,10 @@ def test_workers_and_gateway_killed_at_random_lose_and_duplicate_nothing(
         async def scenario() -> None:
             try:
                 posted, deduplicated, undone = await chaos()
-                gdelt_times = [r.at for r in apis.requests_to(GDELT_PATH)]
+                gdelt_requests = apis.requests_to(GDELT_PATH)
+                gdelt_times = [r.at for r in gdelt_requests]
+                for r in gdelt_requests:  # the record, for a failure's report
+                    print(f"GDELT {r.at:.3f} {getattr(r, 'query', '')}"[:300])
                 spans = feeds.spans
                 expected = await reference()
             finally:

@@ -436,8 +436,6 @@ class Fetcher:
     # --- one attempt --------------------------------------------------------------------------
 
     async def _attempt(self, request: FetchRequest, url: httpx.URL) -> FetchResult:
-        if request.before_attempt is not None:
-            await request.before_attempt()
         host = self._hosts.get(url.host)
         if host is None:
             host = self._hosts[url.host] = _Host(
@@ -447,6 +445,10 @@ class Fetcher:
         # holding global slots that requests to other hosts could use.
         async with host.semaphore, self._global:
             await self._keep_spacing(host)
+            # Last, right before the request leaves: a caller's pacing slot (a news API's)
+            # is taken after any wait for the host, so the host's queue cannot delay it.
+            if request.before_attempt is not None:
+                await request.before_attempt()
             started = self._clock()
             total = self.settings.total_timeout
             try:
