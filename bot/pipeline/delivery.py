@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
@@ -15,6 +14,7 @@ from bot.notices import alert_notice
 from bot.pipeline.alerts import followup_alert
 from bot.pipeline.ports import Notifier, Sink, UpdatingSink
 from bot.pipeline.storybook import outlet
+from bot.pipeline.waits import sleep_until
 from bot.schedule import delivery_retry_at
 from bot.store import DEFAULT_HOLDER, PendingAlert, Store
 
@@ -82,7 +82,7 @@ class Deliverer:
                     away += 1
                     if away == 1:
                         log.warning("delivery cannot claim alerts: %s; retrying", exc)
-                    await _first_of(stop, timeout=min(30.0, 2.0 ** (away - 1)))
+                    await sleep_until(min(30.0, 2.0 ** (away - 1)), stop)
                     continue
                 if away:
                     log.warning("delivery claims alerts again")
@@ -91,11 +91,18 @@ class Deliverer:
                     task = asyncio.create_task(self._deliver(pending))
                     running[pending.alert.destination] = task
                     task.add_done_callback(lambda _task: wake.set())
-            await _first_of(stop, wake, timeout=tick)
+            await sleep_until(tick, stop, wake)
             for destination, task in list(running.items()):
                 if task.done():
                     del running[destination]
-                    task.result()  # _deliver never raises but for cancellation or our bugs
+                    if not task.cancelled() and task.exception() is not None:
+                        # Our bug after a send: the alert stays leased and goes again later;
+                        # the other lanes go on.
+                        log.error(
+                            "delivery to %s failed unexpectedly",
+                            destination,
+                            exc_info=task.exception(),
+                        )
         if running:
             await asyncio.gather(*running.values(), return_exceptions=True)
 
@@ -126,21 +133,6 @@ class Deliverer:
                 alert.destination,
                 exc,
             )
-            return False
-        except Exception as exc:
-            # A sink's (or our) bug must not end delivery to every destination: this alert
-            # is retried later like any failed one, and the error is logged in full.
-            log.exception("alert %s to %s failed unexpectedly", alert.alert_id, alert.destination)
-            now = self.clock()
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(
-                    self.store.mark_failed,
-                    alert.alert_id,
-                    now,
-                    error=f"internal error: {type(exc).__name__}: {exc}",
-                    next_attempt_at=delivery_retry_at(now, pending.attempts),
-                    permanent=False,
-                )
             return False
 
     def with_story(self, alert: Alert) -> Alert:
@@ -197,7 +189,17 @@ class Deliverer:
 
     async def _deliver_one(self, alert: Alert, attempts: int, queued_at: datetime) -> bool:
         try:
-            receipt = await self._send(alert, queued_at)
+            try:
+                receipt = await self._send(alert, queued_at)
+            except (DeliveryError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # A sink's bug must not end delivery to every destination: this alert is
+                # retried later like any failed one, and the error is logged in full.
+                log.exception(
+                    "alert %s to %s failed unexpectedly", alert.alert_id, alert.destination
+                )
+                raise DeliveryError(f"internal error: {type(exc).__name__}: {exc}") from exc
         except PermanentDeliveryError as exc:
             now = self.clock()
             await asyncio.to_thread(
@@ -248,13 +250,3 @@ class Deliverer:
         if self.on_delivered is not None:
             self.on_delivered(alert)
         return True
-
-
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
-    """Wait until any of `events` is set, or `timeout` seconds."""
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

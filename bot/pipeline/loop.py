@@ -34,6 +34,7 @@ from bot.pipeline.live_source import WatchlistSource
 from bot.pipeline.poller import Poller
 from bot.pipeline.ports import Notifier, Sink
 from bot.pipeline.search import StorePacer
+from bot.pipeline.waits import sleep_until
 from bot.settings import Settings
 from bot.sources.fetch import Fetcher, FetchSettings
 from bot.store import Store, default_holder
@@ -322,7 +323,7 @@ async def run_loop(
                     # Nothing of a failed turn was committed; claimed work comes back when
                     # its lease ends (or at once, to this process, after a restart).
                     outage.failed(exc)
-                    await _sleep_until(outage.backoff(), stop)
+                    await sleep_until(outage.backoff(), stop)
                     continue
                 outage.recovered()
                 await _flush(notifier)
@@ -335,7 +336,7 @@ async def run_loop(
                 if options.once:
                     log.info(observer.take_line())
                     break
-                await _sleep_until(TICK, stop, live.reload_requested)
+                await sleep_until(TICK, stop, live.reload_requested)
         finally:
             # Stopped: nothing of an unfinished poll was committed; its sources' leases are
             # released at the next start. The alert being delivered is finished first.
@@ -480,7 +481,7 @@ async def _listen_for_alerts(
             heard = await asyncio.to_thread(store.wait_for_alerts, LISTEN_WAIT)
         except Exception as exc:  # the database went away: delivery still ticks meanwhile
             log.warning("listening for new alerts failed (%s); retrying", exc)
-            await _sleep_until(LISTEN_TICK, stop)
+            await sleep_until(LISTEN_TICK, stop)
             continue
         if heard:
             wake.set()
@@ -508,13 +509,3 @@ async def _close(notifier: Notifier) -> None:
     """Send every admin notice still gathered (on the way out)."""
     if isinstance(notifier, CoalescingNotifier):
         await notifier.close()
-
-
-async def _sleep_until(seconds: float, *events: asyncio.Event) -> None:
-    """Sleep `seconds`, or less if any of `events` is set."""
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
