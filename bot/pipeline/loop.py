@@ -218,9 +218,9 @@ async def run_loop(
     observer = observer if observer is not None else RunObserver()
     stop = stop or asyncio.Event()
     live = live or LiveWatchlist()
-    role = "run" if options.role == "all" else options.role
-    # A one-shot pass (cron) may run beside a daemon of the same role: it takes its own name.
-    holder = settings.holder or default_holder(f"{role}-once" if options.once else role)
+    # A one-shot pass (cron) takes the same name as the daemon it stands for, so a pass after a
+    # killed one resumes its work at once; one beside a running daemon sets SIGNALWATCH_HOLDER.
+    holder = settings.holder or default_holder("run" if options.role == "all" else options.role)
     source = WatchlistSource(
         watchlist_path,
         store,

@@ -24,12 +24,12 @@ def default_holder(role: str = "run") -> str:
     carries the process id ("myhost:worker:4242"): unique, but a restarted worker's leases
     then run out instead (unless the operator names each worker, SIGNALWATCH_HOLDER). In a
     container the process id is the same at each restart, so there it is stable too. A
-    one-shot pass ("run-once", from cron) also names itself by process, so it never releases
-    what a daemon of the same role holds.
+    one-shot `run --once` beside a running `run` of the same host must be given another name
+    (SIGNALWATCH_HOLDER), or its start releases the daemon's leases.
     """
     if not role:
         raise ValueError("a lease holder's role must not be empty")
-    if role == "worker" or role.endswith("-once"):
+    if role == "worker":
         return f"{socket.gethostname()}:{role}:{os.getpid()}"
     return f"{socket.gethostname()}:{role}"
 
