@@ -394,9 +394,12 @@ def test_recent_seen_reads_the_partial_index(db_file: Path) -> None:
     with SQLiteStore(db_file) as store:
         store.migrate()
         queries: list[str] = []
-        store._db.set_trace_callback(queries.append)  # statements with their values filled in
+        store.recent_seen(1)  # reads go through their own connection, opened on first use
+        reader = store._reader
+        assert reader is not None
+        reader.set_trace_callback(queries.append)  # statements with their values filled in
         store.recent_seen(5)
-        store._db.set_trace_callback(None)
+        reader.set_trace_callback(None)
         [query] = [q for q in queries if "FROM seen" in q]
         plan = store._db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
     assert any("seen_text_by_age" in row["detail"] for row in plan), [r["detail"] for r in plan]

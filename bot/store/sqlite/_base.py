@@ -59,6 +59,11 @@ class SQLiteBase:
         self._fts_wanted = fts
         self._has_fts: bool | None = None  # learnt from the schema on first search
         self._lock = threading.RLock()
+        # Reads of a file database go through a second connection of their own: under WAL a
+        # reader sees the last commit and never waits for a write in progress (a slash
+        # command is not held up by a poll committing a thousand entries).
+        self._read_lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None
         self._closed = False
         try:
             # isolation_level=None: the sqlite3 module opens no transactions behind our back;
@@ -99,6 +104,10 @@ class SQLiteBase:
         A `durable` write commits with synchronous=FULL: once it returns it survives a power
         cut, not only a crash of the process.
         """
+        if not write and not durable and self.path != ":memory:":
+            with self._read_transaction(what) as reader:
+                yield reader
+            return
         with self._lock:
             try:
                 if durable:
@@ -117,6 +126,36 @@ class SQLiteBase:
                 raise
             finally:
                 self._restore_synchronous(durable)
+
+    @contextmanager
+    def _read_transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One read transaction on the reading connection (opened on first use)."""
+        with self._read_lock:
+            if self._closed:
+                raise StoreError(f"SQLite store {self.path!r} is closed ({what})")
+            try:
+                if self._reader is None:
+                    reader = sqlite3.connect(
+                        self.path,
+                        timeout=BUSY_TIMEOUT_S,
+                        isolation_level=None,
+                        check_same_thread=False,
+                    )
+                    reader.row_factory = sqlite3.Row
+                    reader.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                    reader.execute("PRAGMA query_only = ON")
+                    self._reader = reader
+                self._reader.execute("BEGIN DEFERRED")
+            except sqlite3.Error as exc:
+                raise self._error(what, exc) from exc
+            try:
+                yield self._reader
+            except sqlite3.Error as exc:
+                raise self._error(what, exc) from exc
+            finally:
+                with suppress(sqlite3.Error):
+                    if self._reader.in_transaction:
+                        self._reader.execute("COMMIT")
 
     def _restore_synchronous(self, durable: bool) -> None:
         # Back to the connection's usual level once a durable transaction is over; should
@@ -188,10 +227,12 @@ class SQLiteBase:
 
     def close(self) -> None:
         """Release the database connection; further calls raise StoreError. Idempotent."""
-        with self._lock:
+        with self._lock, self._read_lock:
             if not self._closed:
                 self._closed = True
                 self._db.close()
+                if self._reader is not None:
+                    self._reader.close()
 
     def __enter__(self) -> Self:
         """Use the store as a context manager that closes it."""
