@@ -77,7 +77,7 @@ class Poller:
         default_factory=dict, init=False, repr=False
     )
     _commit_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _commit_turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    _cpu_turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def poll_pass(self, *, force: bool = False) -> list[PollOutcome]:
         """Poll every due source once (every enabled one with `force`), claim after claim,
@@ -230,14 +230,17 @@ class Poller:
         try:
             # `now` turns dates far in the future (feed bugs) into "undated": as backlog on a
             # first poll they must not pass for news.
-            feed = await asyncio.to_thread(
-                parse_feed,
-                source.id,
-                result.body,
-                url=result.final_url,
-                content_type=result.content_type,
-                now=now,
-            )
+            # One poll's CPU work (parsing, then planning) at a time: parallel threads would
+            # not go faster under the GIL, and would starve the event loop between them.
+            async with self._cpu_turn:
+                feed = await asyncio.to_thread(
+                    parse_feed,
+                    source.id,
+                    result.body,
+                    url=result.final_url,
+                    content_type=result.content_type,
+                    now=now,
+                )
         except ParseError as exc:
             return await self.failed(source, now, str(exc), result.status, None)
         fresh, plan, queued = await self.commit_off_loop(compiled, source, feed.entries, now)
@@ -276,8 +279,8 @@ class Poller:
     ) -> tuple[list[Entry], PollPlan, int]:
         """`commit` in a worker thread, then wake delivery: the event loop (and the Discord
         gateway on it) never waits for matching or the database."""
-        # Polls wait their turn here, holding no thread: a thread is taken only to commit.
-        async with self._commit_turn:
+        # Polls wait their turn here, holding no thread: a thread is taken only to work.
+        async with self._cpu_turn:
             fresh, plan, queued = await asyncio.to_thread(
                 self.commit, compiled, source, entries, now
             )
