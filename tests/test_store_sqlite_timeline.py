@@ -22,9 +22,12 @@ def test_signal_timeline_reads_only_the_signal_index(tmp_path: Path) -> None:
         ]
         commit(store, T0, articles=arts)
         queries: list[str] = []
-        store._db.set_trace_callback(queries.append)  # statements with their values filled in
+        store.source_counts()  # reads go through their own connection, opened on first use
+        reader = store._reader
+        assert reader is not None
+        reader.set_trace_callback(queries.append)  # statements with their values filled in
         timeline = store.signal_timeline("nato", T0)
-        store._db.set_trace_callback(None)
+        reader.set_trace_callback(None)
         selects = [q for q in queries if "FROM article_signals" in q]
         assert len(selects) == 2, queries
         for query in selects:
