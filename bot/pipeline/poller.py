@@ -123,11 +123,6 @@ class Poller:
                 results.append(task.result())
         return results
 
-    @property
-    def running(self) -> int:
-        """Polls in progress."""
-        return len(self._running)
-
     async def cancel(self) -> None:
         """Stop the polls still running: nothing of an unfinished poll was committed, and
         their sources' leases run out (or are released at the next start), so they are
