@@ -7,14 +7,16 @@ different-story pair it merges (an alert lost), a false negative a same-story pa
 (an alert repeated). Pure: no I/O but reading files.
 
 In production only stories inside the window (DEFAULT_WINDOW) are compared. With `window` set, a
-pair whose `published` days (YYYY-MM-DD on both sides) are certainly further apart than the window
-is never merged, as the store would never offer one to the other; a pair with no day-precision
-dates is assumed to fall inside the window. With `window=None` every pair is compared on content
+pair whose `published` dates (YYYY-MM-DD, YYYY-MM or YYYY) are certainly further apart than the
+window is never merged, as the store would never offer one to the other ("2025-03" and
+"2025-06-22" are; "2025-06" and "2025-06-22" may not be); a pair with a date missing is assumed
+to fall inside the window. With `window=None` every pair is compared on content
 alone: the worst case, where a different story on the same topic lands inside the window.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from bot.errors import SignalwatchError
 from bot.evaluation import f1, precision, recall
-from bot.stories import DEFAULT_WINDOW, NEAR_DUPLICATE_THRESHOLD, fingerprint, similarity
+from bot.stories import DEFAULT_WINDOW, NEAR_DUPLICATE_THRESHOLD, fingerprint, merge_reason
 
 __all__ = [
     "PairResult",
@@ -46,13 +48,15 @@ class PairResult:
     title_a: str
     title_b: str
     note: str
+    shared: tuple[str, ...] = ()  # what the two share, as the detector sees it
 
     def describe(self) -> str:
         """One line for the confusion lists."""
         window = ", outside the window" if self.outside_window else ""
+        shared = f" [shared: {', '.join(self.shared)}]" if self.shared else " [shared: nothing]"
         return (
             f"{self.pair_id} ({self.score:.2f}{window}): {self.title_a!r} | {self.title_b!r}"
-            f" — {self.note}"
+            f"{shared} — {self.note}"
         )
 
 
@@ -116,24 +120,38 @@ def _side(pair: dict[str, object], name: str, where: str) -> dict[str, object]:
     return side
 
 
-def _day(side: dict[str, object]) -> date | None:
-    """The side's `published` day, when it is given to the day."""
+def _span(side: dict[str, object]) -> tuple[date, date] | None:
+    """The days the side's `published` allows, [first, last + 1): a day, a month or a year."""
     published = side.get("published")
-    if isinstance(published, str) and len(published) == 10:
-        try:
-            return date.fromisoformat(published)
-        except ValueError:
-            return None
+    if not isinstance(published, str):
+        return None
+    try:
+        if len(published) == 10:
+            day = date.fromisoformat(published)
+            return day, day + timedelta(days=1)
+        if len(published) == 7:
+            year, month = int(published[:4]), int(published[5:])
+            last = calendar.monthrange(year, month)[1]
+            return date(year, month, 1), date(year, month, last) + timedelta(days=1)
+        if len(published) == 4:
+            year = int(published)
+            return date(year, 1, 1), date(year + 1, 1, 1)
+    except ValueError:
+        return None
     return None
 
 
 def _outside(a: dict[str, object], b: dict[str, object], window: timedelta | None) -> bool:
-    """True when the two items were certainly published further apart than `window`."""
-    day_a, day_b = _day(a), _day(b)
-    if window is None or day_a is None or day_b is None:
+    """True when the two items were certainly published further apart than `window`.
+
+    Dates may be a day, a month or a year: the closest two items can be is the gap between the
+    spans their dates allow (days d apart: (d - 1) days; "2025-03" and "2025-04-28": 27 days).
+    """
+    span_a, span_b = _span(a), _span(b)
+    if window is None or span_a is None or span_b is None:
         return False
-    # Days, not instants: the closest two items on days d apart can be is (d - 1) days.
-    return (abs((day_a - day_b).days) - 1) * timedelta(days=1) >= window
+    gap = max(span_a[0] - span_b[1], span_b[0] - span_a[1])
+    return gap >= window
 
 
 def evaluate_pairs(
@@ -150,7 +168,8 @@ def evaluate_pairs(
             raise SignalwatchError(f"{where}: 'same' must be true or false")
         fa = fingerprint(str(a["title"]), str(a.get("summary") or ""), _link(a))
         fb = fingerprint(str(b["title"]), str(b.get("summary") or ""), _link(b))
-        score = similarity(fa, fb)
+        reason = merge_reason(fa, fb)
+        score = reason.score
         outside = _outside(a, b, window)
         report.results.append(
             PairResult(
@@ -162,6 +181,7 @@ def evaluate_pairs(
                 title_a=str(a["title"]),
                 title_b=str(b["title"]),
                 note=str(pair.get("note") or ""),
+                shared=reason.shared,
             )
         )
     return report

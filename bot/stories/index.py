@@ -1,0 +1,340 @@
+"""The index of a window's stories: which known story an item repeats, without scoring all.
+
+StoryIndex.add(key, fingerprint) / .match(candidate)   the answer `find_story` gives, found
+through postings of the stories' words. Pure: no I/O (a `load` callback may do some).
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Generic, TypeVar
+
+from bot.stories.signature import (
+    MIN_SIGNATURE_WORDS,
+    NEAR_DUPLICATE_THRESHOLD,
+    SCHEME,
+    MergeReason,
+    StoryFingerprint,
+    event_score,
+    merge_reason,
+    title_identifies,
+    words_needed,
+)
+
+__all__ = ["LINK_RULE", "NEAR_RULE", "TITLE_RULE", "IndexMatch", "StoryIndex"]
+
+K = TypeVar("K")
+
+# How a story was found, strongest first: the same link, the same title, a near-duplicate.
+LINK_RULE, TITLE_RULE, NEAR_RULE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class IndexMatch(Generic[K]):
+    """A story `StoryIndex.match` found: by which rule, its score, and its key."""
+
+    rule: int
+    score: float
+    key: K
+    # What the candidate shares with the story (the rule's name for a link or title match).
+    reason: MergeReason = field(default=MergeReason((), 0.0), compare=False)
+
+    def beats(self, other: IndexMatch[K] | None) -> bool:
+        """Whether this answer wins over `other` (a stronger rule, else a higher score)."""
+        return other is None or (self.rule, -self.score) < (other.rule, -other.score)
+
+
+class StoryIndex(Generic[K]):
+    """Known stories, indexed so that finding one costs what its rare words cost, not N.
+
+    `find` answers exactly what `find_story` answers over the same stories in insertion order:
+    a link match, else the first title match, else the best near-duplicate at or above the
+    threshold (the first of equals). Near-duplicates are found through inverted indexes of
+    the stories' words, narrowed by what a score needs before any is computed:
+
+    - words: a score at or above the threshold needs at least half the candidate's title
+      words among the story's words (the score is at most that share): hits are counted in
+      the postings of those words, and only stories with enough of them are scored;
+    - numbers: when both titles have a number the other item lacks, the score is 0. So a
+      candidate whose title has numbers is compared only with stories holding all of them,
+      stories whose own title numbers it holds, and stories with no title number (a cluster
+      of "… (112.5)"-style headlines costs nothing but their numbers' postings).
+
+    What the index keeps per story is small: its key, its slot in sorted arrays of postings,
+    hashes of its link and title, its title numbers. Fingerprints themselves are kept only
+    without a `load`; with one (the store's stories), the last `cache` used are kept and the
+    others are loaded, by key, for the few stories that pass the filters above. Stories can be
+    removed (they left the window); the index is compacted once most of its slots are gone.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[list[K]], Mapping[K, StoryFingerprint]] | None = None,
+        *,
+        cache: int = 4096,
+    ) -> None:
+        self._load = load
+        self._cache = cache
+        self._slots: dict[K, int] = {}
+        self._keys: list[K | None] = []  # by slot; None once removed
+        # Every fingerprint (no `load`), or the most recently used ones (an LRU), by slot.
+        self._fps: dict[int, StoryFingerprint] = {}
+        self._idents: dict[int, int] = {}  # hash of (rule, link or title) → its first slot
+        self._more: dict[int, list[int]] = {}  # later slots under the same hash, in order
+        self._plain: dict[int, array[int]] = {}  # word → slots of stories with no title number
+        self._numbered: dict[int, array[int]] = {}  # word → slots of the others
+        self._by_number: dict[int, array[int]] = {}  # one title number → slots filed under it
+        self._title_numbers: dict[int, tuple[int, ...]] = {}  # slot → its title numbers
+        self._removed = 0
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._slots
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self.keys())
+
+    def add(self, key: K, fp: StoryFingerprint) -> None:
+        """Index `fp` under `key` (a key already present is replaced, and goes last)."""
+        if key in self._slots:
+            self.remove(key)
+        slot = len(self._keys)
+        self._slots[key] = slot
+        self._keys.append(key)
+        self._remember(slot, fp)
+        if fp.link is not None:
+            self._add_ident(hash((LINK_RULE, fp.link)), slot)
+        if title_identifies(fp):
+            self._add_ident(hash((TITLE_RULE, fp.title_norm)), slot)
+        if fp.scheme != SCHEME or len(fp.title_words) < MIN_SIGNATURE_WORDS:
+            return
+        numbers = fp.title_words & fp.numbers
+        family = self._numbered if numbers else self._plain
+        for word in fp.words:
+            family.setdefault(word, array("L")).append(slot)
+        if numbers:
+            self._title_numbers[slot] = tuple(numbers)
+            # A story whose title numbers the candidate must all hold is found under any one
+            # of them: the one least filed under so far keeps every list short.
+            home = min(numbers, key=lambda n: len(self._by_number.get(n, ())))
+            self._by_number.setdefault(home, array("L")).append(slot)
+
+    def remove(self, key: K) -> None:
+        """Forget the story under `key` (nothing happens if there is none)."""
+        slot = self._slots.pop(key, None)
+        if slot is None:
+            return
+        self._keys[slot] = None
+        self._fps.pop(slot, None)
+        self._removed += 1
+        if self._removed > len(self._slots):
+            self._compact()
+
+    def fingerprint(self, key: K) -> StoryFingerprint:
+        """The fingerprint indexed under `key` (KeyError if there is none)."""
+        slot = self._slots[key]
+        fp = self._fingerprints([slot]).get(slot)
+        if fp is None:
+            raise KeyError(key)
+        return fp
+
+    def keys(self) -> list[K]:
+        """The indexed keys, in insertion order."""
+        return [k for k in self._keys if k is not None]
+
+    def find(self, candidate: StoryFingerprint) -> K | None:
+        """The key of the known story `candidate` belongs to, or None (as `find_story`)."""
+        found = self.match(candidate)
+        return None if found is None else found.key
+
+    def match(self, candidate: StoryFingerprint) -> IndexMatch[K] | None:
+        """What `find` found and by which rule, so that answers of two indexes can be ranked."""
+        link, title = candidate.link, candidate.title_norm
+        if link is not None:
+            slot = self._identified(hash((LINK_RULE, link)), lambda fp: fp.link == link)
+            if slot is not None:
+                return IndexMatch(LINK_RULE, 1.0, self._key(slot), MergeReason(("same link",), 1.0))
+        if title_identifies(candidate):
+            slot = self._identified(hash((TITLE_RULE, title)), lambda fp: fp.title_norm == title)
+            if slot is not None:
+                return IndexMatch(
+                    TITLE_RULE, 1.0, self._key(slot), MergeReason(("same headline",), 1.0)
+                )
+        words = candidate.title_words
+        if candidate.scheme != SCHEME or len(words) < MIN_SIGNATURE_WORDS:
+            return None
+        needed = words_needed(words)  # title words a story must hold to pass the title gate
+        numbers = words & candidate.numbers
+        if not numbers:  # no number to veto with: any story may score
+            passed = self._sharing(words, needed, self._plain, self._numbered)
+        else:  # stories without title numbers, then those the number rule lets through
+            passed = self._sharing(words, needed, self._plain)
+            others: set[int] = set()
+            rarest = min(numbers, key=lambda n: len(self._numbered.get(n, ())))
+            others.update(self._numbered.get(rarest, ()))  # those holding all are among these
+            for number in candidate.numbers:
+                others.update(self._by_number.get(number, ()))  # those whose numbers it holds
+            passed += [
+                slot
+                for slot in others
+                if self._keys[slot] is not None
+                and not self._vetoed(slot, numbers, candidate.words)
+                and self._holds_at_least(slot, words, needed)
+            ]
+            passed.sort()
+        fps = self._fingerprints(passed)
+        best, best_slot, best_fp = NEAR_DUPLICATE_THRESHOLD, None, None
+        for slot in passed:
+            fp = fps.get(slot)
+            if fp is None:
+                continue
+            score = event_score(candidate, fp)
+            if score >= best and (best_slot is None or score > best):
+                best, best_slot, best_fp = score, slot, fp
+        if best_slot is None or best_fp is None:
+            return None
+        return IndexMatch(NEAR_RULE, best, self._key(best_slot), merge_reason(candidate, best_fp))
+
+    # -- filters, in the postings alone ------------------------------------------------------
+
+    def _sharing(
+        self, words: frozenset[int], needed: int, *families: dict[int, array[int]]
+    ) -> list[int]:
+        """The live stories in `families` holding at least `needed` of `words`, in slot order.
+
+        Hits are counted over the words' postings (in C: Counter over the joined arrays); the
+        few longest lists (a word in more than an eighth of the stories) are not read but
+        bisected for the stories the others left, as long as the count alone can still rule
+        a story out (fewer than `needed` words skipped).
+        """
+        length = {w: sum(len(family.get(w, ())) for family in families) for w in words}
+        ordered = sorted(words, key=length.__getitem__)
+        common = max(256, len(self._slots) // 8)
+        skip = min(needed - 1, sum(1 for w in ordered if length[w] > common))
+        counted, skipped = ordered[: len(ordered) - skip], ordered[len(ordered) - skip :]
+        hits = Counter(
+            chain.from_iterable(family[w] for w in counted for family in families if w in family)
+        )
+        passed = []
+        for slot, held in hits.items():
+            if held + skip < needed or self._keys[slot] is None:
+                continue
+            if skip and not self._holds_at_least(slot, skipped, needed - held):
+                continue
+            passed.append(slot)
+        passed.sort()
+        return passed
+
+    def _holds(self, slot: int, word: int) -> bool:
+        """Whether the story in `slot` has `word` (title or lede), by bisecting its postings."""
+        family = self._numbered if slot in self._title_numbers else self._plain
+        postings = family.get(word)
+        if postings is None:
+            return False
+        i = bisect_left(postings, slot)
+        return i < len(postings) and postings[i] == slot
+
+    def _holds_at_least(self, slot: int, words: Collection[int], needed: int) -> bool:
+        """Whether the story in `slot` holds `needed` of `words` (stopping once it cannot)."""
+        missing = len(words) - needed  # how many of `words` the story may lack
+        for word in words:
+            if not self._holds(slot, word):
+                missing -= 1
+                if missing < 0:
+                    return False
+        return True
+
+    def _vetoed(self, slot: int, numbers: frozenset[int], words: frozenset[int]) -> bool:
+        """The number rule of `event_score`: both titles have a number the other lacks."""
+        own = self._title_numbers.get(slot)
+        if not numbers or own is None:
+            return False
+        return any(n not in words for n in own) and any(not self._holds(slot, n) for n in numbers)
+
+    # -- fingerprints, identities, slots ------------------------------------------------------
+
+    def _remember(self, slot: int, fp: StoryFingerprint) -> None:
+        self._fps.pop(slot, None)
+        self._fps[slot] = fp  # last: the most recently used
+        if self._load is not None and len(self._fps) > self._cache:
+            del self._fps[next(iter(self._fps))]
+
+    def _fingerprints(self, slots: list[int]) -> dict[int, StoryFingerprint]:
+        """The fingerprints of these live slots: remembered, else loaded (one call for all)."""
+        found: dict[int, StoryFingerprint] = {}
+        missing: list[int] = []
+        for slot in slots:
+            fp = self._fps.get(slot)
+            if fp is None:
+                missing.append(slot)
+            else:
+                found[slot] = fp
+                if self._load is not None:
+                    self._remember(slot, fp)
+        if missing and self._load is not None:
+            loaded = self._load([self._key(slot) for slot in missing])
+            for slot in missing:
+                fp = loaded.get(self._key(slot))
+                if fp is not None:  # a story the loader no longer has cannot be compared
+                    found[slot] = fp
+                    self._remember(slot, fp)
+        return found
+
+    def _add_ident(self, ident: int, slot: int) -> None:
+        if ident in self._idents:
+            self._more.setdefault(ident, []).append(slot)
+        else:
+            self._idents[ident] = slot
+
+    def _identified(self, ident: int, same: Callable[[StoryFingerprint], bool]) -> int | None:
+        """The first live slot under `ident` whose fingerprint is truly the same (not a clash)."""
+        first = self._idents.get(ident)
+        if first is None:
+            return None
+        slots: list[int] = [first, *self._more.get(ident, [])]
+        for slot in slots:
+            if self._keys[slot] is None:
+                continue
+            fp = self._fingerprints([slot]).get(slot)
+            if fp is not None and same(fp):
+                return slot
+        return None
+
+    def _key(self, slot: int) -> K:
+        key = self._keys[slot]
+        assert key is not None
+        return key
+
+    def _compact(self) -> None:
+        """Renumber the live slots 0..n-1 and drop the removed ones from every list."""
+        moved = array("q", [-1]) * len(self._keys)
+        keys: list[K | None] = []
+        for slot, key in enumerate(self._keys):
+            if key is not None:
+                moved[slot] = len(keys)
+                keys.append(key)
+        self._keys, self._removed = keys, 0
+        self._slots = {key: slot for slot, key in enumerate(keys) if key is not None}
+        self._fps = {moved[s]: fp for s, fp in self._fps.items() if moved[s] >= 0}
+        self._title_numbers = {moved[s]: n for s, n in self._title_numbers.items() if moved[s] >= 0}
+        for family in (self._plain, self._numbered, self._by_number):
+            for word, postings in list(family.items()):
+                kept = array("L", (moved[s] for s in postings if moved[s] >= 0))
+                if kept:
+                    family[word] = kept
+                else:
+                    del family[word]
+        idents, more = self._idents, self._more
+        self._idents, self._more = {}, {}
+        for ident, first in idents.items():
+            chain: list[int] = [first, *more.get(ident, [])]
+            for slot in chain:
+                if moved[slot] >= 0:
+                    self._add_ident(ident, moved[slot])

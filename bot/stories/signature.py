@@ -1,0 +1,449 @@
+"""Story fingerprints and the rule that says two items report one event. Pure: no I/O, no clock.
+
+fingerprint(title, summary, link) → StoryFingerprint   once per entry; the store keeps to_text()
+merge_reason(a, b) → MergeReason                       the score, and the terms the two share
+same_story(a, b), similarity(a, b)                     the verdict and the score alone
+find_story(candidate, [(key, fingerprint), ...])       the best known story in the window, or None
+
+The rules, in order (the first that applies decides):
+1. the same canonical link is the same story;
+2. the same normalised title is the same story, unless the title is too short or generic to
+   identify one (fewer than MIN_TITLE_WORDS words, or a live blog: "Live updates: ...");
+3. otherwise the event score (below) must reach NEAR_DUPLICATE_THRESHOLD.
+
+The signature of an item is four sets of hashed terms: its title's content words, its lede's
+(the first LEDE_WORDS content words of the summary), the numbers among them ("5%", "2035",
+"250billion" for "$250bn") and its named entities (words written with a capital inside a
+sentence: "NATO", "Hague", "Rutte"; demonyms fold to their place, "Spanish" → spain). Each
+hashed term carries its rarity (a level 0-7 from `common_words`, a document-frequency table of
+the project's own dev pairs) in its top bits, so two fingerprints compare by set operations
+alone and a shared rare word ("pituffik") outweighs a shared topic word ("tariff").
+
+The score, with W the summed rarity of a set:
+  - title containment: the smaller of the shares of each title's weight found anywhere in the
+    other item; below TITLE_GATE the score is 0 (the index relies on it);
+  - overlap: W(shared terms) / the smaller item's W, over title and lede;
+  - (containment + overlap) / 2, plus ENTITY_BONUS for each shared entity (up to ENTITY_CAP).
+Vetoes (score 0): both titles hold a number the other item lacks ("5%" vs "2%"; a number one
+side leaves out is fine), or one title announces a preview ("set to", "this week") and the
+other does not: a summit's run-up and its decision are two stories.
+
+The window (default 48 h) is the caller's: `find_story` compares against whatever it is given.
+A wrong merge loses an alert, a missed merge only repeats one, so the threshold favours precision.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import TypeVar
+
+from bot.matching.normalize import tokenize
+from bot.sources.entries import canonical_link, normalised_title
+from bot.stories.common_words import DOCUMENTS, FREQUENCY
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "NEAR_DUPLICATE_THRESHOLD",
+    "SCHEME",
+    "MergeReason",
+    "StoryFingerprint",
+    "clean_title",
+    "event_score",
+    "find_story",
+    "fingerprint",
+    "merge_reason",
+    "same_story",
+    "similarity",
+    "title_identifies",
+    "weight",
+    "words_needed",
+]
+
+K = TypeVar("K")
+
+# The signature scheme; bump it when tokens, hashing, weights or the lede length change. Rows
+# written under another scheme ("sw1", before weights and entities) keep their link and title
+# rules but never near-match.
+SCHEME = "sw2"
+# How far back the caller should look for a story to join (the issue's default).
+DEFAULT_WINDOW = timedelta(hours=48)
+# Chosen on pairs_dev.jsonl with the 48 h window: tests/data/stories/README.md has the sweep.
+NEAR_DUPLICATE_THRESHOLD = 0.48
+# Each title must find at least this share of its weight in the other item.
+TITLE_GATE = 0.2
+# What each shared named entity adds to the score, and how many count.
+ENTITY_BONUS = 0.04
+ENTITY_CAP = 4
+# Titles with fewer words than this ("Breaking news", "Kyiv attacked") name no single story.
+MIN_TITLE_WORDS = 4
+# Titles with fewer content words than this are not compared as near-duplicates at all.
+MIN_SIGNATURE_WORDS = 3
+# How much of the summary is signed: ledes agree early and drift apart later.
+LEDE_WORDS = 40
+# How many shared terms a MergeReason keeps (rarest first): enough for an admin to judge.
+REASON_TERMS = 8
+
+# Function words and news filler, after normalisation (plurals folded). Agency names are here
+# because datelines ("BEIJING (AP) —") are shared by unrelated stories from one wire.
+_STOP = frozenset(
+    """a an the and or but of to in on at for from by with as is are was were be been being has
+    have had it its this that these those into over after before about than then so not no nor
+    via per up out off he she they we you his her their our your them who whom which what when
+    where why how will would can could should may might must shall do does did say said saying
+    report reported according amid also new news live update breaking exclusive analysis watch
+    video photo opinion more most under reuter ap afp tass xinhua dpa ian pti yonhap bloomberg
+    anadolu kyodo jiji s t i me my mr ms tell told just still now even while since during
+    between against without within across like get got make made take""".split()  # noqa: SIM905
+)
+# Demonyms and capitals that stand for their country, folded so "Spanish PM" meets "Spain".
+_PLACES = {
+    "american": "us", "america": "us", "washington": "us", "spanish": "spain",
+    "chinese": "china", "beijing": "china", "japanese": "japan", "tokyo": "japan",
+    "korean": "korea", "seoul": "korea", "british": "uk", "britain": "uk", "russian": "russia",
+    "moscow": "russia", "ukrainian": "ukraine", "indonesian": "indonesia",
+    "jakarta": "indonesia", "filipino": "philippine", "manila": "philippine",
+    "israeli": "israel", "palestinian": "palestine", "iranian": "iran", "indian": "india",
+    "canadian": "canada", "ottawa": "canada", "german": "germany", "berlin": "germany",
+    "french": "france", "paris": "france", "danish": "denmark", "copenhagen": "denmark",
+    "european": "europe", "taiwanese": "taiwan", "taipei": "taiwan", "vietnamese": "vietnam",
+    "thai": "thailand", "cambodian": "cambodia", "panamanian": "panama", "mexican": "mexico",
+    "turkish": "turkey", "australian": "australia", "brazilian": "brazil", "dutch": "netherlands",
+    "italian": "italy", "polish": "poland", "greenlandic": "greenland", "swiss": "switzerland",
+    "pakistani": "pakistan", "egyptian": "egypt", "emirati": "uae", "qatari": "qatar",
+    "syrian": "syria", "lebanese": "lebanon", "venezuelan": "venezuela", "norwegian": "norway",
+    "swedish": "sweden", "finnish": "finland", "belgian": "belgium", "malaysian": "malaysia",
+}  # fmt: skip
+# Scale words joined to the number before them: "$250bn" and "250 billion" are "250billion".
+_SCALES = frozenset({"billion", "million", "trillion"})
+# A title that previews an event rather than reporting it.
+_PREVIEW = re.compile(
+    r"\b(?:set|poised|expected|due|slated|scheduled)\s+to\b|\b(?:this|next)\s+(?:week|month)\b",
+    re.IGNORECASE,
+)
+# A trailing " - Publisher" (Google News) or " | Site": one to five words, capitalised or numeric.
+_PUBLISHER_SUFFIX = re.compile(r"^(?P<title>.*\S)\s+[-–—|]\s+(?P<pub>[A-Z0-9][^-–—|]{1,40})$")
+# Headline prefixes that say how a story is presented, not which story it is.
+_LABEL_PREFIX = re.compile(
+    r"^\s*(?:breaking(?: news)?|exclusive|update[d]?|analysis|watch|video|explainer)\s*[:|-]\s*",
+    re.IGNORECASE,
+)
+# Live blogs keep one title for a day of different stories: never merge on their titles.
+_LIVE = re.compile(r"\blive(?:\s+updates?|\s+blog|:)|\bas it happened\b|^\s*live\b", re.IGNORECASE)
+# What ends a sentence (or opens a quote) between two words: the next word's capital means nothing.
+_SENTENCE_BREAK = re.compile(r"[.!?:;\"“‘(\[—–]\s*$|^\s*[\"“‘]")
+# Characters a fingerprint's text form uses as separators.
+_UNSAFE = re.compile(r"[\t\n\r]")
+
+# A hashed term: its rarity level in the top 3 bits of 24, a 21-bit hash of the word below.
+_LEVEL_SHIFT = 21
+_HASH_MASK = (1 << _LEVEL_SHIFT) - 1
+_MAX_LEVEL = 7
+
+
+def _level(word: str) -> int:
+    """The word's rarity, 0 (in most documents) to 7: its inverse document frequency, rounded."""
+    seen = FREQUENCY.get(word, 0)
+    return min(_MAX_LEVEL, round(math.log((DOCUMENTS + 1) / (seen + 1))))
+
+
+# What a term of each level weighs in a score: its inverse document frequency (≥ 0.5).
+_WEIGHTS = tuple(max(0.5, float(level)) for level in range(_MAX_LEVEL + 1))
+
+
+def weight(term: int) -> float:
+    """The weight of one hashed term (its rarity)."""
+    return _WEIGHTS[term >> _LEVEL_SHIFT]
+
+
+def _weigh(terms: Iterable[int]) -> float:
+    return sum(_WEIGHTS[t >> _LEVEL_SHIFT] for t in terms)
+
+
+def _hash(word: str) -> int:
+    """A stable 24-bit term (Python's hash() is salted per process; rows outlive processes)."""
+    return _level(word) << _LEVEL_SHIFT | zlib.crc32(word.encode("utf-8")) & _HASH_MASK
+
+
+def _is_number(word: str) -> bool:
+    return any(c.isdigit() for c in word)
+
+
+def _safe_link(link: str) -> str:
+    """`link` canonical, with tabs and line breaks percent-encoded (they are never meaningful)."""
+    return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", canonical_link(link))
+
+
+def clean_title(title: str) -> str:
+    """`title` without a trailing "- Publisher" or a leading "Breaking:"-style label."""
+    title = _LABEL_PREFIX.sub("", title.strip())
+    m = _PUBLISHER_SUFFIX.match(title)
+    if m and len(m["title"].split()) >= MIN_TITLE_WORDS and len(m["pub"].split()) <= 5:
+        title = m["title"]
+    return title
+
+
+def _terms(text: str, limit: int | None = None) -> tuple[list[str], set[str]]:
+    """The content words of `text` (normalised, places folded, scales joined to their number)
+    and which of them are named entities (capitalised inside a sentence, or acronyms)."""
+    words: list[str] = []
+    entities: set[str] = set()
+    previous_end = 0
+    for i, token in enumerate(tokenize(text)):
+        word, raw = token.text, text[token.start : token.end]
+        between = text[previous_end : token.start]
+        previous_end = token.end
+        if word in _SCALES and words and words[-1].isdigit():
+            words[-1] += word
+            continue
+        word = _PLACES.get(word, word)
+        if word in _STOP or (len(word) < 2 and not word.isdigit()):
+            continue
+        words.append(word)
+        starts = i == 0 or bool(_SENTENCE_BREAK.search(between))
+        if raw[:1].isupper() and (not starts or (len(raw) > 1 and raw.isupper())):
+            entities.add(word)
+        if limit is not None and len(words) >= limit:
+            break
+    return words, entities
+
+
+def _title_case(title: str) -> bool:
+    """Whether most of the title's words are capitalised (then a capital marks no name)."""
+    words = [w for w in re.findall(r"[^\W\d_][\w'’]*", title) if w.casefold() not in _STOP]
+    return bool(words) and sum(w[0].isupper() for w in words) > 0.6 * len(words)
+
+
+def _encode(hashes: frozenset[int]) -> str:
+    """Sorted 24-bit hashes as 4 base64url characters each."""
+    raw = b"".join(h.to_bytes(3, "big") for h in sorted(hashes))
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode(text: str, where: str) -> frozenset[int]:
+    """Inverse of `_encode`; ValueError naming `where` on bad input."""
+    if len(text) % 4:
+        raise ValueError(
+            f"story fingerprint: {where} has {len(text)} characters, not a multiple of 4"
+        )
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ValueError(f"story fingerprint: {where} is not base64url: {exc}") from None
+    return frozenset(int.from_bytes(raw[i : i + 3], "big") for i in range(0, len(raw), 3))
+
+
+_NO_TERMS: Mapping[int, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class StoryFingerprint:
+    """What identifies a news item's story: link, normalised title, the event signature."""
+
+    link: str | None
+    title_norm: str | None
+    title_words: frozenset[int] = frozenset()
+    lede_words: frozenset[int] = frozenset()
+    # Terms with digits ("5%", "2035"), title and lede: numbers must agree.
+    numbers: frozenset[int] = frozenset()
+    # Named actors and places (title and lede), a subset of the words.
+    entities: frozenset[int] = frozenset()
+    # The title previews an event ("set to adopt", "to sign this week").
+    preview: bool = False
+    scheme: str = SCHEME
+    # The words behind the hashes, for explaining a merge; never stored (a loaded row has none).
+    terms: Mapping[int, str] = field(default_factory=lambda: _NO_TERMS, repr=False, compare=False)
+    words: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, value in (("link", self.link), ("title_norm", self.title_norm)):
+            if value is not None and _UNSAFE.search(value):
+                raise ValueError(
+                    f"story fingerprint: {name} {value[:60]!r} has a tab or line break"
+                )
+        object.__setattr__(self, "words", self.title_words | self.lede_words)
+
+    def to_text(self) -> str:
+        """One line for a TEXT column: scheme, link, title, then the signature."""
+        link, title = self.link or "", self.title_norm or ""
+        if self.scheme != SCHEME:  # a foreign signature cannot be re-encoded; keep what we know
+            return f"{self.scheme}\t{link}\t{title}"
+        sets = (self.title_words, self.lede_words, self.numbers, self.entities)
+        flags = "p" if self.preview else ""
+        return "\t".join((self.scheme, link, title, *map(_encode, sets), flags))
+
+    @classmethod
+    def from_text(cls, text: str) -> StoryFingerprint:
+        """Parse `to_text()` output; another scheme's row (an older version's) keeps its link
+        and title, and no signature."""
+        fields = text.split("\t")
+        if len(fields) < 3 or not fields[0].startswith("sw"):
+            raise ValueError(
+                f"story fingerprint: expected 'sw<N>\\tlink\\ttitle...', got {text[:60]!r}"
+            )
+        scheme, link, title = fields[0], fields[1] or None, fields[2] or None
+        if scheme != SCHEME:
+            return cls(link, title, scheme=scheme)
+        if len(fields) != 8:
+            raise ValueError(f"story fingerprint: {scheme} needs 8 fields, got {len(fields)}")
+        if fields[7] not in ("", "p"):
+            raise ValueError(f"story fingerprint: unknown flags {fields[7][:20]!r}")
+        return cls(
+            link,
+            title,
+            _decode(fields[3], "title words"),
+            _decode(fields[4], "lede words"),
+            _decode(fields[5], "numbers"),
+            _decode(fields[6], "entities"),
+            preview=fields[7] == "p",
+        )
+
+
+def fingerprint(title: str, summary: str, link: str | None) -> StoryFingerprint:
+    """The fingerprint of one news item (`summary` as plain text)."""
+    cleaned = clean_title(title)
+    live = bool(_LIVE.search(cleaned))
+    title_norm = normalised_title(cleaned) or None
+    title_words, title_entities = _terms(cleaned)
+    lede_words, lede_entities = _terms(summary, LEDE_WORDS)
+    if _title_case(cleaned):  # every word has a capital: trust only names the lede confirms
+        title_entities &= lede_entities | {w for w in title_words if _is_number(w)}
+    terms = {_hash(w): w for w in (*title_words, *lede_words)}
+    numbers = {w for w in (*title_words, *lede_words) if _is_number(w)}
+    return StoryFingerprint(
+        link=_safe_link(link) if link and link.strip() else None,
+        # A live blog's title names a running page, not a story: keep it out of the title rule.
+        title_norm=None if live else title_norm,
+        title_words=frozenset() if live else frozenset(map(_hash, title_words)),
+        lede_words=frozenset(map(_hash, lede_words)),
+        numbers=frozenset(map(_hash, numbers)),
+        entities=frozenset(map(_hash, title_entities | lede_entities)),
+        preview=bool(_PREVIEW.search(cleaned)),
+        terms=MappingProxyType(terms),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MergeReason:
+    """Why two items were taken for one story: the score and what they share, rarest first
+    (named entities, then numbers, then words), or the rule ("same link", "same headline")."""
+
+    shared: tuple[str, ...]
+    score: float
+
+    def describe(self) -> str:
+        """ "nato, hague, 5%, 2035" (or "same link")."""
+        return ", ".join(self.shared)
+
+
+def title_identifies(fp: StoryFingerprint) -> bool:
+    """True when a title is long enough that two items sharing it share a story."""
+    return fp.title_norm is not None and fp.title_norm.count(" ") + 1 >= MIN_TITLE_WORDS
+
+
+def words_needed(title_words: frozenset[int]) -> int:
+    """How many of these title words a story must hold for the title gate to pass: the
+    fewest whose weights, heaviest first, reach TITLE_GATE of the title's weight."""
+    total = _weigh(title_words) * TITLE_GATE - 1e-9
+    held = 0.0
+    for count, w in enumerate(sorted(map(weight, title_words), reverse=True), start=1):
+        held += w
+        if held >= total:
+            return count
+    return len(title_words)
+
+
+def _vetoed(a: StoryFingerprint, b: StoryFingerprint) -> bool:
+    """The numbers rule: both titles hold a number the other item lacks."""
+    return bool((a.title_words & a.numbers) - b.words and (b.title_words & b.numbers) - a.words)
+
+
+def event_score(a: StoryFingerprint, b: StoryFingerprint) -> float:
+    """The event score in [0, 1 + ENTITY_CAP * ENTITY_BONUS]; 0 when a rule vetoes."""
+    if a.scheme != SCHEME or b.scheme != SCHEME:
+        return 0.0
+    ta, tb = a.title_words, b.title_words
+    if len(ta) < MIN_SIGNATURE_WORDS or len(tb) < MIN_SIGNATURE_WORDS:
+        return 0.0
+    if _vetoed(a, b) or a.preview != b.preview:
+        return 0.0
+    containment = min(_weigh(ta & b.words) / _weigh(ta), _weigh(tb & a.words) / _weigh(tb))
+    if containment < TITLE_GATE:
+        return 0.0
+    overlap = _weigh(a.words & b.words) / min(_weigh(a.words), _weigh(b.words))
+    entities = min(ENTITY_CAP, len(a.entities & b.entities))
+    return (containment + overlap) / 2 + ENTITY_BONUS * entities
+
+
+def _shared_terms(a: StoryFingerprint, b: StoryFingerprint) -> tuple[str, ...]:
+    """The words behind the terms `a` and `b` share: entities, numbers, then the rest, each
+    rarest first (the words come from whichever fingerprint still knows them)."""
+    known = a.terms or b.terms
+    shared = a.words & b.words
+    entities = a.entities & b.entities
+
+    def rank(term: int) -> tuple[int, float, str]:
+        kind = 0 if term in entities else 1 if term in a.numbers else 2
+        return (kind, -weight(term), known.get(term, ""))
+
+    ordered = sorted((t for t in shared if t in known), key=rank)
+    return tuple(known[t] for t in ordered[:REASON_TERMS])
+
+
+def merge_reason(a: StoryFingerprint, b: StoryFingerprint) -> MergeReason:
+    """The score of `a` against `b` and what it rests on (a score of 0 shares nothing)."""
+    if a.link is not None and a.link == b.link:
+        return MergeReason(("same link",), 1.0)
+    if a.title_norm == b.title_norm and title_identifies(a):
+        return MergeReason(("same headline",), 1.0)
+    score = event_score(a, b)
+    return MergeReason(_shared_terms(a, b) if score > 0 else (), score)
+
+
+def similarity(a: StoryFingerprint, b: StoryFingerprint) -> float:
+    """1.0 for the same link or identifying title, else the event score."""
+    return merge_reason(a, b).score
+
+
+def same_story(a: StoryFingerprint, b: StoryFingerprint) -> bool:
+    """True when `a` and `b` report the same story (link, then title, then the event score)."""
+    return similarity(a, b) >= NEAR_DUPLICATE_THRESHOLD
+
+
+def find_story(
+    candidate: StoryFingerprint, known: Iterable[tuple[K, StoryFingerprint]]
+) -> K | None:
+    """The key of the known story `candidate` belongs to, or None.
+
+    A link match wins outright, then the first title match, then the highest event score at
+    or above the threshold (the first of equals).
+    """
+    title_key: tuple[K] | None = None  # a 1-tuple, so that a falsy key is still found
+    best_key: tuple[K] | None = None
+    best = NEAR_DUPLICATE_THRESHOLD
+    link = candidate.link
+    title = candidate.title_norm if title_identifies(candidate) else None
+    near = len(candidate.title_words) >= MIN_SIGNATURE_WORDS and candidate.scheme == SCHEME
+    cand_title_words = candidate.title_words
+    for key, fp in known:
+        if link is not None and fp.link == link:
+            return key
+        if title_key is not None:
+            continue  # only a link match can still win
+        if title is not None and fp.title_norm == title:
+            title_key = (key,)
+            continue
+        # Cheap prefilter: a story sharing no title word with the candidate cannot score.
+        if near and not cand_title_words.isdisjoint(fp.words):
+            score = event_score(candidate, fp)
+            if score >= best and (best_key is None or score > best):
+                best, best_key = score, (key,)
+    if title_key is not None:
+        return title_key[0]
+    return best_key[0] if best_key is not None else None
