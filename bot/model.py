@@ -135,6 +135,12 @@ class StoryUpdateAlert(Alert):
     `update_of`. Delivered as an edit of that alert or one follow-up, never a new alert."""
 
     update_of: str = field(kw_only=True)
+    # What the new copy shares with the story, rarest first ("nato", "hague", "5%"), or the
+    # rule that joined it ("same link"): so an admin can see a wrong merge. Empty in rows
+    # queued before it was recorded.
+    merged_on: tuple[str, ...] = field(default=(), kw_only=True)
+    # How many outlets the story had with this copy (0 in rows from before it was recorded).
+    outlets: int = field(default=0, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +193,8 @@ class StoryUpdate:
     original: Alert
     edit: str | None
     reply_to: str | None
+    # What the copy behind this update shared with the story (StoryUpdateAlert.merged_on).
+    merged_on: tuple[str, ...] = ()
 
     @property
     def also(self) -> tuple[OutletCopy, ...]:

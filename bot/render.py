@@ -35,6 +35,7 @@ __all__ = [
     "alert_message",
     "defuse",
     "digest_safe",
+    "merged_on_text",
     "story_followup_message",
     "truncate",
 ]
@@ -148,6 +149,16 @@ def _outlets(also: Sequence[OutletCopy], budget: int) -> str:
     return truncate(" · ".join(shown), budget)
 
 
+def merged_on_text(merged_on: Sequence[str]) -> str:
+    """ "merged on: nato, hague, 5%" — why the latest copy joined its story ("" for none)."""
+    return "merged on: " + ", ".join(merged_on) if merged_on else ""
+
+
+def _footer(signal_id: str, merged_on: Sequence[str]) -> str:
+    why = merged_on_text(merged_on)
+    return f"signal: {signal_id}" + (f" · {digest_safe(why)}" if why else "")
+
+
 def story_followup_message(update: StoryUpdate, signal_title: str | None = None) -> dict[str, Any]:
     """One short message saying which other outlets now report an alert's story.
 
@@ -163,7 +174,7 @@ def story_followup_message(update: StoryUpdate, signal_title: str | None = None)
         "color": SEVERITY_COLOURS.get(original.severity, SEVERITY_COLOURS["medium"]),
         "author": {"name": defuse(name)},
         "description": "Also reported by " + _outlets(also, DESCRIPTION_LIMIT - 20),
-        "footer": {"text": truncate(f"signal: {original.signal_id}", FOOTER_LIMIT)},
+        "footer": {"text": truncate(_footer(original.signal_id, update.merged_on), FOOTER_LIMIT)},
     }
     if original.link:
         embed["url"] = original.link

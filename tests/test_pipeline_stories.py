@@ -393,7 +393,10 @@ def test_a_sink_without_update_gets_a_follow_up_alert(
     rig.deliver()
     original, followup = rig.sink.sent
     assert followup.title == f"+1 source: {HEADLINE}"
-    assert followup.snippet == "Also reported by agency"
+    # ... and why the copy joined the story, so an admin can judge the merge.
+    assert followup.snippet.startswith("Also reported by agency (merged on: ")
+    for term in ("nato", "gdp", "5%", "2035"):
+        assert term in followup.snippet
     assert followup.alert_id.startswith(f"upd-{original.alert_id}-")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.model import Match
+from bot.model import Match, StoryUpdateAlert
 from bot.render import SEVERITY_COLOURS, defuse, digest_safe, truncate
 from bot.store import ArticleRecord, SignalStats, SignalTimeline, Subscription, SubscriptionMode
 from bot.watchlist import SignalSpec
@@ -273,8 +273,12 @@ def signal_embed(
     routes: Sequence[str],
     recent: Sequence[ArticleRecord],
     timeline: SignalTimeline | None = None,
+    *,
+    merges: Sequence[StoryUpdateAlert] = (),
 ) -> dict[str, Any]:
-    """The /signal answer: meaning, query, severity, tags, routes, activity, recent hits.
+    """The /signal answer: meaning, query, severity, tags, routes, activity, recent hits, and
+    the copies lately merged into announced stories with the terms they shared (so an admin
+    can see a wrong merge).
 
     With a `timeline`, the activity is its totals, first and last hit and busiest day, and a
     signal with hits shows the chart attached as TIMELINE_FILENAME.
@@ -305,9 +309,21 @@ def signal_embed(
         ],
         "footer": {"text": f"signal: {signal.id}"},
     }
+    if merges:
+        lines = paginate([merge_line(m) for m in merges], page_limit=FIELD_LIMIT)
+        embed["fields"].append({"name": "Recent merges", "value": lines[0]})
     if timeline is not None and timeline.total > 0:
         embed["image"] = {"url": f"attachment://{TIMELINE_FILENAME}"}
     return embed
+
+
+def merge_line(update: StoryUpdateAlert) -> str:
+    """ "• merged 3 outlets on: nato, hague, 5% — [headline](link)": a copy that joined a
+    story, and why."""
+    headline = linked_title(truncate(update.title, 120), update.link)
+    outlets = f"merged {update.outlets} outlets" if update.outlets > 1 else "merged"
+    why = ", ".join(update.merged_on) if update.merged_on else "(not recorded)"
+    return f"• {outlets} on: {digest_safe(truncate(why, 200))} — {headline}"
 
 
 def articles_embeds(

@@ -39,16 +39,25 @@ def entry_alert_for_route(entry: Entry, match: Match, route: Route, severity: st
 
 
 def update_alert(
-    entry: Entry, match: Match, destination: str, severity: str, original: str, outlets: int
+    entry: Entry,
+    match: Match,
+    destination: str,
+    severity: str,
+    original: str,
+    outlets: int,
+    merged_on: tuple[str, ...] = (),
 ) -> StoryUpdateAlert:
-    """An update to the alert `original`: its story now has `outlets` outlets.
+    """An update to the alert `original`: its story now has `outlets` outlets; `merged_on`
+    is what the entry shared with the story (`MergeReason.shared`).
 
     The id is stable, so a replayed poll enqueues nothing new. What the update shows is read
     from the store when it is delivered, so several updates queued for one story all show its
     latest state.
     """
     base = entry_alert(entry, match, destination, severity, f"{UPDATE_PREFIX}{original}-{outlets}")
-    return StoryUpdateAlert(**_fields(base), update_of=original)
+    return StoryUpdateAlert(
+        **_fields(base), update_of=original, merged_on=merged_on, outlets=outlets
+    )
 
 
 def entry_alert(
@@ -100,10 +109,18 @@ def followup_alert(update: StoryUpdate, alert_id: str) -> FollowUpAlert:
             **_fields(original),
             "alert_id": alert_id,
             "title": f"{count}: {original.title}",
-            "snippet": "Also reported by " + ", ".join(names) if names else "",
+            "snippet": _also_snippet(names, update.merged_on),
             "terms": (),
         }
     )
+
+
+def _also_snippet(names: Sequence[str], merged_on: Sequence[str]) -> str:
+    """ "Also reported by A, B (merged on: nato, hague)"; "" without outlets."""
+    if not names:
+        return ""
+    why = f" (merged on: {', '.join(merged_on)})" if merged_on else ""
+    return "Also reported by " + ", ".join(names) + why
 
 
 def _fields(alert: Alert) -> dict[str, Any]:

@@ -185,7 +185,7 @@ class Deliverer:
             earlier = self.store.last_update_receipt(alert.update_of)
             if earlier is not None and earlier.startswith("followup:"):
                 edit = earlier
-        return StoryUpdate(original, edit=edit, reply_to=record.receipt)
+        return StoryUpdate(original, edit=edit, reply_to=record.receipt, merged_on=alert.merged_on)
 
     async def _deliver_one(self, alert: Alert, attempts: int, queued_at: datetime) -> bool:
         try:

@@ -125,6 +125,7 @@ def plan_poll(
                                 severity,
                                 original,
                                 len(story.outlets),
+                                story.merged_on,
                             )
                         )
                     continue

@@ -1,7 +1,8 @@
 """The story book: the stories of the window a poll files its matched entries under.
 
 entry ─fingerprint─► stored index (window, loaded once a process) ∪ this poll's new stories
-      ─► the story it repeats (link, headline, near-duplicate text), or a new one
+      ─► the story it repeats (link, headline, event score) and what it shares with it
+         (StoryInPoll.merged_on, shown on the story update), or a new one
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class StoryInPoll:
     outlets: list[str]
     announced: dict[tuple[str, str], str]  # (signal id, route label) -> announcing alert id
     fingerprint_written: bool = False
+    # Why the entry last filed under it joined it (MergeReason.shared); () when it began it.
+    merged_on: tuple[str, ...] = ()
 
 
 class StoryBook(Protocol):
@@ -158,15 +161,18 @@ class StoryIndexInPoll:
         stored = self._stored.match(candidate)
         new = self._new.match(candidate)
         if new is not None and new.beats(stored):
-            return self._new_stories[new.key]
+            joined = self._new_stories[new.key]
+            joined.merged_on = new.reason.shared
+            return joined
         if stored is not None:
-            story = self._loaded.get(stored.key)
-            if story is None:  # a stored story, read in full the first time a copy joins it
+            loaded = self._loaded.get(stored.key)
+            if loaded is None:  # a stored story, read in full the first time a copy joins it
                 fp = self._stored.fingerprint(stored.key)
                 known = self._book.story(stored.key)
-                story = _known(known, fp) if known else StoryInPoll(fp, stored.key, None, [], {})
-                self._loaded[stored.key] = story
-            return story
+                loaded = _known(known, fp) if known else StoryInPoll(fp, stored.key, None, [], {})
+                self._loaded[stored.key] = loaded
+            loaded.merged_on = stored.reason.shared
+            return loaded
         story = StoryInPoll(candidate, None, entry.key, [], {})
         self._new.add(len(self._new_stories), candidate)
         self._new_stories.append(story)

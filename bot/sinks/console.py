@@ -17,6 +17,7 @@ from typing import Any, Literal, TextIO
 from bot.digest import digest_json
 from bot.model import Alert, Digest, DigestAlert, FloodSummary, StoryUpdate
 from bot.notices import Notice, notice_text
+from bot.render import merged_on_text
 
 __all__ = ["ConsoleNotifier", "ConsoleSink", "alert_json"]
 
@@ -84,6 +85,7 @@ class ConsoleSink:
                     "update": original.alert_id,
                     "signal": original.signal_id,
                     "also": [asdict(c) for c in update.also],
+                    "merged_on": list(update.merged_on),
                 },
                 ensure_ascii=False,
             )
@@ -91,6 +93,8 @@ class ConsoleSink:
             names = ", ".join(copy.outlet for copy in update.also)
             head = f"[{original.signal_id}] {_sources(len(update.also))}"
             line = f"{head}: {original.title}\n    also reported by {names}"
+            if update.merged_on:
+                line += f"\n    {merged_on_text(update.merged_on)}"
         self.stream.write(line + "\n")
         self.stream.flush()
         return None

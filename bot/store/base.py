@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
-from bot.model import Alert, Entry
+from bot.model import Alert, Entry, StoryUpdateAlert
 from bot.store.leases import DEFAULT_HOLDER, Lease
 from bot.store.records import (
     OUTBOX_STATUSES,
@@ -92,6 +92,7 @@ __all__ = [
     "StoryWrite",
     "Subscription",
     "SubscriptionMode",
+    "distinct_updates",
     "source_health",
 ]
 
@@ -300,6 +301,11 @@ class Store(Protocol):
 
     def last_update_receipt(self, original_id: str) -> str | None:
         """The receipt of the latest delivered story update of the alert `original_id`."""
+        ...
+
+    def recent_story_updates(self, signal_id: str, limit: int) -> list[StoryUpdateAlert]:
+        """The signal's latest story updates (a copy from a new outlet joined an announced
+        story), newest first, one per story and copy headline: what /signal shows merged."""
         ...
 
     def recent_stories(self, since: datetime) -> list[KnownStory]:
@@ -559,3 +565,18 @@ class Store(Protocol):
     ) -> None:
         """Close the store."""
         ...
+
+
+def distinct_updates(alerts: Iterable[Alert], limit: int) -> list[StoryUpdateAlert]:
+    """The story updates among `alerts` (newest first), one per copy (a copy that joined a
+    story announced on several routes is one update per route), at most `limit`."""
+    seen: set[tuple[str, str]] = set()  # (headline, link) of each copy shown
+    out: list[StoryUpdateAlert] = []
+    for alert in alerts:
+        if not isinstance(alert, StoryUpdateAlert) or (alert.title, alert.link or "") in seen:
+            continue
+        seen.add((alert.title, alert.link or ""))
+        out.append(alert)
+        if len(out) >= limit:
+            break
+    return out

@@ -94,6 +94,8 @@ def alert_from_json(text: str) -> Alert:
         raise ValueError(f"alert {doc.get('alert_id')!r} has a kind this version does not know")
     doc["terms"] = tuple(doc["terms"])
     doc["also"] = tuple(OutletCopy(**c) for c in doc.get("also") or ())
+    if "merged_on" in doc:  # story updates; rows from before it was recorded have none
+        doc["merged_on"] = tuple(str(term) for term in doc["merged_on"] or ())
     if cls is FloodSummary:
         doc["items"] = tuple(FoldedItem(**i) for i in doc["items"])
     if cls is DigestAlert:

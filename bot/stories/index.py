@@ -6,6 +6,7 @@ through postings of the stories' words. Pure: no I/O (a `load` callback may do s
 
 from __future__ import annotations
 
+import math
 from array import array
 from bisect import bisect_left
 from collections import Counter
@@ -18,12 +19,13 @@ from bot.stories.signature import (
     MIN_SIGNATURE_WORDS,
     NEAR_DUPLICATE_THRESHOLD,
     SCHEME,
+    TITLE_GATE,
     MergeReason,
     StoryFingerprint,
     event_score,
+    half_units,
     merge_reason,
     title_identifies,
-    words_needed,
 )
 
 __all__ = ["LINK_RULE", "NEAR_RULE", "TITLE_RULE", "IndexMatch", "StoryIndex"]
@@ -170,12 +172,13 @@ class StoryIndex(Generic[K]):
         words = candidate.title_words
         if candidate.scheme != SCHEME or len(words) < MIN_SIGNATURE_WORDS:
             return None
-        needed = words_needed(words)  # title words a story must hold to pass the title gate
+        # The title gate in half-units of weight: what of the candidate's title a story must hold.
+        need = math.ceil(2 * TITLE_GATE * candidate.title_weight - 1e-6)
         numbers = words & candidate.numbers
         if not numbers:  # no number to veto with: any story may score
-            passed = self._sharing(words, needed, self._plain, self._numbered)
+            passed = self._sharing(words, need, self._plain, self._numbered)
         else:  # stories without title numbers, then those the number rule lets through
-            passed = self._sharing(words, needed, self._plain)
+            passed = self._sharing(words, need, self._plain)
             others: set[int] = set()
             rarest = min(numbers, key=lambda n: len(self._numbered.get(n, ())))
             others.update(self._numbered.get(rarest, ()))  # those holding all are among these
@@ -186,7 +189,7 @@ class StoryIndex(Generic[K]):
                 for slot in others
                 if self._keys[slot] is not None
                 and not self._vetoed(slot, numbers, candidate.words)
-                and self._holds_at_least(slot, words, needed)
+                and self._holds_weight(slot, words, need)
             ]
             passed.sort()
         fps = self._fingerprints(passed)
@@ -205,28 +208,36 @@ class StoryIndex(Generic[K]):
     # -- filters, in the postings alone ------------------------------------------------------
 
     def _sharing(
-        self, words: frozenset[int], needed: int, *families: dict[int, array[int]]
+        self, words: frozenset[int], need: int, *families: dict[int, array[int]]
     ) -> list[int]:
-        """The live stories in `families` holding at least `needed` of `words`, in slot order.
+        """The live stories in `families` whose held `words` weigh at least `need` half-units,
+        in slot order.
 
-        Hits are counted over the words' postings (in C: Counter over the joined arrays); the
-        few longest lists (a word in more than an eighth of the stories) are not read but
-        bisected for the stories the others left, as long as the count alone can still rule
-        a story out (fewer than `needed` words skipped).
+        Weights are counted over the words' postings in C: each word's list is repeated as many
+        times as it weighs in half-units, and a Counter counts the joined arrays. The longest
+        lists (a word in more than an eighth of the stories) are not read but bisected for the
+        stories the others left, as long as the words read can still rule a story out (the
+        skipped words weigh less than `need`).
         """
         length = {w: sum(len(family.get(w, ())) for family in families) for w in words}
         ordered = sorted(words, key=length.__getitem__)
         common = max(256, len(self._slots) // 8)
-        skip = min(needed - 1, sum(1 for w in ordered if length[w] > common))
-        counted, skipped = ordered[: len(ordered) - skip], ordered[len(ordered) - skip :]
+        skipped: list[int] = []
+        room = need - 1  # skipped words must weigh less than `need`
+        while ordered and length[ordered[-1]] > common and half_units(ordered[-1]) <= room:
+            room -= half_units(ordered[-1])
+            skipped.append(ordered.pop())
+        allowance = need - 1 - room  # what the skipped words weigh
         hits = Counter(
-            chain.from_iterable(family[w] for w in counted for family in families if w in family)
+            chain.from_iterable(
+                family[w] * half_units(w) for w in ordered for family in families if w in family
+            )
         )
         passed = []
         for slot, held in hits.items():
-            if held + skip < needed or self._keys[slot] is None:
+            if held + allowance < need or self._keys[slot] is None:
                 continue
-            if skip and not self._holds_at_least(slot, skipped, needed - held):
+            if skipped and not self._holds_weight(slot, skipped, need - held):
                 continue
             passed.append(slot)
         passed.sort()
@@ -241,13 +252,16 @@ class StoryIndex(Generic[K]):
         i = bisect_left(postings, slot)
         return i < len(postings) and postings[i] == slot
 
-    def _holds_at_least(self, slot: int, words: Collection[int], needed: int) -> bool:
-        """Whether the story in `slot` holds `needed` of `words` (stopping once it cannot)."""
-        missing = len(words) - needed  # how many of `words` the story may lack
+    def _holds_weight(self, slot: int, words: Collection[int], need: int) -> bool:
+        """Whether the `words` the story in `slot` holds weigh `need` half-units (stopping once
+        they cannot)."""
+        spare = sum(map(half_units, words)) - need  # how much of `words` the story may lack
+        if spare < 0:
+            return False
         for word in words:
             if not self._holds(slot, word):
-                missing -= 1
-                if missing < 0:
+                spare -= half_units(word)
+                if spare < 0:
                     return False
         return True
 

@@ -23,7 +23,8 @@ The score, with W the summed rarity of a set:
   - title containment: the smaller of the shares of each title's weight found anywhere in the
     other item; below TITLE_GATE the score is 0 (the index relies on it);
   - overlap: W(shared terms) / the smaller item's W, over title and lede;
-  - (containment + overlap) / 2, plus ENTITY_BONUS for each shared entity (up to ENTITY_CAP).
+  - 0.7 containment + 0.3 overlap, plus bonuses for what pins an event down: each shared named
+    entity (up to 4), each shared number (up to 2), a shared weekday.
 Vetoes (score 0): both titles hold a number the other item lacks ("5%" vs "2%"; a number one
 side leaves out is fine), or one title announces a preview ("set to", "this week") and the
 other does not: a summit's run-up and its decision are two stories.
@@ -58,12 +59,12 @@ __all__ = [
     "event_score",
     "find_story",
     "fingerprint",
+    "half_units",
     "merge_reason",
     "same_story",
     "similarity",
     "title_identifies",
     "weight",
-    "words_needed",
 ]
 
 K = TypeVar("K")
@@ -75,12 +76,19 @@ SCHEME = "sw2"
 # How far back the caller should look for a story to join (the issue's default).
 DEFAULT_WINDOW = timedelta(hours=48)
 # Chosen on pairs_dev.jsonl with the 48 h window: tests/data/stories/README.md has the sweep.
-NEAR_DUPLICATE_THRESHOLD = 0.48
+NEAR_DUPLICATE_THRESHOLD = 0.63
 # Each title must find at least this share of its weight in the other item.
 TITLE_GATE = 0.2
+# How much of the base score is title containment (the rest: overlap of title and lede).
+CONTAINMENT_SHARE = 0.7
 # What each shared named entity adds to the score, and how many count.
-ENTITY_BONUS = 0.04
+ENTITY_BONUS = 0.08
 ENTITY_CAP = 4
+# What each shared number ("5%", "2035", "250billion") adds, and how many count.
+NUMBER_BONUS = 0.05
+NUMBER_CAP = 2
+# What a shared weekday ("on Sunday") adds: both reports put the event on one day.
+DAY_BONUS = 0.05
 # Titles with fewer words than this ("Breaking news", "Kyiv attacked") name no single story.
 MIN_TITLE_WORDS = 4
 # Titles with fewer content words than this are not compared as near-duplicates at all.
@@ -157,6 +165,9 @@ def _level(word: str) -> int:
 _WEIGHTS = tuple(max(0.5, float(level)) for level in range(_MAX_LEVEL + 1))
 
 
+_HALF_UNITS = tuple(int(2 * w) for w in _WEIGHTS)
+
+
 def weight(term: int) -> float:
     """The weight of one hashed term (its rarity)."""
     return _WEIGHTS[term >> _LEVEL_SHIFT]
@@ -169,6 +180,11 @@ def _weigh(terms: Iterable[int]) -> float:
 def _hash(word: str) -> int:
     """A stable 24-bit term (Python's hash() is salted per process; rows outlive processes)."""
     return _level(word) << _LEVEL_SHIFT | zlib.crc32(word.encode("utf-8")) & _HASH_MASK
+
+
+_WEEKDAYS = frozenset(
+    map(_hash, ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
+)
 
 
 def _is_number(word: str) -> bool:
@@ -260,6 +276,9 @@ class StoryFingerprint:
     # The words behind the hashes, for explaining a merge; never stored (a loaded row has none).
     terms: Mapping[int, str] = field(default_factory=lambda: _NO_TERMS, repr=False, compare=False)
     words: frozenset[int] = field(init=False, repr=False, compare=False)
+    # The summed weights of the title words and of all words, computed once.
+    title_weight: float = field(init=False, repr=False, compare=False)
+    weight: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, value in (("link", self.link), ("title_norm", self.title_norm)):
@@ -267,7 +286,10 @@ class StoryFingerprint:
                 raise ValueError(
                     f"story fingerprint: {name} {value[:60]!r} has a tab or line break"
                 )
-        object.__setattr__(self, "words", self.title_words | self.lede_words)
+        words = self.title_words | self.lede_words
+        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "title_weight", _weigh(self.title_words))
+        object.__setattr__(self, "weight", _weigh(words))
 
     def to_text(self) -> str:
         """One line for a TEXT column: scheme, link, title, then the signature."""
@@ -347,16 +369,9 @@ def title_identifies(fp: StoryFingerprint) -> bool:
     return fp.title_norm is not None and fp.title_norm.count(" ") + 1 >= MIN_TITLE_WORDS
 
 
-def words_needed(title_words: frozenset[int]) -> int:
-    """How many of these title words a story must hold for the title gate to pass: the
-    fewest whose weights, heaviest first, reach TITLE_GATE of the title's weight."""
-    total = _weigh(title_words) * TITLE_GATE - 1e-9
-    held = 0.0
-    for count, w in enumerate(sorted(map(weight, title_words), reverse=True), start=1):
-        held += w
-        if held >= total:
-            return count
-    return len(title_words)
+def half_units(term: int) -> int:
+    """The weight of one hashed term in half-units (every weight is a multiple of 0.5)."""
+    return _HALF_UNITS[term >> _LEVEL_SHIFT]
 
 
 def _vetoed(a: StoryFingerprint, b: StoryFingerprint) -> bool:
@@ -365,7 +380,7 @@ def _vetoed(a: StoryFingerprint, b: StoryFingerprint) -> bool:
 
 
 def event_score(a: StoryFingerprint, b: StoryFingerprint) -> float:
-    """The event score in [0, 1 + ENTITY_CAP * ENTITY_BONUS]; 0 when a rule vetoes."""
+    """The event score (0 to 1, plus the bonuses); 0 when a rule vetoes."""
     if a.scheme != SCHEME or b.scheme != SCHEME:
         return 0.0
     ta, tb = a.title_words, b.title_words
@@ -373,12 +388,18 @@ def event_score(a: StoryFingerprint, b: StoryFingerprint) -> float:
         return 0.0
     if _vetoed(a, b) or a.preview != b.preview:
         return 0.0
-    containment = min(_weigh(ta & b.words) / _weigh(ta), _weigh(tb & a.words) / _weigh(tb))
+    containment = min(_weigh(ta & b.words) / a.title_weight, _weigh(tb & a.words) / b.title_weight)
     if containment < TITLE_GATE:
         return 0.0
-    overlap = _weigh(a.words & b.words) / min(_weigh(a.words), _weigh(b.words))
-    entities = min(ENTITY_CAP, len(a.entities & b.entities))
-    return (containment + overlap) / 2 + ENTITY_BONUS * entities
+    shared = a.words & b.words
+    overlap = _weigh(shared) / min(a.weight, b.weight)
+    score = CONTAINMENT_SHARE * containment + (1 - CONTAINMENT_SHARE) * overlap
+    score += ENTITY_BONUS * min(ENTITY_CAP, len(a.entities & b.entities))
+    score += NUMBER_BONUS * min(NUMBER_CAP, len(shared & a.numbers))
+    days_a, days_b = a.words & _WEEKDAYS, b.words & _WEEKDAYS
+    if days_a & days_b:
+        score += DAY_BONUS
+    return score
 
 
 def _shared_terms(a: StoryFingerprint, b: StoryFingerprint) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from discord.ext import commands
 from bot.charts import hits_per_day_png
 from bot.chat import format as fmt
 from bot.chat.cogs.common import signal_choices
+from bot.model import StoryUpdateAlert
 from bot.render import truncate
 from bot.store import ArticleRecord, SignalStats, SignalTimeline
 from bot.watchlist import SignalSpec
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["LookupCog"]
 
 RECENT_HITS = 5  # articles /signal lists under "Recent hits"
+RECENT_MERGES = 5  # copies /signal lists under "Recent merges", with what they shared
 TIMELINE_DAYS = 30  # days /signal charts, today (UTC) included
 
 Count = app_commands.Range[int, 1, fmt.COUNT_MAX]
@@ -58,6 +60,7 @@ class SignalActivity:
     recent: list[ArticleRecord]
     timeline: SignalTimeline
     chart: bytes | None
+    merges: list[StoryUpdateAlert] = field(default_factory=list)  # copies that joined stories
 
 
 class LookupCog(commands.Cog):
@@ -105,6 +108,7 @@ class LookupCog(commands.Cog):
             recent=store.recent_articles(RECENT_HITS, spec.id),
             timeline=timeline,
             chart=chart,
+            merges=store.recent_story_updates(spec.id, RECENT_MERGES),
         )
 
     @app_commands.command(name="signals", description="List every signal with its recent activity")
@@ -132,7 +136,14 @@ class LookupCog(commands.Cog):
             self.services.compiled().destinations(spec.id), self.bot.settings.channel
         )
         embed = discord.Embed.from_dict(
-            fmt.signal_embed(spec, activity.stats, routes, activity.recent, activity.timeline)
+            fmt.signal_embed(
+                spec,
+                activity.stats,
+                routes,
+                activity.recent,
+                activity.timeline,
+                merges=activity.merges,
+            )
         )
         if activity.chart is None:
             await interaction.response.send_message(embed=embed)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from bot.errors import StoreError
 from bot.model import Alert, StoryUpdateAlert, alert_kind
 from bot.store import codec
-from bot.store.base import OUTBOX_STATUSES, OutboxRecord, PendingAlert
+from bot.store.base import OUTBOX_STATUSES, OutboxRecord, PendingAlert, distinct_updates
 from bot.store.leases import DEFAULT_HOLDER, check_holder
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
@@ -128,6 +128,16 @@ class OutboxMixin(SQLiteBase):
     def _require_alert(db: sqlite3.Connection, alert_id: str) -> None:
         if db.execute("SELECT 1 FROM outbox WHERE alert_id = ?", (alert_id,)).fetchone() is None:
             raise StoreError(f"no alert {alert_id!r}")
+
+    def recent_story_updates(self, signal_id: str, limit: int) -> list[StoryUpdateAlert]:
+        """The signal's latest story updates, newest first, one per story and headline."""
+        with self._transaction("recent_story_updates", write=False) as db:
+            rows = db.execute(
+                "SELECT payload FROM outbox WHERE signal_id = ? AND kind = 'update'"
+                " ORDER BY created_at DESC, alert_id DESC LIMIT ?",
+                (signal_id, limit * 4),  # one per route: read a few more, keep `limit`
+            ).fetchall()
+        return distinct_updates([codec.alert_from_json(row[0]) for row in rows], limit)
 
     def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
         """How many alerts for this signal were enqueued at or after `since`, any status."""
