@@ -92,16 +92,24 @@ def dump(pairs: list[dict[str, object]]) -> str:
     return "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs)
 
 
-def main(argv: list[str]) -> int:
+def misplaced() -> list[str]:
+    """Ids of pairs that are not in the file the split sends them to."""
     dev_now, holdout_now = read(DEV), read(HOLDOUT)
     dev, holdout = split(dev_now + holdout_now)
+    dev_ids = {p["id"] for p in dev}
+    holdout_ids = {p["id"] for p in holdout}
+    return [str(p["id"]) for p in dev_now if p["id"] not in dev_ids] + [
+        str(p["id"]) for p in holdout_now if p["id"] not in holdout_ids
+    ]
+
+
+def main(argv: list[str]) -> int:
     if "--check" in argv:
-        wrong = [p["id"] for p in dev_now if p not in dev] + [
-            p["id"] for p in holdout_now if p not in holdout
-        ]
+        wrong = misplaced()
         for pair_id in wrong:
             print(f"{pair_id}: in the wrong file", file=sys.stderr)
         return 1 if wrong else 0
+    dev, holdout = split(read(DEV) + read(HOLDOUT))
     DEV.write_text(dump(dev), encoding="utf-8")
     HOLDOUT.write_text(dump(holdout), encoding="utf-8")
     for name, pairs in (("dev", dev), ("holdout", holdout)):
