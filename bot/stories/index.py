@@ -25,10 +25,14 @@ from bot.stories.signature import (
     event_score,
     half_units,
     merge_reason,
+    score_bound,
     title_identifies,
 )
 
 __all__ = ["LINK_RULE", "NEAR_RULE", "TITLE_RULE", "IndexMatch", "StoryIndex"]
+
+# How many fingerprints the index loads at a time while it scores stories in bound order.
+_BATCH = 32
 
 K = TypeVar("K")
 
@@ -153,11 +157,12 @@ class StoryIndex(Generic[K]):
 
     def find(self, candidate: StoryFingerprint) -> K | None:
         """The key of the known story `candidate` belongs to, or None (as `find_story`)."""
-        found = self.match(candidate)
+        found = self.match(candidate, explain=False)
         return None if found is None else found.key
 
-    def match(self, candidate: StoryFingerprint) -> IndexMatch[K] | None:
-        """What `find` found and by which rule, so that answers of two indexes can be ranked."""
+    def match(self, candidate: StoryFingerprint, *, explain: bool = True) -> IndexMatch[K] | None:
+        """What `find` found and by which rule, so that answers of two indexes can be ranked;
+        with `explain`, what the candidate shares with it (`IndexMatch.reason`)."""
         link, title = candidate.link, candidate.title_norm
         if link is not None:
             slot = self._identified(hash((LINK_RULE, link)), lambda fp: fp.link == link)
@@ -176,72 +181,89 @@ class StoryIndex(Generic[K]):
         need = math.ceil(2 * TITLE_GATE * candidate.title_weight - 1e-6)
         numbers = words & candidate.numbers
         if not numbers:  # no number to veto with: any story may score
-            passed = self._sharing(words, need, self._plain, self._numbered)
+            bounds = self._sharing(words, need, self._plain, self._numbered)
         else:  # stories without title numbers, then those the number rule lets through
-            passed = self._sharing(words, need, self._plain)
+            bounds = self._sharing(words, need, self._plain)
             others: set[int] = set()
             rarest = min(numbers, key=lambda n: len(self._numbered.get(n, ())))
             others.update(self._numbered.get(rarest, ()))  # those holding all are among these
             for number in candidate.numbers:
                 others.update(self._by_number.get(number, ()))  # those whose numbers it holds
-            passed += [
-                slot
-                for slot in others
-                if self._keys[slot] is not None
-                and not self._vetoed(slot, numbers, candidate.words)
-                and self._holds_weight(slot, words, need)
-            ]
-            passed.sort()
-        fps = self._fingerprints(passed)
+            for slot in others:
+                if self._keys[slot] is None or self._vetoed(slot, numbers, candidate.words):
+                    continue
+                held = sum(half_units(w) for w in words if self._holds(slot, w))
+                if held >= need:
+                    bounds.setdefault(held, []).append(slot)
+        return self._best(candidate, bounds, explain)
+
+    def _best(
+        self, candidate: StoryFingerprint, buckets: dict[int, list[int]], explain: bool
+    ) -> IndexMatch[K] | None:
+        """The best-scoring story in `buckets` (the most of the candidate's title weight a
+        story may hold, in half-units → those stories), as `find_story` ranks them: the
+        highest score at or above the threshold, the first of equals.
+
+        Stories are scored in order of that bound, fingerprints loaded a batch at a time, and
+        the scoring stops once a story's `score_bound` falls below the best score so far: no
+        story after it can win.
+        """
+        title = 2 * candidate.title_weight
         best, best_slot, best_fp = NEAR_DUPLICATE_THRESHOLD, None, None
-        for slot in passed:
-            fp = fps.get(slot)
-            if fp is None:
-                continue
-            score = event_score(candidate, fp)
-            if score >= best and (best_slot is None or score > best):
-                best, best_slot, best_fp = score, slot, fp
+        for held in sorted(buckets, reverse=True):
+            ceiling = score_bound(candidate, held / title)
+            if ceiling < best:
+                break  # no story left can reach the best so far
+            slots = buckets[held]
+            for start in range(0, len(slots), _BATCH):
+                batch = slots[start : start + _BATCH]
+                fps = self._fingerprints(batch)
+                for slot in batch:
+                    fp = fps.get(slot)
+                    if fp is None:
+                        continue
+                    score = event_score(candidate, fp)
+                    if score < best:
+                        continue
+                    if best_slot is None or score > best or slot < best_slot:
+                        best, best_slot, best_fp = score, slot, fp
+                if ceiling < best:
+                    break
         if best_slot is None or best_fp is None:
             return None
-        return IndexMatch(NEAR_RULE, best, self._key(best_slot), merge_reason(candidate, best_fp))
+        reason = merge_reason(candidate, best_fp) if explain else MergeReason((), best)
+        return IndexMatch(NEAR_RULE, best, self._key(best_slot), reason)
 
     # -- filters, in the postings alone ------------------------------------------------------
 
     def _sharing(
         self, words: frozenset[int], need: int, *families: dict[int, array[int]]
-    ) -> list[int]:
-        """The live stories in `families` whose held `words` weigh at least `need` half-units,
-        in slot order.
+    ) -> dict[int, list[int]]:
+        """The live stories in `families` that may hold `need` half-units of the weight of
+        `words`, by the most each may hold (a superset: the score decides).
 
         Weights are counted over the words' postings in C: each word's list is repeated as many
-        times as it weighs in half-units, and a Counter counts the joined arrays. The longest
-        lists (a word in more than an eighth of the stories) are not read but bisected for the
-        stories the others left, as long as the words read can still rule a story out (the
-        skipped words weigh less than `need`).
+        times as it weighs in half-units, and a Counter counts the joined arrays. The lightest
+        words (common ones, whose lists are the longest) are not read while together they
+        weigh less than `need`: a story must then hold one of the others, and may hold them
+        all (their weight is added to its bound).
         """
-        length = {w: sum(len(family.get(w, ())) for family in families) for w in words}
-        ordered = sorted(words, key=length.__getitem__)
-        common = max(256, len(self._slots) // 8)
-        skipped: list[int] = []
-        room = need - 1  # skipped words must weigh less than `need`
-        while ordered and length[ordered[-1]] > common and half_units(ordered[-1]) <= room:
-            room -= half_units(ordered[-1])
-            skipped.append(ordered.pop())
-        allowance = need - 1 - room  # what the skipped words weigh
+        ordered = sorted(words, key=half_units)  # lightest first
+        allowance = 0  # what the words left unread weigh together
+        while len(ordered) > 1 and allowance + half_units(ordered[0]) < need:
+            allowance += half_units(ordered.pop(0))
         hits = Counter(
             chain.from_iterable(
                 family[w] * half_units(w) for w in ordered for family in families if w in family
             )
         )
-        passed = []
+        need -= allowance
+        keys = self._keys
+        buckets: dict[int, list[int]] = {}
         for slot, held in hits.items():
-            if held + allowance < need or self._keys[slot] is None:
-                continue
-            if skipped and not self._holds_weight(slot, skipped, need - held):
-                continue
-            passed.append(slot)
-        passed.sort()
-        return passed
+            if held >= need and keys[slot] is not None:
+                buckets.setdefault(held + allowance, []).append(slot)
+        return buckets
 
     def _holds(self, slot: int, word: int) -> bool:
         """Whether the story in `slot` has `word` (title or lede), by bisecting its postings."""
