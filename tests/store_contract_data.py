@@ -92,11 +92,21 @@ def alert(alert_id: str, signal_id: str = "nato", source_id: str = "a", **change
     return Alert(**fields)  # type: ignore[arg-type]
 
 
-def update(alert_id: str, original: str, **changes: object) -> StoryUpdateAlert:
+def update(
+    alert_id: str,
+    original: str,
+    *,
+    merged_on: tuple[str, ...] = (),
+    outlets: int = 0,
+    **changes: object,
+) -> StoryUpdateAlert:
     """A story update ("+N sources") of the alert `original`."""
     base = alert(alert_id, **changes)
     return StoryUpdateAlert(
-        **{f.name: getattr(base, f.name) for f in fields(Alert)}, update_of=original
+        **{f.name: getattr(base, f.name) for f in fields(Alert)},
+        update_of=original,
+        merged_on=merged_on,
+        outlets=outlets,
     )
 
 

@@ -7,10 +7,20 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from store_contract_data import LEASE, T0, Connect, ContractBase, alert, at, commit, ids
+from store_contract_data import (
+    LEASE,
+    T0,
+    Connect,
+    ContractBase,
+    alert,
+    at,
+    commit,
+    ids,
+    update,
+)
 
 from bot.errors import StoreError
-from bot.model import Alert, OutletCopy
+from bot.model import Alert, OutletCopy, StoryUpdateAlert
 from bot.store.base import Store
 
 
@@ -127,6 +137,24 @@ class OutboxContract(ContractBase):
         assert polled.alerts_for_signal_since("nato", at(11)) == 0
         assert polled.alerts_for_signal_since("eu", T0) == 1
         assert polled.alerts_for_signal_since("none", T0) == 0
+
+    def test_recent_story_updates_newest_first_one_per_copy(self, polled: Store) -> None:
+        """recent_story_updates: a signal's story updates with why each copy merged, newest
+        first, one per copy however many routes it updated, at most `limit`."""
+        joined = {"title": "Allies back 5% at The Hague", "link": "https://b.example/1"}
+        first = update("u1", "x1", merged_on=("nato", "hague"), outlets=2, **joined)
+        second_route = update("u1b", "x1b", merged_on=("nato", "hague"), outlets=2, **joined)
+        later = update("u2", "x1", merged_on=("same link",), outlets=3, title="Later copy")
+        commit(polled, T0, alerts=[alert("x1"), alert("x1b", destination="webhook:x")])
+        commit(polled, at(1), alerts=[first, second_route, alert("o1", "eu")])
+        commit(polled, at(2), alerts=[later])
+        got = polled.recent_story_updates("nato", 5)
+        assert [u.alert_id for u in got] == ["u2", "u1b"]  # ties: the greater id first
+        assert got[0].merged_on == ("same link",) and got[0].outlets == 3
+        assert got[1].merged_on == ("nato", "hague") and got[1].outlets == 2
+        assert all(isinstance(u, StoryUpdateAlert) for u in got)
+        assert [u.alert_id for u in polled.recent_story_updates("nato", 1)] == ["u2"]
+        assert polled.recent_story_updates("eu", 5) == []
 
     def test_delivered_alerts_since_gives_receipts_newest_first(self, polled: Store) -> None:
         """Delivered alerts in the window come newest delivery first, with their receipts."""

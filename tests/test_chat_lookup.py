@@ -4,6 +4,7 @@ the pure formatting they share (`bot.chat.format`)."""
 from __future__ import annotations
 
 import re
+from dataclasses import fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from chat_harness import MAIN_WATCHLIST, TEST_SOURCE, ChatHarness, run_chat
 
 from bot.chat import format as fmt
-from bot.model import Alert
+from bot.model import Alert, StoryUpdateAlert
 from bot.store import SignalStats
 from bot.watchlist import SignalSpec
 
@@ -193,6 +194,40 @@ def test_signal_shows_meaning_query_routes_and_recent_hits(
         nato = (await ask(h, "signal", id="nato-5pct"))["data"]["embeds"][0]
         assert field(nato, "Routes") == f"<#{h.emu.alerts.id}> (default)"
         assert field(nato, "Recent hits") == "none yet"
+
+    run_chat(discord_emulator, tmp_path, scenario)
+
+
+def test_signal_shows_what_merged_into_its_stories_and_why(
+    discord_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    """/signal lists the copies lately merged into announced stories, with the outlets the
+    story then had and the terms the copy shared with it, so an admin can see a wrong merge."""
+
+    async def scenario(h: ChatHarness) -> None:
+        record = h.seed_article(NATO_HEADLINE)
+        original: Alert = h.alert_for(record)
+        copy = replace(
+            original,
+            alert_id=f"upd-{original.alert_id}-3",
+            title="Allies back Trump's 5% goal at The Hague",
+            link="https://other.example.test/hague",
+        )
+        update = StoryUpdateAlert(
+            **{f.name: getattr(copy, f.name) for f in fields(Alert)},
+            update_of=original.alert_id,
+            merged_on=("nato", "hague", "5%", "2035"),
+            outlets=3,
+        )
+        h.store.commit_poll(TEST_SOURCE, h.clock.now, seen=[], articles=[], alerts=[original])
+        h.store.commit_poll(TEST_SOURCE, h.clock.now, seen=[], articles=[], alerts=[update])
+        (embed,) = (await ask(h, "signal", id=original.signal_id))["data"]["embeds"]
+        assert field(embed, "Recent merges") == (
+            "• merged 3 outlets on: nato, hague, 5%, 2035 — "
+            "[Allies back Trump's 5% goal at The Hague](https://other.example.test/hague)"
+        )
+        truce = (await ask(h, "signal", id="ukraine-truce"))["data"]["embeds"][0]
+        assert "Recent merges" not in [f["name"] for f in truce["fields"]]
 
     run_chat(discord_emulator, tmp_path, scenario)
 

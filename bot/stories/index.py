@@ -10,7 +10,7 @@ import math
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Generic, TypeVar
@@ -189,10 +189,11 @@ class StoryIndex(Generic[K]):
             others.update(self._numbered.get(rarest, ()))  # those holding all are among these
             for number in candidate.numbers:
                 others.update(self._by_number.get(number, ()))  # those whose numbers it holds
+            heaviest = sorted(words, key=half_units, reverse=True)
             for slot in others:
                 if self._keys[slot] is None or self._vetoed(slot, numbers, candidate.words):
                     continue
-                held = sum(half_units(w) for w in words if self._holds(slot, w))
+                held = self._held(slot, heaviest, need)
                 if held >= need:
                     bounds.setdefault(held, []).append(slot)
         return self._best(candidate, bounds, explain)
@@ -258,10 +259,11 @@ class StoryIndex(Generic[K]):
             )
         )
         need -= allowance
+        passed = [(slot, held) for slot, held in hits.items() if held >= need]
         keys = self._keys
         buckets: dict[int, list[int]] = {}
-        for slot, held in hits.items():
-            if held >= need and keys[slot] is not None:
+        for slot, held in passed:
+            if keys[slot] is not None:
                 buckets.setdefault(held + allowance, []).append(slot)
         return buckets
 
@@ -274,18 +276,19 @@ class StoryIndex(Generic[K]):
         i = bisect_left(postings, slot)
         return i < len(postings) and postings[i] == slot
 
-    def _holds_weight(self, slot: int, words: Collection[int], need: int) -> bool:
-        """Whether the `words` the story in `slot` holds weigh `need` half-units (stopping once
-        they cannot)."""
-        spare = sum(map(half_units, words)) - need  # how much of `words` the story may lack
-        if spare < 0:
-            return False
-        for word in words:
-            if not self._holds(slot, word):
-                spare -= half_units(word)
-                if spare < 0:
-                    return False
-        return True
+    def _held(self, slot: int, heaviest: list[int], need: int) -> int:
+        """What of `heaviest` (words, heaviest first) the story in `slot` holds, in half-units;
+        stops early, with less than `need`, once the rest cannot make up `need`."""
+        left = sum(map(half_units, heaviest))
+        held = 0
+        for word in heaviest:
+            weight = half_units(word)
+            left -= weight
+            if self._holds(slot, word):
+                held += weight
+            elif held + left < need:
+                return held
+        return held
 
     def _vetoed(self, slot: int, numbers: frozenset[int], words: frozenset[int]) -> bool:
         """The number rule of `event_score`: both titles have a number the other lacks."""
