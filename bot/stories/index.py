@@ -23,10 +23,10 @@ from bot.stories.signature import (
     MergeReason,
     StoryFingerprint,
     event_score,
-    half_units,
     merge_reason,
     score_bound,
     title_identifies,
+    units,
 )
 
 __all__ = ["LINK_RULE", "NEAR_RULE", "TITLE_RULE", "IndexMatch", "StoryIndex"]
@@ -177,8 +177,8 @@ class StoryIndex(Generic[K]):
         words = candidate.title_words
         if candidate.scheme != SCHEME or len(words) < MIN_SIGNATURE_WORDS:
             return None
-        # The title gate in half-units of weight: what of the candidate's title a story must hold.
-        need = math.ceil(2 * TITLE_GATE * candidate.title_weight - 1e-6)
+        # The title gate in whole units (weights rounded up): what of the title a story must hold.
+        need = math.ceil(TITLE_GATE * candidate.title_weight - 1e-6)
         numbers = words & candidate.numbers
         if not numbers:  # no number to veto with: any story may score
             bounds = self._sharing(words, need, self._plain, self._numbered)
@@ -189,7 +189,7 @@ class StoryIndex(Generic[K]):
             others.update(self._numbered.get(rarest, ()))  # those holding all are among these
             for number in candidate.numbers:
                 others.update(self._by_number.get(number, ()))  # those whose numbers it holds
-            heaviest = sorted(words, key=half_units, reverse=True)
+            heaviest = sorted(words, key=units, reverse=True)
             for slot in others:
                 if self._keys[slot] is None or self._vetoed(slot, numbers, candidate.words):
                     continue
@@ -202,14 +202,14 @@ class StoryIndex(Generic[K]):
         self, candidate: StoryFingerprint, buckets: dict[int, list[int]], explain: bool
     ) -> IndexMatch[K] | None:
         """The best-scoring story in `buckets` (the most of the candidate's title weight a
-        story may hold, in half-units → those stories), as `find_story` ranks them: the
+        story may hold, in weight rounded up → those stories), as `find_story` ranks them: the
         highest score at or above the threshold, the first of equals.
 
         Stories are scored in order of that bound, fingerprints loaded a batch at a time, and
         the scoring stops once a story's `score_bound` falls below the best score so far: no
         story after it can win.
         """
-        title = 2 * candidate.title_weight
+        title = candidate.title_weight
         best, best_slot, best_fp = NEAR_DUPLICATE_THRESHOLD, None, None
         for held in sorted(buckets, reverse=True):
             ceiling = score_bound(candidate, held / title)
@@ -240,22 +240,22 @@ class StoryIndex(Generic[K]):
     def _sharing(
         self, words: frozenset[int], need: int, *families: dict[int, array[int]]
     ) -> dict[int, list[int]]:
-        """The live stories in `families` that may hold `need` half-units of the weight of
+        """The live stories in `families` that may hold `need` units (weights rounded up) of
         `words`, by the most each may hold (a superset: the score decides).
 
         Weights are counted over the words' postings in C: each word's list is repeated as many
-        times as it weighs in half-units, and a Counter counts the joined arrays. The lightest
+        times as its weight rounded up, and a Counter counts the joined arrays. The lightest
         words (common ones, whose lists are the longest) are not read while together they
         weigh less than `need`: a story must then hold one of the others, and may hold them
         all (their weight is added to its bound).
         """
-        ordered = sorted(words, key=half_units)  # lightest first
+        ordered = sorted(words, key=units)  # lightest first
         allowance = 0  # what the words left unread weigh together
-        while len(ordered) > 1 and allowance + half_units(ordered[0]) < need:
-            allowance += half_units(ordered.pop(0))
+        while len(ordered) > 1 and allowance + units(ordered[0]) < need:
+            allowance += units(ordered.pop(0))
         hits = Counter(
             chain.from_iterable(
-                family[w] * half_units(w) for w in ordered for family in families if w in family
+                family[w] * units(w) for w in ordered for family in families if w in family
             )
         )
         need -= allowance
@@ -277,12 +277,12 @@ class StoryIndex(Generic[K]):
         return i < len(postings) and postings[i] == slot
 
     def _held(self, slot: int, heaviest: list[int], need: int) -> int:
-        """What of `heaviest` (words, heaviest first) the story in `slot` holds, in half-units;
+        """What of `heaviest` (words, heaviest first) the story in `slot` holds, in units;
         stops early, with less than `need`, once the rest cannot make up `need`."""
-        left = sum(map(half_units, heaviest))
+        left = sum(map(units, heaviest))
         held = 0
         for word in heaviest:
-            weight = half_units(word)
+            weight = units(word)
             left -= weight
             if self._holds(slot, word):
                 held += weight

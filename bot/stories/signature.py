@@ -59,12 +59,12 @@ __all__ = [
     "event_score",
     "find_story",
     "fingerprint",
-    "half_units",
     "merge_reason",
     "same_story",
     "score_bound",
     "similarity",
     "title_identifies",
+    "units",
     "weight",
 ]
 
@@ -204,7 +204,7 @@ def _level(word: str) -> int:
 _WEIGHTS = tuple(max(0.5, float(level)) for level in range(_MAX_LEVEL + 1))
 
 
-_HALF_UNITS = tuple(int(2 * w) for w in _WEIGHTS)
+_UNITS = tuple(math.ceil(w) for w in _WEIGHTS)
 
 
 def weight(term: int) -> float:
@@ -429,9 +429,9 @@ def title_identifies(fp: StoryFingerprint) -> bool:
     return fp.title_norm is not None and fp.title_norm.count(" ") + 1 >= MIN_TITLE_WORDS
 
 
-def half_units(term: int) -> int:
-    """The weight of one hashed term in half-units (every weight is a multiple of 0.5)."""
-    return _HALF_UNITS[term >> _LEVEL_SHIFT]
+def units(term: int) -> int:
+    """The weight of one hashed term rounded up to a whole number (what the index counts)."""
+    return _UNITS[term >> _LEVEL_SHIFT]
 
 
 def _vetoed(a: StoryFingerprint, b: StoryFingerprint) -> bool:
