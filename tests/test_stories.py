@@ -144,8 +144,8 @@ def test_old_scheme_rows_never_near_match() -> None:
     [
         ("", "expected 'sw<N>"),
         ("xx1\ta\tb", "expected 'sw<N>"),
-        (f"{SCHEME}\ta\tb\tABCD", "needs 8 fields"),
-        (f"{SCHEME}\ta\tb\tABC\t\t\t\t", "title words has 3 characters"),
+        (f"{SCHEME}\ta\tb\tABCD", "needs 9 fields"),
+        (f"{SCHEME}\ta\tb\tABC\t\t\t\t\t", "title words has 3 characters"),
     ],
 )
 def test_malformed_text_says_what_is_wrong(text: str, message: str) -> None:

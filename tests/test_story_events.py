@@ -233,3 +233,21 @@ def test_eval_stories_errors_print_the_shared_terms(capsys: pytest.CaptureFixtur
     errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  F")]
     assert errors and all("[shared: " in line for line in errors)
     assert any("[shared: nothing]" not in line for line in errors)
+
+
+def test_items_published_days_apart_never_merge() -> None:
+    """The dates rule: a rewrite published three days later is another story (items of one
+    poll meet whatever their age), one published the next day is not kept apart by it."""
+    a, b = _pair("same-usc-geneva-3")
+    day = datetime(2025, 5, 12, 9, 0, tzinfo=UTC)
+    title_a = "China, U.S. Agree to Cut Tariffs, Pause Trade War for 90 Days"
+    summary_a = (
+        "The United States and China agreed Monday to significantly reduce tariffs and pause "
+        "their trade war for 90 days to allow for further negotiations"
+    )
+    on_day = fingerprint(title_a, summary_a, None, day)
+    assert on_day.day is not None and StoryFingerprint.from_text(on_day.to_text()) == on_day
+    b_next = StoryFingerprint.from_text(b.to_text().rsplit("\t", 1)[0] + f"\t{on_day.day + 1}")
+    b_later = StoryFingerprint.from_text(b.to_text().rsplit("\t", 1)[0] + f"\t{on_day.day + 3}")
+    assert same_story(a, b) and same_story(on_day, b_next)
+    assert not same_story(on_day, b_later) and similarity(on_day, b_later) == 0.0

@@ -157,7 +157,7 @@ class StoryIndexInPoll:
         """The story `entry` belongs to; a new one (kept for the rest of the poll) if none."""
         if self._stored is None:
             self._stored = self._book.index()
-        candidate = fingerprint(entry.title, entry.summary, entry.link)
+        candidate = fingerprint(entry.title, entry.summary, entry.link, entry.published)
         stored = self._stored.match(candidate)
         new = self._new.match(candidate)
         if new is not None and new.beats(stored):

@@ -26,10 +26,13 @@ The score, with W the summed rarity of a set:
   - 0.7 containment + 0.3 overlap, plus bonuses for what pins an event down: each shared named
     entity (up to 4), each shared number (up to 2), a shared weekday.
 Vetoes (score 0): both titles hold a number the other item lacks ("5%" vs "2%"; a number one
-side leaves out is fine), or one title announces a preview ("set to", "this week") and the
-other does not: a summit's run-up and its decision are two stories.
+side leaves out is fine); both titles name a country the other item never mentions (two deals);
+one item previews an event ("set to", "this week", a lede's "next week") and the other does
+not (a summit's run-up and its decision are two stories); both were published on days
+certainly more than DEFAULT_WINDOW apart (three days or more: items of one poll are compared
+with each other whatever their age).
 
-The window (default 48 h) is the caller's: `find_story` compares against whatever it is given.
+The window over stored stories is the caller's: `find_story` compares against what it is given.
 A wrong merge loses an alert, a missed merge only repeats one, so the threshold favours precision.
 """
 
@@ -41,7 +44,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -309,6 +312,7 @@ def _decode(text: str, where: str) -> frozenset[int]:
 
 
 _NO_TERMS: Mapping[int, str] = MappingProxyType({})
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +329,8 @@ class StoryFingerprint:
     entities: frozenset[int] = frozenset()
     # The item previews an event ("set to adopt", "to sign this week", "next week's summit").
     preview: bool = False
+    # The UTC day it was published (days since 1970-01-01), when known.
+    day: int | None = None
     scheme: str = SCHEME
     # The words behind the hashes, for explaining a merge; never stored (a loaded row has none).
     terms: Mapping[int, str] = field(default_factory=lambda: _NO_TERMS, repr=False, compare=False)
@@ -358,7 +364,8 @@ class StoryFingerprint:
             return f"{self.scheme}\t{link}\t{title}"
         sets = (self.title_words, self.lede_words, self.numbers, self.entities)
         flags = "p" if self.preview else ""
-        return "\t".join((self.scheme, link, title, *map(_encode, sets), flags))
+        day = "" if self.day is None else str(self.day)
+        return "\t".join((self.scheme, link, title, *map(_encode, sets), flags, day))
 
     @classmethod
     def from_text(cls, text: str) -> StoryFingerprint:
@@ -372,10 +379,12 @@ class StoryFingerprint:
         scheme, link, title = fields[0], fields[1] or None, fields[2] or None
         if scheme != SCHEME:
             return cls(link, title, scheme=scheme)
-        if len(fields) != 8:
-            raise ValueError(f"story fingerprint: {scheme} needs 8 fields, got {len(fields)}")
+        if len(fields) != 9:
+            raise ValueError(f"story fingerprint: {scheme} needs 9 fields, got {len(fields)}")
         if fields[7] not in ("", "p"):
             raise ValueError(f"story fingerprint: unknown flags {fields[7][:20]!r}")
+        if fields[8] and not fields[8].lstrip("-").isdigit():
+            raise ValueError(f"story fingerprint: day {fields[8][:20]!r} is not a number")
         return cls(
             link,
             title,
@@ -384,11 +393,14 @@ class StoryFingerprint:
             _decode(fields[5], "numbers"),
             _decode(fields[6], "entities"),
             preview=fields[7] == "p",
+            day=int(fields[8]) if fields[8] else None,
         )
 
 
-def fingerprint(title: str, summary: str, link: str | None) -> StoryFingerprint:
-    """The fingerprint of one news item (`summary` as plain text)."""
+def fingerprint(
+    title: str, summary: str, link: str | None, published: datetime | date | None = None
+) -> StoryFingerprint:
+    """The fingerprint of one news item (`summary` as plain text; `published` when known)."""
     cleaned = clean_title(title)
     live = bool(_LIVE.search(cleaned))
     title_norm = normalised_title(cleaned) or None
@@ -407,6 +419,7 @@ def fingerprint(title: str, summary: str, link: str | None) -> StoryFingerprint:
         numbers=frozenset(map(_hash, numbers)),
         entities=frozenset(map(_hash, title_entities | lede_entities)),
         preview=bool(_PREVIEW.search(cleaned) or _LEDE_PREVIEW.search(summary)),
+        day=_day(published),
         terms=MappingProxyType(terms),
     )
 
@@ -434,6 +447,25 @@ def units(term: int) -> int:
     return _UNITS[term >> _LEVEL_SHIFT]
 
 
+def _day(published: datetime | date | None) -> int | None:
+    """Days since 1970-01-01 of the UTC day `published` falls on (a naive time is UTC)."""
+    if published is None:
+        return None
+    if isinstance(published, datetime):
+        if published.tzinfo is not None:
+            published = published.astimezone(UTC)
+        published = published.date()
+    return (published - _EPOCH_DAY).days
+
+
+def _days_apart(a: StoryFingerprint, b: StoryFingerprint) -> bool:
+    """The dates rule: published on days so far apart that the two are certainly further
+    apart than DEFAULT_WINDOW (days d apart are at least d - 1 days apart)."""
+    if a.day is None or b.day is None:
+        return False
+    return (abs(a.day - b.day) - 1) * timedelta(days=1) >= DEFAULT_WINDOW
+
+
 def _vetoed(a: StoryFingerprint, b: StoryFingerprint) -> bool:
     """The numbers rule: both titles hold a number the other item lacks."""
     return bool(a.title_numbers - b.words and b.title_numbers - a.words)
@@ -457,7 +489,7 @@ def event_score(a: StoryFingerprint, b: StoryFingerprint) -> float:
     if held_a < TITLE_GATE:
         return 0.0
     held_b = _weigh(tb & a.words) / b.title_weight
-    if held_b < TITLE_GATE or _vetoed(a, b) or _other_parties(a, b):
+    if held_b < TITLE_GATE or _vetoed(a, b) or _other_parties(a, b) or _days_apart(a, b):
         return 0.0
     shared = a.words & b.words
     overlap = _weigh(shared) / min(a.weight, b.weight)
