@@ -59,13 +59,14 @@ class StoryIndex(Generic[K]):
     """Known stories, indexed so that finding one costs what its rare words cost, not N.
 
     `find` answers exactly what `find_story` answers over the same stories in insertion order:
-    a link match, else the first title match, else the best near-duplicate at or above the
-    threshold (the first of equals). Near-duplicates are found through inverted indexes of
-    the stories' words, narrowed by what a score needs before any is computed:
+    a link match, else the first title match, else the best event score at or above the
+    threshold (the first of equals). Events are found through inverted indexes of the
+    stories' words, narrowed by what a score needs before any is computed:
 
-    - words: a score at or above the threshold needs at least half the candidate's title
-      words among the story's words (the score is at most that share): hits are counted in
-      the postings of those words, and only stories with enough of them are scored;
+    - words: a score above 0 needs TITLE_GATE of the weight of the candidate's title among
+      the story's words: that weight is counted in the postings of those words, and only
+      stories holding enough are kept; they are scored most-promising first, and scoring
+      stops once `score_bound` says no story left can beat the best so far;
     - numbers: when both titles have a number the other item lacks, the score is 0. So a
       candidate whose title has numbers is compared only with stories holding all of them,
       stories whose own title numbers it holds, and stories with no title number (a cluster
