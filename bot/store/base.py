@@ -325,6 +325,11 @@ class Store(Protocol):
         """The stored fingerprint of each of these stories; unknown ids are left out."""
         ...
 
+    def story_of_ident(self, ident: str, since: datetime) -> int | None:
+        """The story seen at or after `since` that a copy with this link or headline ident
+        ("link:…", "title:…", see `StoryWrite.idents`) was filed under; the oldest if several."""
+        ...
+
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""
         ...

@@ -16,6 +16,7 @@ and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store
        either from the id), and finds each destination's oldest pending alert by index
     9  what several processes share: the live watchlist by version, admin notices queued for
        the gateway, and each news API's next free request slot
+   10  every copy's link and headline lead to its story (story_idents)
 
 From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
 `add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
@@ -339,6 +340,17 @@ CREATE TABLE IF NOT EXISTS api_slots (
 );
 """
 
+STORY_IDENTS = """
+-- every copy's canonical link and identifying headline ("link:…", "title:…") → its story,
+-- so a copy that joined by similar text is found again by its own link or headline
+CREATE TABLE IF NOT EXISTS story_idents (
+    ident    TEXT NOT NULL,
+    story_id INTEGER NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+    PRIMARY KEY (ident, story_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS story_idents_by_story ON story_idents (story_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -369,6 +381,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         add_columns=(AddColumn("outbox", "kind", "TEXT"), AddColumn("outbox", "update_of", "TEXT")),
     ),
     Migration(9, "live watchlist, notice queue, API slots", CLUSTER),
+    Migration(10, "story idents: every copy's link and headline", STORY_IDENTS),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old

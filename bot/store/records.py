@@ -91,8 +91,9 @@ class EntryIdentity:
     """What makes an entry "the same" as one seen before, computed by the caller.
 
     An entry was seen when any one of these equals a seen record of the same source: `key`,
-    `link` (canonical), or `title_norm` (the normalised title). An empty or None link or
-    title never matches anything. `published` is kept for inspection only.
+    `link` (canonical), or `title_norm` (the outlet and the normalised title, so that one
+    outlet's headline repeated is seen but another outlet's copy is not). An empty or None
+    link or title never matches anything. `published` is kept for inspection only.
 
     `title` and `summary` are the entry's plain text, kept for `recent_seen` (the summary
     cut to SEEN_SUMMARY_MAX_CHARS); they never take part in deciding what was seen.
@@ -262,6 +263,8 @@ class StoryWrite:
     Writes with the same `new_ref` in one `commit_poll` share the story it creates; the first
     of them gives its `fingerprint` and title. `announced` records the alerts this poll
     enqueues for the story (new signals or destinations), so later copies update them.
+    `idents` are the copy's canonical link and identifying headline ("link:…", "title:…"),
+    by which `story_of_ident` finds the story again.
     """
 
     copy: StoryCopy
@@ -269,6 +272,7 @@ class StoryWrite:
     new_ref: str | None = None
     fingerprint: str | None = None
     announced: tuple[Announcement, ...] = ()
+    idents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.story_id is None) == (self.new_ref is None):

@@ -304,6 +304,15 @@ CREATE TABLE IF NOT EXISTS api_slots (
 )
 """
 
+STORY_IDENTS = """
+CREATE TABLE IF NOT EXISTS story_idents (
+    ident    TEXT NOT NULL,
+    story_id BIGINT NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+    PRIMARY KEY (ident, story_id)
+);
+CREATE INDEX IF NOT EXISTS story_idents_by_story ON story_idents (story_id)
+"""
+
 MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(1, "core schema: sources, seen, articles, outbox", CORE),
     PgMigration(2, "article full-text search", ARTICLE_SEARCH),
@@ -314,4 +323,5 @@ MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(7, "lease holders and tokens", LEASE_HOLDERS),
     PgMigration(8, "alert kinds, updates by original, pending alerts by destination", ALERT_KINDS),
     PgMigration(9, "live watchlist, notice queue, API slots", CLUSTER),
+    PgMigration(10, "story idents: every copy's link and headline", STORY_IDENTS),
 )

@@ -192,6 +192,12 @@ class PollMixin(SQLiteBase):
                     story_id,
                 ),
             )
+            for ident in write.idents:
+                db.execute(
+                    "INSERT INTO story_idents (ident, story_id) VALUES (?, ?)"
+                    " ON CONFLICT (ident, story_id) DO NOTHING",
+                    (ident, story_id),
+                )
             for announced in write.announced:
                 db.execute(
                     "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"
