@@ -21,6 +21,7 @@ PURE = [
     "bot.pipeline.storybook",
     "bot.schedule",
     "bot.stories",
+    "bot.outlets",
     "bot.digest",
     "bot.render",
     "bot.charts",
