@@ -315,8 +315,12 @@ class Poller:
             now,
             first_poll=not source.first_fetch_done,
             backfill=self._backfill(compiled, source.id),
+            # Counted only as far as the guard looks: past the limit on every destination.
             sent_last_hour=lambda sid: self.store.alerts_for_signal_since(
-                sid, now - timedelta(hours=1)
+                sid,
+                now - timedelta(hours=1),
+                limit=(compiled.watchlist.defaults.flood_per_hour + 1)
+                * max(1, len(compiled.destinations(sid))),
             ),
             stories=self._stories(now),
         )

@@ -413,8 +413,12 @@ class Store(Protocol):
         """
         ...
 
-    def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
-        """How many alerts for this signal were enqueued at or after `since`, any status.
+    def alerts_for_signal_since(
+        self, signal_id: str, since: datetime, *, limit: int | None = None
+    ) -> int:
+        """How many alerts for this signal were enqueued at or after `since`, any status;
+        counting stops at `limit` (the flood guard needs to know only "more than the limit",
+        so its count costs the same however many alerts the store holds).
 
         Story updates edit an alert already counted: they do not count.
         """
