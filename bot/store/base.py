@@ -46,6 +46,7 @@ from bot.store.records import (
     EntryIdentity,
     Identify,
     KnownStory,
+    NotModifiedRecord,
     OpenDigest,
     OutboxRecord,
     OutboxStatus,
@@ -77,6 +78,7 @@ __all__ = [
     "EntryIdentity",
     "Identify",
     "KnownStory",
+    "NotModifiedRecord",
     "OpenDigest",
     "OutboxRecord",
     "OutboxStatus",
@@ -156,6 +158,11 @@ class Store(Protocol):
         self, source_id: str, now: datetime, *, next_poll_at: datetime, lease: Lease | None = None
     ) -> None:
         """Record a 304 Not Modified: a success that keeps the validators; lease released."""
+        ...
+
+    def record_not_modified_many(self, records: Sequence[NotModifiedRecord]) -> list[str]:
+        """Record several 304s in one transaction (as `record_not_modified` each); the ids of
+        the sources not recorded because their lease was lost (or they are gone), in order."""
         ...
 
     def record_fetch_failed(

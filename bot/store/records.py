@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, NamedTuple
 
 from bot.model import Alert, Entry, Match
+from bot.store.leases import Lease
 
 OutboxStatus = Literal["pending", "delivered", "failed"]
 OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
@@ -84,6 +85,16 @@ def source_health(state: SourceState) -> SourceHealth:
     if state.consecutive_failures > 0:
         return "failing"
     return "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class NotModifiedRecord:
+    """A 304 Not Modified to record: when, the next poll, and the lease the poll held."""
+
+    source_id: str
+    now: datetime
+    next_poll_at: datetime
+    lease: Lease | None = None
 
 
 @dataclass(frozen=True, slots=True)
