@@ -21,6 +21,8 @@ from bot.store.base import (
     DigestItem,
     EntryIdentity,
     Identify,
+    JudgedItem,
+    Judgement,
     KnownStory,
     OpenDigest,
     OutboxRecord,
@@ -37,6 +39,7 @@ from bot.store.base import (
     StoryWrite,
     Subscription,
     SubscriptionMode,
+    Verdict,
     source_health,
 )
 from bot.store.leases import DEFAULT_HOLDER, Lease, default_holder
@@ -53,6 +56,8 @@ __all__ = [
     "DigestItem",
     "EntryIdentity",
     "Identify",
+    "JudgedItem",
+    "Judgement",
     "KnownStory",
     "Lease",
     "OpenDigest",
@@ -70,6 +75,7 @@ __all__ = [
     "StoryWrite",
     "Subscription",
     "SubscriptionMode",
+    "Verdict",
     "default_holder",
     "open_store",
     "source_health",
