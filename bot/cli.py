@@ -492,7 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.set_defaults(func=cmd_timeline)
 
     feedback = sub.add_parser("feedback", help="subscribers' verdicts on alerts")
-    feedback_sub = feedback.add_subparsers(dest="feedback_command", required=True)
+    feedback_sub = feedback.add_subparsers(
+        dest="feedback_command",
+        required=True,
+        metavar="ACTION",
+        help="export: write the verdicts as labelled JSON lines",
+    )
     export = with_db(
         feedback_sub.add_parser("export", help="verdicts as labelled JSON lines for eval")
     )
