@@ -15,11 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from discord_emulator import EmulatorFactory, EmuUser
+from discord_emulator import EmulatorFactory, EmuUser, running
 
 # isort: split
 from chat_harness import TEST_SOURCE, ChatHarness, run_chat
 
+from bot.chat.bot import SignalBot
 from bot.model import Alert, FloodSummary, FoldedItem
 
 pytest_plugins = ["discord_emulator"]
@@ -172,5 +173,23 @@ def test_no_buttons_on_a_flood_summary_and_a_pruned_alert_cannot_be_judged(
         said = await click(h, message, "down", h.emu.user)
         assert said == "This alert is no longer stored, so it cannot be judged any more."
         assert h.store.feedback_since(h.clock.now - timedelta(days=30)) == []
+
+    run_chat(discord_emulator, tmp_path, scenario, watchlist=WATCHLIST)
+
+
+def test_buttons_still_work_after_a_restart(
+    discord_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    """A click on an alert posted before the bot restarted is answered by the new process:
+    the custom_id carries everything (discord.py's DynamicItem), nothing is kept per message."""
+
+    async def scenario(h: ChatHarness) -> None:
+        _, message = await post(h, MISFIRE)
+        await h.bot.close()
+        restarted = SignalBot(h.services, h.settings, guild_ready_timeout=0.05)
+        async with running(restarted, h.emu):
+            said = await click(h, message, "down", h.emu.user)
+        assert said.startswith("Thanks: 👎 recorded.")
+        assert [j.verdict for j in h.store.feedback_since(h.clock.now)] == [-1]
 
     run_chat(discord_emulator, tmp_path, scenario, watchlist=WATCHLIST)
