@@ -1,14 +1,16 @@
 """Subscribers' feedback on alerts, decided: the share judged wrong, and labelled items.
 
+    store.feedback_tallies(signal, since) → [(👍, 👎)]    per item, counted by the store
+    | share_of_tallies(tallies)           → FeedbackShare  /signal's "judged wrong: 1 of 3 (33%)"
     store.feedback_since(since, signal)  → [Judgement]   one per user and alert (bot/store)
-    | feedback_share(judgements)         → FeedbackShare  /signal's "judged wrong: 1 of 3 (33%)"
     | labelled_items(judgements)         → FeedbackExport `signalwatch feedback export`, JSON lines
                                                           in the labelled-set schema that
                                                           `signalwatch eval` reads
 
 An item is judged per signal by the majority of its verdicts, over every alert of it (one
 alert per destination: the same article posted in two channels is one item). A tie decides
-nothing: it is left out and counted. Pure: no I/O.
+nothing: the share counts the item as judged but not wrong; the export leaves it out and
+counts it. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "item_verdicts",
     "labelled_items",
     "share_line",
+    "share_of_tallies",
 ]
 
 FEEDBACK_WINDOW_DAYS = 30  # the window /signal's "judged wrong" share covers
@@ -85,10 +88,16 @@ class FeedbackShare:
 NO_FEEDBACK = FeedbackShare(0, 0)
 
 
+def share_of_tallies(tallies: Iterable[tuple[int, int]]) -> FeedbackShare:
+    """From (right, wrong) verdict counts per item (`Store.feedback_tallies`): the items
+    judged, and those whose majority said wrong (a tie is not)."""
+    counted = [(up, down) for up, down in tallies if up or down]
+    return FeedbackShare(len(counted), sum(1 for up, down in counted if down > up))
+
+
 def feedback_share(judgements: Iterable[Judgement]) -> FeedbackShare:
-    """The items judged (any verdict) and those the majority judged wrong (a tie is not)."""
-    verdicts = item_verdicts(judgements)
-    return FeedbackShare(len(verdicts), sum(1 for v in verdicts if v.outcome < 0))
+    """`share_of_tallies` of these judgements, summed per item."""
+    return share_of_tallies((v.up, v.down) for v in item_verdicts(judgements))
 
 
 def share_line(share: FeedbackShare, days: int = FEEDBACK_WINDOW_DAYS) -> str:

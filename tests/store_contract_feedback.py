@@ -104,6 +104,32 @@ class FeedbackContract(ContractBase):
         assert [j.alert_id for j in polled.feedback_since(T0, "nato")] == ["n2", "n1"]
         assert polled.feedback_since(T0, "never") == []
 
+    def test_tallies_count_each_item_once_across_its_alerts(self, polled: Store) -> None:
+        """feedback_tallies sums the verdicts per item (source and key), over every alert of
+        it (one per destination), per signal, from `since` on."""
+        record = article("k1", HARD_NEGATIVE_TITLE)
+        other = article("k2", "Allies agree 5% of GDP")
+        commit(
+            polled,
+            T0,
+            articles=[record, other],
+            alerts=[
+                alert("x1", link=record.link),
+                alert("x1-general", link=record.link, destination="channel:1"),
+                alert("x2", link=other.link),
+                alert("e1", signal_id="eu", link=other.link),
+            ],
+        )
+        polled.record_feedback("x1", USER, -1, at(1))
+        polled.record_feedback("x1-general", USER + 1, -1, at(2))
+        polled.record_feedback("x1-general", USER + 2, 1, at(3))
+        polled.record_feedback("x2", USER, 1, at(4))
+        polled.record_feedback("e1", USER, -1, at(5))
+        assert sorted(polled.feedback_tallies("nato", T0)) == [(1, 0), (1, 2)]
+        assert sorted(polled.feedback_tallies("nato", at(3))) == [(1, 0), (1, 0)]
+        assert polled.feedback_tallies("eu", T0) == [(0, 1)]
+        assert polled.feedback_tallies("never", T0) == []
+
     def test_feedback_outlives_pruning(self, judged: Store) -> None:
         """Pruning delivered alerts and old seen records leaves the verdicts (labelled data)."""
         judged.record_feedback("x1", USER, -1, at(1))

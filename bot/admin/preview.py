@@ -149,11 +149,9 @@ def preview_edit(
     """Run the current and the draft query over `items` and compare; QueryError if one does
     not parse. Items of sources in `out_of_scope` (whose `signals` leave the signal out) could
     not alert under either query and are not counted."""
-    compiled = [
-        Matcher.compile([("q", parse_query(query))]) if query is not None else None
-        for query in (current, draft)
-    ]
-    before_matcher, after_matcher = compiled
+    # Both queries in one matcher: each item is normalised and scanned once, not twice.
+    queries = [(name, parse_query(q)) for name, q in (("current", current), ("draft", draft)) if q]
+    matcher = Matcher.compile(queries)
     newly: list[PreviewItem] = []
     stopped: list[PreviewItem] = []
     kept = scanned = 0
@@ -161,12 +159,8 @@ def preview_edit(
         if item.source_id in out_of_scope:
             continue
         scanned += 1
-        before = before_matcher is not None and bool(
-            before_matcher.match_ids(item.title, item.summary)
-        )
-        after = after_matcher is not None and bool(
-            after_matcher.match_ids(item.title, item.summary)
-        )
+        hits = matcher.match_ids(item.title, item.summary) if queries else []
+        before, after = "current" in hits, "draft" in hits
         if after and not before:
             newly.append(item)
         elif before and not after:

@@ -555,6 +555,11 @@ class Store(Protocol):
         alerts), oldest first (then by alert id and user id)."""
         ...
 
+    def feedback_tallies(self, signal_id: str, since: datetime) -> list[tuple[int, int]]:
+        """Per item judged on the signal at or after `since` (one item however many alerts
+        told of it, by source and item key): (verdicts right, verdicts wrong), in no order."""
+        ...
+
     def record_audit(
         self,
         now: datetime,

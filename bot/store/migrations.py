@@ -374,7 +374,9 @@ CREATE TABLE IF NOT EXISTS feedback (
     PRIMARY KEY (alert_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (at);
-CREATE INDEX IF NOT EXISTS feedback_by_signal ON feedback (signal_id, at);
+-- /signal's share reads the index alone
+CREATE INDEX IF NOT EXISTS feedback_by_signal
+    ON feedback (signal_id, at, source_id, item_key, verdict);
 -- a judged alert carries its item's source and link, not its key: find the article by them
 CREATE INDEX IF NOT EXISTS articles_by_link ON articles (source_id, link) WHERE link IS NOT NULL;
 """

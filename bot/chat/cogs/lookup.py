@@ -26,7 +26,7 @@ from bot.feedback import (
     NO_FEEDBACK,
     FeedbackShare,
     feedback_field,
-    feedback_share,
+    share_of_tallies,
 )
 from bot.render import truncate
 from bot.store import ArticleRecord, SignalStats, SignalTimeline
@@ -113,8 +113,8 @@ class LookupCog(commands.Cog):
             recent=store.recent_articles(RECENT_HITS, spec.id),
             timeline=timeline,
             chart=chart,
-            feedback=feedback_share(
-                store.feedback_since(now - timedelta(days=FEEDBACK_WINDOW_DAYS), spec.id)
+            feedback=share_of_tallies(
+                store.feedback_tallies(spec.id, now - timedelta(days=FEEDBACK_WINDOW_DAYS))
             ),
         )
 

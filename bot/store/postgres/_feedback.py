@@ -99,6 +99,18 @@ class FeedbackMixin(PostgresBase):
                 ).fetchall()
         return [_judgement(row) for row in rows]
 
+    def feedback_tallies(self, signal_id: str, since: datetime) -> list[tuple[int, int]]:
+        """Per item judged on the signal at or after `since`: (right, wrong) verdicts."""
+        start = codec.utc(since, "since")
+        with self._transaction("feedback_tallies", write=False) as db:
+            rows = db.execute(
+                "SELECT COUNT(*) FILTER (WHERE verdict > 0) AS up,"
+                " COUNT(*) FILTER (WHERE verdict < 0) AS down FROM feedback"
+                " WHERE signal_id = %s AND at >= %s GROUP BY source_id, item_key",
+                (signal_id, start),
+            ).fetchall()
+        return [(int(row["up"]), int(row["down"])) for row in rows]
+
 
 def _judged_item(db: Conn, alert: Alert) -> JudgedItem:
     """The alert's item: its matched article's key and summary where the store has it."""

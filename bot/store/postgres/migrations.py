@@ -334,7 +334,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     PRIMARY KEY (alert_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (at);
-CREATE INDEX IF NOT EXISTS feedback_by_signal ON feedback (signal_id, at);
+CREATE INDEX IF NOT EXISTS feedback_by_signal
+    ON feedback (signal_id, at, source_id, item_key, verdict);
 CREATE INDEX IF NOT EXISTS articles_by_link ON articles (source_id, link) WHERE link IS NOT NULL
 """
 

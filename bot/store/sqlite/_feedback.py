@@ -99,6 +99,17 @@ class FeedbackMixin(SQLiteBase):
                 ).fetchall()
         return [_judgement(row) for row in rows]
 
+    def feedback_tallies(self, signal_id: str, since: datetime) -> list[tuple[int, int]]:
+        """Per item judged on the signal at or after `since`: (right, wrong) verdicts."""
+        start = codec.to_text(since, "since")
+        with self._transaction("feedback_tallies", write=False) as db:
+            rows = db.execute(
+                "SELECT SUM(verdict > 0), SUM(verdict < 0) FROM feedback"
+                " WHERE signal_id = ? AND at >= ? GROUP BY source_id, item_key",
+                (signal_id, start),
+            ).fetchall()
+        return [(int(row[0]), int(row[1])) for row in rows]
+
 
 def _judged_item(db: sqlite3.Connection, alert: Alert) -> JudgedItem:
     """The alert's item: its matched article's key and summary where the store has it."""
