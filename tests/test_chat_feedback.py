@@ -21,7 +21,7 @@ from discord_emulator import EmulatorFactory, EmuUser, running
 from chat_harness import TEST_SOURCE, ChatHarness, run_chat
 
 from bot.chat.bot import SignalBot
-from bot.model import Alert, FloodSummary, FoldedItem
+from bot.model import Alert, FloodSummary, FoldedItem, StoryUpdate
 
 pytest_plugins = ["discord_emulator"]
 
@@ -191,5 +191,27 @@ def test_buttons_still_work_after_a_restart(
             said = await click(h, message, "down", h.emu.user)
         assert said.startswith("Thanks: 👎 recorded.")
         assert [j.verdict for j in h.store.feedback_since(h.clock.now)] == [-1]
+
+    run_chat(discord_emulator, tmp_path, scenario, watchlist=WATCHLIST)
+
+
+def test_a_story_update_keeps_the_buttons_and_a_store_failure_is_said(
+    discord_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    """Editing an alert for "+N sources" leaves its buttons; a click the store cannot record
+    gets a clear private answer instead of a failed interaction."""
+
+    async def scenario(h: ChatHarness) -> None:
+        alert, message = await post(h, HITS[0])
+        receipt = message["id"]
+        assert await h.sink.update(StoryUpdate(alert, edit=receipt, reply_to=receipt)) == receipt
+        edited = h.emu.alerts.message(receipt)
+        assert edited is not None and edited["components"] == message["components"]
+
+        h.store.close()
+        said = await click(h, edited, "down", h.emu.user)
+        assert said == (
+            "Your verdict could not be recorded (the database is unavailable): try again."
+        )
 
     run_chat(discord_emulator, tmp_path, scenario, watchlist=WATCHLIST)

@@ -17,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.errors import StoreError
 from bot.store import Verdict
+
+if TYPE_CHECKING:
+    from bot.chat.bot import SignalBot
 
 __all__ = ["CUSTOM_ID", "FeedbackButton", "feedback_view"]
 
@@ -68,35 +72,42 @@ class FeedbackButton(
 
         bot = interaction.client
         assert isinstance(bot, SignalBot)
-        store = bot.services.store
         user_id = interaction.user.id
         message_id = interaction.message.id if interaction.message is not None else None
+        try:
+            text = await self._judge(bot, user_id, message_id)
+        except StoreError as exc:
+            log.error("feedback on %s by %s not recorded: %s", self.alert_id, user_id, exc)
+            text = "Your verdict could not be recorded (the database is unavailable): try again."
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def _judge(self, bot: SignalBot, user_id: int, message_id: int | None) -> str:
+        """Record, change or withdraw the verdict; what to tell the user."""
+        store = bot.services.store
         emoji = _EMOJI[self.verdict]
         current = await asyncio.to_thread(store.feedback_verdict, self.alert_id, user_id)
         if current == self.verdict:
             await asyncio.to_thread(store.withdraw_feedback, self.alert_id, user_id)
-            text = f"Withdrawn: your {emoji} on this alert no longer counts."
-        else:
-            judged = await asyncio.to_thread(
-                store.record_feedback,
-                self.alert_id,
-                user_id,
-                self.verdict,
-                bot.services.clock(),
-                message_id=message_id,
-            )
-            if judged is None:
-                text = "This alert is no longer stored, so it cannot be judged any more."
-            else:
-                meaning = "right" if self.verdict > 0 else "wrong"
-                changed = " (instead of your earlier verdict)" if current is not None else ""
-                text = (
-                    f"Thanks: {emoji} recorded{changed}. This alert was {meaning} to fire for"
-                    f" `{judged.signal_id}`. Click {emoji} again to withdraw it."
-                )
-        log.info("feedback on %s by %s: %s", self.alert_id, user_id, text.split(":", 1)[0].lower())
-        await interaction.response.send_message(
-            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            log.info("feedback on %s by %s: %s withdrawn", self.alert_id, user_id, emoji)
+            return f"Withdrawn: your {emoji} on this alert no longer counts."
+        judged = await asyncio.to_thread(
+            store.record_feedback,
+            self.alert_id,
+            user_id,
+            self.verdict,
+            bot.services.clock(),
+            message_id=message_id,
+        )
+        if judged is None:
+            return "This alert is no longer stored, so it cannot be judged any more."
+        log.info("feedback on %s by %s: %s", self.alert_id, user_id, emoji)
+        meaning = "right" if self.verdict > 0 else "wrong"
+        changed = " (instead of your earlier verdict)" if current is not None else ""
+        return (
+            f"Thanks: {emoji} recorded{changed}. This alert was {meaning} to fire for"
+            f" `{judged.signal_id}`. Click {emoji} again to withdraw it."
         )
 
 
