@@ -186,3 +186,7 @@ def test_preview_edit_compares_both_queries_and_respects_scope() -> None:
     assert (len(enabling.newly), len(enabling.stopped), enabling.kept) == (3, 0, 0)
     empty = format_edit_preview("nato-5pct", DRAFT, EditPreview(3, 0, (), (), 0))
     assert empty.startswith("No stored items in the last 3 days")
+    capped = format_edit_preview(
+        "nato-5pct", DRAFT, preview_edit(CURRENT, DRAFT, items, 7, capped=True)
+    )
+    assert "(4 stored items, the newest 5000 only)" in capped.splitlines()[0]
