@@ -21,6 +21,8 @@ from bot.store.base import (
     DigestItem,
     EntryIdentity,
     Identify,
+    JudgedItem,
+    Judgement,
     KnownStory,
     NotModifiedRecord,
     OpenDigest,
@@ -38,6 +40,7 @@ from bot.store.base import (
     StoryWrite,
     Subscription,
     SubscriptionMode,
+    Verdict,
     source_health,
 )
 from bot.store.leases import DEFAULT_HOLDER, Lease, default_holder
@@ -54,6 +57,8 @@ __all__ = [
     "DigestItem",
     "EntryIdentity",
     "Identify",
+    "JudgedItem",
+    "Judgement",
     "KnownStory",
     "Lease",
     "NotModifiedRecord",
@@ -72,6 +77,7 @@ __all__ = [
     "StoryWrite",
     "Subscription",
     "SubscriptionMode",
+    "Verdict",
     "default_holder",
     "open_store",
     "source_health",

@@ -19,6 +19,9 @@ OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
 SubscriptionMode = Literal["mention", "dm"]
 SUBSCRIPTION_MODES: tuple[SubscriptionMode, ...] = ("mention", "dm")
 
+Verdict = Literal[1, -1]  # a subscriber's judgement of an alert: right (👍) or wrong (👎)
+VERDICTS: tuple[Verdict, ...] = (1, -1)
+
 SourceHealth = Literal["ok", "failing", "disabled", "removed"]
 SOURCE_HEALTHS: tuple[SourceHealth, ...] = ("ok", "failing", "disabled", "removed")
 
@@ -211,6 +214,37 @@ class Subscription:
     mode: SubscriptionMode
     guild_id: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedItem:
+    """The news item an alert told of, as a judgement keeps it (labelled data outlives the
+    outbox row and the seen record). `summary` is the matched article's, "" when the store
+    had none; `key` falls back to the link, else the title, when no article was found."""
+
+    source_id: str
+    key: str
+    title: str
+    summary: str
+    link: str | None
+    publisher: str | None
+    published: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One subscriber's latest verdict on one alert: was it right to fire for its signal?
+
+    `message_id` is the Discord message the verdict was given on (None when unknown).
+    """
+
+    alert_id: str
+    user_id: int
+    signal_id: str
+    verdict: Verdict
+    at: datetime
+    item: JudgedItem
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
