@@ -229,15 +229,26 @@ class Fetcher:
             url = _checked_url(request.url)
         except _Refused as refused:
             return replace(refused.failure, error=redact_url(refused.failure.error))
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.retries + 1),
-            wait=self._wait,
-            retry=retry_if_result(lambda result: self._should_retry(request, result)),
-            retry_error_callback=_last_result,
-            before_sleep=lambda state: _log_retry(request, state),
-            sleep=self._sleep,
-        )
-        result: FetchResult = await retrying(self._attempt, request, url)
+        # The first attempt goes straight: the retry machinery (tenacity) costs as much CPU as
+        # a 304 itself, and is built only when that attempt asks for a retry. It then replays
+        # the first result as its attempt 1, so waits, logs and the attempt count are as if
+        # it had run from the start.
+        result: FetchResult = await self._attempt(request, url)
+        if self.settings.retries > 0 and self._should_retry(request, result):
+            replay: list[FetchResult] = [result]
+
+            async def attempt() -> FetchResult:
+                return replay.pop() if replay else await self._attempt(request, url)
+
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(self.settings.retries + 1),
+                wait=self._wait,
+                retry=retry_if_result(lambda result: self._should_retry(request, result)),
+                retry_error_callback=_last_result,
+                before_sleep=lambda state: _log_retry(request, state),
+                sleep=self._sleep,
+            )
+            result = await retrying(attempt)
         if isinstance(result, FetchFailed):
             # Error texts quote URLs (bad redirects, invalid URLs): never with a key in them.
             result = replace(result, error=redact_url(result.error))
