@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.admin.text import code_span, fit_lines
 from bot.matching import Matcher, parse_query
+from bot.matching.query import Concepts
 from bot.render import digest_safe, truncate
 from bot.store import ArticleRecord, SeenText
 
@@ -61,10 +62,14 @@ def preview_items(seen: Sequence[SeenText], articles: Sequence[ArticleRecord]) -
 
 
 def preview_query(
-    query: str, items: Sequence[PreviewItem], samples: int = PREVIEW_SAMPLES
+    query: str,
+    items: Sequence[PreviewItem],
+    samples: int = PREVIEW_SAMPLES,
+    concepts: Concepts | None = None,
 ) -> PreviewResult:
-    """Run a draft query over `items`; raises QueryError when it does not parse."""
-    matcher = Matcher.compile([("preview", parse_query(query))])
+    """Run a draft query (which may name the watchlist's `concepts`) over `items`; raises
+    QueryError when it does not parse."""
+    matcher = Matcher.compile([("preview", parse_query(query, concepts))])
     matched = 0
     found: list[tuple[PreviewItem, tuple[str, ...]]] = []
     for item in items:

@@ -32,7 +32,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from bot.errors import WatchlistError
 from bot.matching.normalize import scrub_surrogates
-from bot.matching.query import parse_query, regex_terms
+from bot.matching.query import regex_terms
 from bot.watchlist.schema import (
     REFERENCES_ERROR,
     Loc,
@@ -148,7 +148,8 @@ def parse_watchlist(
         raise WatchlistError(
             [
                 f"{filename}:1: the top level must be a mapping with 'signals' (and optionally "
-                f"'version', 'defaults', 'sources', 'routes'), not {_describe(document)}"
+                f"'version', 'defaults', 'concepts', 'sources', 'routes'), not"
+                f" {_describe(document)}"
             ]
         )
     return _Validation(document, filename).run()
@@ -322,7 +323,7 @@ class _Validation:
         """Refuse more than MAX_REGEX_TERMS regex terms over the whole watchlist."""
         total = 0
         for index, signal in enumerate(watchlist.signals):
-            total += regex_terms(parse_query(signal.query))
+            total += regex_terms(watchlist.query_node(signal))
             if total > MAX_REGEX_TERMS:
                 self._add(
                     ("signals", index, "query"),
@@ -470,6 +471,10 @@ class _Validation:
         section = path[0]
         if section == "defaults" and len(path) > 1:
             return "defaults", path[1:]
+        if section == "concepts" and len(path) > 1:
+            # A concept's terms are numbered by their lines; "[key]" is pydantic's name for
+            # the key itself.
+            return f"concept '{path[1]}'", tuple(p for p in path[2:] if p != "[key]")
         kind = _SECTION_LABELS.get(str(section))
         if kind is None or len(path) < 2 or not isinstance(path[1], int):
             return "", path

@@ -20,7 +20,7 @@ from bot.admin import (
     query_problem,
     signal_changes,
 )
-from bot.admin.preview import PREVIEW_ARTICLE_LIMIT, PREVIEW_SEEN_LIMIT
+from bot.admin.preview import PREVIEW_ARTICLE_LIMIT, PREVIEW_SAMPLES, PREVIEW_SEEN_LIMIT
 from bot.chat.cogs.admin import (
     AdminCogBase,
     admin_group,
@@ -31,6 +31,7 @@ from bot.chat.cogs.admin import (
 from bot.chat.cogs.common import MAX_CHOICES
 from bot.errors import QueryError
 from bot.matching import parse_query
+from bot.matching.query import Concepts
 from bot.watchlist import Change, Severity, WatchlistEditor
 
 __all__ = ["WatchCog"]
@@ -57,6 +58,10 @@ class WatchCog(AdminCogBase):
 
     watch = admin_group("watch", "Edit the signals signalwatch watches for (admins)")
 
+    def _concepts(self) -> Concepts:
+        """The live watchlist's concepts, which a query may name (`@pact`)."""
+        return self.bot.services.compiled().watchlist.concepts
+
     @watch.command(name="add", description="Add a signal to the watchlist")
     @app_commands.rename(signal_id="id")
     @app_commands.describe(
@@ -78,7 +83,9 @@ class WatchCog(AdminCogBase):
     ) -> None:
         """/watch add: a new signal, written to the watchlist file."""
         try:
-            spec = build_signal_spec(signal_id, title, query, severity, description)
+            spec = build_signal_spec(
+                signal_id, title, query, severity, description, self._concepts()
+            )
         except Refused as error:
             await self._reply(interaction, str(error))
             return
@@ -113,7 +120,7 @@ class WatchCog(AdminCogBase):
     ) -> None:
         """/watch edit: change the given fields of a signal."""
         try:
-            changes = signal_changes(title, query, severity, description, enabled)
+            changes = signal_changes(title, query, severity, description, enabled, self._concepts())
         except Refused as error:
             await self._reply(interaction, str(error))
             return
@@ -193,8 +200,9 @@ class WatchCog(AdminCogBase):
     async def watch_preview(self, interaction: discord.Interaction[Any], query: str) -> None:
         """/watch preview: count and sample the recent items a query matches."""
         text = query.strip()
+        concepts = self._concepts()
         try:
-            parse_query(text)
+            parse_query(text, concepts)
         except QueryError as error:
             await self._reply(interaction, query_problem(text, error))
             return
@@ -202,7 +210,8 @@ class WatchCog(AdminCogBase):
         store = self.bot.services.store
         seen = await asyncio.to_thread(store.recent_seen, PREVIEW_SEEN_LIMIT)
         articles = await asyncio.to_thread(store.recent_articles, PREVIEW_ARTICLE_LIMIT)
-        result = await asyncio.to_thread(preview_query, text, preview_items(seen, articles))
+        items = preview_items(seen, articles)
+        result = await asyncio.to_thread(preview_query, text, items, PREVIEW_SAMPLES, concepts)
         await self._reply(interaction, format_preview(text, result))
 
     @watch.command(name="history", description="Recent admin edits: who, what, when")
