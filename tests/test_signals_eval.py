@@ -24,7 +24,7 @@ SEVEN = {
 def matcher() -> Matcher:
     """The shipped watchlist, compiled."""
     watchlist = load_watchlist(ROOT / "watchlist.yaml")
-    return Matcher.compile((s.id, s.query) for s in watchlist.enabled_signals())
+    return Matcher.compile((s.id, watchlist.query_node(s)) for s in watchlist.enabled_signals())
 
 
 def test_shipped_watchlist_has_the_seven_signals_and_more() -> None:

@@ -65,7 +65,9 @@ def ordered(item: dict[str, object]) -> dict[str, object]:
     return {key: item.get(key) for key in KEYS} | item
 
 
-def split(items: list[dict[str, object]]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+def split(
+    items: list[dict[str, object]],
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """(dev, holdout), each in the given order; ids, urls and titles must be unique."""
     seen: dict[str, set[object]] = {"id": set(), "url": set(), "title": set()}
     dev, holdout = [], []
