@@ -215,3 +215,18 @@ def test_admin_checks_use_the_watchlist_s_concepts() -> None:
     assert signal_changes(query="@asia", concepts=concepts) == {"query": "@asia"}
     item = PreviewItem("s", "k", "Philippines signs treaty", "", None)
     assert preview_query("@asia AND @pact", [item], concepts=concepts).matched == 1
+
+
+def test_concepts_cannot_make_a_watchlist_that_takes_minutes_to_check() -> None:
+    """A concept of 500 terms named over and over is refused by its written-out size, fast
+    (before the budget, 2,000 signals naming it 4 times took over 5 minutes to validate)."""
+    words = ", ".join(f"w{n}x" for n in range(500))
+    signals = "".join(
+        f"  - {{id: s{i}, title: S, query: '@a OR @a OR @a OR @a'}}\n" for i in range(2000)
+    )
+    text = f"concepts:\n  a: [{words}]\nsignals:\n{signals}"
+    with pytest.raises(WatchlistError) as caught:
+        parse_watchlist(text, max_bytes=1 << 20)
+    [problem] = caught.value.problems
+    assert problem.startswith("watchlist.yaml:29: signal 's25': query: the watchlist's queries")
+    assert "more than 50,000 concept terms in all" in problem
