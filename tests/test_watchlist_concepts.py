@@ -230,3 +230,20 @@ def test_concepts_cannot_make_a_watchlist_that_takes_minutes_to_check() -> None:
     [problem] = caught.value.problems
     assert problem.startswith("watchlist.yaml:29: signal 's25': query: the watchlist's queries")
     assert "more than 50,000 concept terms in all" in problem
+
+
+def test_a_plain_yaml_value_cannot_start_with_at_and_the_error_says_so() -> None:
+    """YAML reserves '@': the syntax error tells how to write a query that starts with one."""
+    assert problems(
+        """\
+        concepts:
+          pact: [pact]
+        signals:
+          - id: a
+            title: A
+            query: @pact AND sign
+        """
+    ) == [
+        "watchlist.yaml:6: YAML syntax error: found character '@' that cannot start any token"
+        " (put a value that starts with @ in quotes: query: '@pact AND sign')"
+    ]
