@@ -11,7 +11,14 @@ from fakes import FakeClock
 from pydantic import ValidationError
 
 from bot import cli
-from bot.admin import PreviewItem, Refused, build_signal_spec, preview_query, signal_changes
+from bot.admin import (
+    PreviewItem,
+    Refused,
+    build_signal_spec,
+    preview_edit,
+    preview_query,
+    signal_changes,
+)
 from bot.errors import WatchlistError
 from bot.matching.query import Or
 from bot.pipeline.compiled import Compiled
@@ -215,6 +222,8 @@ def test_admin_checks_use_the_watchlist_s_concepts() -> None:
     assert signal_changes(query="@asia", concepts=concepts) == {"query": "@asia"}
     item = PreviewItem("s", "k", "Philippines signs treaty", "", None)
     assert preview_query("@asia AND @pact", [item], concepts=concepts).matched == 1
+    edit = preview_edit("@asia AND sign", "@asia AND @pact", [item], 7, concepts=concepts)
+    assert (edit.kept, edit.newly, edit.stopped) == (1, (), ())
 
 
 def test_concepts_cannot_make_a_watchlist_that_takes_minutes_to_check() -> None:

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 
 from bot.errors import ParseError, SourceError
 from bot.model import Entry
+from bot.outlets import display_name
 from bot.sources.search.common import (
     SearchRequest,
     body_text,
@@ -121,7 +122,8 @@ def parse(
             link=item.get("url"),
             published=_seen_date(item.get("seendate")),
             now=now,
-            publisher=item.get("domain"),
+            # GDELT names only the domain: the outlet's name where it is well known.
+            publisher=_publisher(item.get("domain"), item.get("url")),
         )
         for item in articles
         if isinstance(item, dict)
@@ -181,3 +183,10 @@ def describe_failure(failed: FetchFailed) -> str:
         detail = body_text(failed.body) or "too many requests"
         return f"{API}: rate limited (HTTP 429): {detail}"
     return error_text(API, failed)
+
+
+def _publisher(domain: object, url: object) -> str | None:
+    """The outlet's well-known name for a GDELT domain, else the domain itself."""
+    if not isinstance(domain, str) or not domain.strip():
+        return None
+    return display_name(domain.strip(), url if isinstance(url, str) else None, API)
