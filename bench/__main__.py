@@ -1,6 +1,13 @@
 """`python -m bench`: run every benchmark and print its table."""
 
-from bench import bench_durability, bench_match, bench_poll, bench_scale, bench_stories
+from bench import (
+    bench_durability,
+    bench_feedback,
+    bench_match,
+    bench_poll,
+    bench_scale,
+    bench_stories,
+)
 
 bench_match.main([])
 print()
@@ -11,3 +18,5 @@ print()
 bench_durability.main(["--polls", "300"])
 print()
 bench_scale.main([])
+print()
+bench_feedback.main(["--articles", "20000"])

@@ -26,6 +26,7 @@ PURE = [
     "bot.render",
     "bot.charts",
     "bot.notices",
+    "bot.feedback",
     "bot.admin",
     "bot.watchlist.schema",
     "bot.ops.config",

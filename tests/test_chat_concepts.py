@@ -60,6 +60,20 @@ def test_watch_add_and_edit_check_queries_against_the_current_concepts(
         assert h.compiled.matcher.match_ids("Japan signs treaty with Manila") == ["asia"]
         edit = await admin_says(h, "watch edit", {"id": "asia", "query": "@nope"})
         assert edit.startswith("Bad query: unknown concept '@nope'")
+        # A good new query is previewed first, both queries read with the concepts.
+        handle = await h.emu.send_interaction(
+            "watch edit", {"id": "asia", "query": "Korea AND @pact"}, user=h.emu.moderator
+        )
+        assert (await handle)["type"] == 5
+        preview = await handle.original_edit()
+        assert preview["content"].startswith("No stored items in the last 7 days to preview")
+        save = {
+            b["label"]: b["custom_id"] for row in preview["components"] for b in row["components"]
+        }
+        await (await h.emu.send_component(preview, save["Save"], user=h.emu.moderator))
+        saved = await handle.original_edit(count=3)
+        assert saved["content"].startswith("Updated signal 'asia':")
+        assert h.compiled.matcher.match_ids("Korea and Japan sign accord") == ["asia"]
         preview = await admin_says(h, "watch preview", {"query": "@pact"})
         assert preview == "No recent items stored yet: nothing to preview against."  # parsed
         unknown = await admin_says(h, "watch preview", {"query": "@nope"})

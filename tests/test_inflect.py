@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import bot.matching.matcher as matcher_module
 from bot.matching import Matcher
 from bot.matching.inflect import MAX_TERM_FORMS, term_forms, word_forms
 
@@ -115,3 +116,14 @@ def test_inflections_work_with_near_and_fields() -> None:
     matcher = Matcher.compile([("s", "title:(deploy NEAR/3 troop)")])
     assert matcher.match_ids("Pakistan deploying troops", "") == ["s"]
     assert matcher.match_ids("Gaza", "Pakistan deploying troops") == []
+
+
+def test_past_the_watchlist_s_budget_words_are_taken_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inflected patterns are capped per matcher, in compile order: later words stay exact."""
+    monkeypatch.setattr(matcher_module, "_MAX_INFLECTED_PATTERNS", 2)
+    matcher = Matcher.compile([("first", "agree"), ("second", "deploy")])
+    assert matcher.match_ids("They agreed and agreeing") == ["first"]
+    assert matcher.match_ids("Troops deployed") == []
+    assert matcher.match_ids("Troops deploy") == ["second"]

@@ -11,7 +11,14 @@ from fakes import FakeClock
 from pydantic import ValidationError
 
 from bot import cli
-from bot.admin import PreviewItem, Refused, build_signal_spec, preview_query, signal_changes
+from bot.admin import (
+    PreviewItem,
+    Refused,
+    build_signal_spec,
+    preview_edit,
+    preview_query,
+    signal_changes,
+)
 from bot.errors import WatchlistError
 from bot.matching.query import Or
 from bot.pipeline.compiled import Compiled
@@ -215,3 +222,37 @@ def test_admin_checks_use_the_watchlist_s_concepts() -> None:
     assert signal_changes(query="@asia", concepts=concepts) == {"query": "@asia"}
     item = PreviewItem("s", "k", "Philippines signs treaty", "", None)
     assert preview_query("@asia AND @pact", [item], concepts=concepts).matched == 1
+    edit = preview_edit("@asia AND sign", "@asia AND @pact", [item], 7, concepts=concepts)
+    assert (edit.kept, edit.newly, edit.stopped) == (1, (), ())
+
+
+def test_concepts_cannot_make_a_watchlist_that_takes_minutes_to_check() -> None:
+    """A concept of 500 terms named over and over is refused by its written-out size, fast
+    (before the budget, 2,000 signals naming it 4 times took over 5 minutes to validate)."""
+    words = ", ".join(f"w{n}x" for n in range(500))
+    signals = "".join(
+        f"  - {{id: s{i}, title: S, query: '@a OR @a OR @a OR @a'}}\n" for i in range(2000)
+    )
+    text = f"concepts:\n  a: [{words}]\nsignals:\n{signals}"
+    with pytest.raises(WatchlistError) as caught:
+        parse_watchlist(text, max_bytes=1 << 20)
+    [problem] = caught.value.problems
+    assert problem.startswith("watchlist.yaml:29: signal 's25': query: the watchlist's queries")
+    assert "more than 50,000 concept terms in all" in problem
+
+
+def test_a_plain_yaml_value_cannot_start_with_at_and_the_error_says_so() -> None:
+    """YAML reserves '@': the syntax error tells how to write a query that starts with one."""
+    assert problems(
+        """\
+        concepts:
+          pact: [pact]
+        signals:
+          - id: a
+            title: A
+            query: @pact AND sign
+        """
+    ) == [
+        "watchlist.yaml:6: YAML syntax error: found character '@' that cannot start any token"
+        " (put a value that starts with @ in quotes: query: '@pact AND sign')"
+    ]

@@ -28,6 +28,7 @@ terms from concepts, and no lone surrogate.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -490,6 +491,18 @@ def concept_term(entry: str, column: int = 1, field: str | None = None) -> Term:
     operator, parentheses, a field, a regex, another concept) raises QueryError: each
     alternative is its own entry, and concepts do not nest.
     """
+    try:
+        words, prefix, source = _concept_words(entry)
+    except QueryError as err:
+        raise QueryError(err.message, column, err.expected) from None
+    return Term(words, prefix, field, source, column)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _concept_words(entry: str) -> tuple[tuple[str, ...], bool, str]:
+    """(words, prefix, source) of a concept entry; cached: a concept is read by every query
+    that names it, at every validation and compile."""
+    column = 1
     body = entry.strip()
     if len(body) >= 2 and body[0] == body[-1] == '"':
         body = body[1:-1].strip()
@@ -511,7 +524,8 @@ def concept_term(entry: str, column: int = 1, field: str | None = None) -> Term:
                 " alternative as its own term",
                 column,
             )
-    return _Parser("").phrase(_Tok("PHRASE", body, column), field)
+    term = _Parser("").phrase(_Tok("PHRASE", body, column), None)
+    return term.words, term.prefix, term.source
 
 
 def regex_terms(node: Node) -> int:

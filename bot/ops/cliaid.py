@@ -89,6 +89,20 @@ HELP: dict[str, tuple[str, str]] = {
         " digests, pruning; it syncs sources from the watchlist and publishes it to the workers.",
         "SIGNALWATCH_DB=postgresql://sw@db/sw signalwatch gateway --format json",
     ),
+    "feedback": (
+        "Subscribers' 👍 / 👎 verdicts on alerts. `export` writes them as labelled JSON lines"
+        " (the schema of tests/data/labelled) that `signalwatch eval` reads: an item's majority"
+        " 👍 on a signal labels it, a majority 👎 makes it a hard negative; ties are left out"
+        " and counted.",
+        "signalwatch feedback export --since 30 --out feedback.jsonl\n"
+        "  signalwatch eval feedback.jsonl --errors",
+    ),
+    "export": (
+        "Write subscribers' verdicts as labelled JSON lines for `signalwatch eval` (provenance"
+        ' "feedback"): majority 👍 on signal S → labels [S]; majority 👎 → hard_negative_for'
+        " [S]; ties left out and counted on stderr.",
+        "signalwatch feedback export --since 30 --out feedback.jsonl",
+    ),
     "migrate": (
         "Bring the database's schema up to date (run, worker and gateway also do at start).",
         "signalwatch migrate --db postgresql://sw@db/sw",

@@ -11,12 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, NamedTuple
 
 from bot.model import Alert, Entry, Match
+from bot.store.leases import Lease
 
 OutboxStatus = Literal["pending", "delivered", "failed"]
 OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
 
 SubscriptionMode = Literal["mention", "dm"]
 SUBSCRIPTION_MODES: tuple[SubscriptionMode, ...] = ("mention", "dm")
+
+Verdict = Literal[1, -1]  # a subscriber's judgement of an alert: right (👍) or wrong (👎)
+VERDICTS: tuple[Verdict, ...] = (1, -1)
 
 SourceHealth = Literal["ok", "failing", "disabled", "removed"]
 SOURCE_HEALTHS: tuple[SourceHealth, ...] = ("ok", "failing", "disabled", "removed")
@@ -84,6 +88,16 @@ def source_health(state: SourceState) -> SourceHealth:
     if state.consecutive_failures > 0:
         return "failing"
     return "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class NotModifiedRecord:
+    """A 304 Not Modified to record: when, the next poll, and the lease the poll held."""
+
+    source_id: str
+    now: datetime
+    next_poll_at: datetime
+    lease: Lease | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +214,37 @@ class Subscription:
     mode: SubscriptionMode
     guild_id: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedItem:
+    """The news item an alert told of, as a judgement keeps it (labelled data outlives the
+    outbox row and the seen record). `summary` is the matched article's, "" when the store
+    had none; `key` falls back to the link, else the title, when no article was found."""
+
+    source_id: str
+    key: str
+    title: str
+    summary: str
+    link: str | None
+    publisher: str | None
+    published: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One subscriber's latest verdict on one alert: was it right to fire for its signal?
+
+    `message_id` is the Discord message the verdict was given on (None when unknown).
+    """
+
+    alert_id: str
+    user_id: int
+    signal_id: str
+    verdict: Verdict
+    at: datetime
+    item: JudgedItem
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,6 +233,9 @@ def _syntax_problem(err: MarkedYAMLError, filename: str) -> str:
     context = ""
     if err.context and err.context_mark is not None and err.problem:
         context = f" ({err.context} on line {err.context_mark.line + 1})"
+    if "'@' that cannot start any token" in problem:
+        # YAML reserves "@" at the start of a plain value: a query starting with a concept.
+        context += " (put a value that starts with @ in quotes: query: '@pact AND sign')"
     return f"{filename}:{line}: YAML syntax error: {problem}{context}"
 
 

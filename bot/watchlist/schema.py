@@ -49,7 +49,7 @@ from bot.digest import DigestSchedule, parse_at
 from bot.errors import QueryError
 from bot.matching import Node, parse_query
 from bot.matching.concepts import expand_concepts, unused_concepts
-from bot.matching.query import CONCEPT_NAME, Concepts, concept_term
+from bot.matching.query import CONCEPT_NAME, Concepts, concept_references, concept_term
 from bot.sources.search.config import API_TYPES, DEFAULT_BASE_URLS, KEY_ENV_DEFAULTS
 
 # --- ids -------------------------------------------------------------------------------------
@@ -247,6 +247,10 @@ _SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota")
 
 MAX_CONCEPTS = 500
 MAX_CONCEPT_ENTRIES = 500
+# Each query that names a concept holds all its terms: the watchlist's queries together may
+# hold this many (real watchlists: a few thousand), so no edit can make validation and
+# compiling take minutes.
+MAX_WATCHLIST_CONCEPT_TERMS = 50_000
 
 
 def _concept_name(value: Any) -> Any:
@@ -759,6 +763,7 @@ def _concept_problems(concepts: Any, signals: list[Mapping[str, Any]]) -> list[R
             if isinstance(name, str):
                 usable[name] = entries if _usable_entries(entries) else (name,)
     problems = []
+    budget = MAX_WATCHLIST_CONCEPT_TERMS
     for index, signal in enumerate(signals):
         for key in ("query", "search"):
             text = signal.get(key)
@@ -769,6 +774,18 @@ def _concept_problems(concepts: Any, signals: list[Mapping[str, Any]]) -> list[R
                 parse_query(text, ANY_CONCEPT)
             except QueryError:
                 continue  # a syntax error, reported on the field itself
+            # Counted before the query is parsed with them: that is the work to bound.
+            budget -= sum(len(usable.get(name, ())) for name, _ in concept_references(text))
+            if budget < 0:
+                problems.append(
+                    ReferenceProblem(
+                        ("signals", index, key),
+                        f"the watchlist's queries name more than {MAX_WATCHLIST_CONCEPT_TERMS:,}"
+                        " concept terms in all (a concept counts its terms each time it is"
+                        " named)",
+                    )
+                )
+                return problems
             try:
                 parse_query(text, usable)
             except QueryError as err:

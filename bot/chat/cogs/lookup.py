@@ -11,7 +11,7 @@ import asyncio
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -21,6 +21,13 @@ from discord.ext import commands
 from bot.charts import hits_per_day_png
 from bot.chat import format as fmt
 from bot.chat.cogs.common import signal_choices
+from bot.feedback import (
+    FEEDBACK_WINDOW_DAYS,
+    NO_FEEDBACK,
+    FeedbackShare,
+    feedback_field,
+    share_of_tallies,
+)
 from bot.render import truncate
 from bot.store import ArticleRecord, SignalStats, SignalTimeline
 from bot.watchlist import SignalSpec
@@ -58,6 +65,7 @@ class SignalActivity:
     recent: list[ArticleRecord]
     timeline: SignalTimeline
     chart: bytes | None
+    feedback: FeedbackShare = NO_FEEDBACK  # subscribers' verdicts, last 30 days
 
 
 class LookupCog(commands.Cog):
@@ -105,6 +113,9 @@ class LookupCog(commands.Cog):
             recent=store.recent_articles(RECENT_HITS, spec.id),
             timeline=timeline,
             chart=chart,
+            feedback=share_of_tallies(
+                store.feedback_tallies(spec.id, now - timedelta(days=FEEDBACK_WINDOW_DAYS))
+            ),
         )
 
     @app_commands.command(name="signals", description="List every signal with its recent activity")
@@ -131,9 +142,9 @@ class LookupCog(commands.Cog):
         routes = fmt.route_labels(
             self.services.compiled().destinations(spec.id), self.bot.settings.channel
         )
-        embed = discord.Embed.from_dict(
-            fmt.signal_embed(spec, activity.stats, routes, activity.recent, activity.timeline)
-        )
+        payload = fmt.signal_embed(spec, activity.stats, routes, activity.recent, activity.timeline)
+        payload["fields"].append(feedback_field(activity.feedback))
+        embed = discord.Embed.from_dict(payload)
         if activity.chart is None:
             await interaction.response.send_message(embed=embed)
             return
