@@ -44,7 +44,7 @@ def load_matcher(args: argparse.Namespace) -> Matcher:
     from bot.watchlist import load_watchlist
 
     watchlist = load_watchlist(watchlist_path(args))
-    return Matcher.compile((s.id, s.query) for s in watchlist.signals if s.enabled)
+    return Matcher.compile((s.id, watchlist.query_node(s)) for s in watchlist.signals if s.enabled)
 
 
 def _match_json(item_id: Any, matches: list[Match]) -> str:
@@ -93,12 +93,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     path = watchlist_path(args)
     watchlist = load_watchlist(path)
-    Matcher.compile((s.id, s.query) for s in watchlist.signals)
+    Matcher.compile((s.id, watchlist.query_node(s)) for s in watchlist.signals)
     enabled = sum(1 for s in watchlist.signals if s.enabled)
+    concepts = f"{len(watchlist.concepts)} concepts, " if watchlist.concepts else ""
     print(
         f"{path}: ok — {len(watchlist.signals)} signals ({enabled} enabled), "
-        f"{len(watchlist.sources)} sources, {len(watchlist.routes)} routes"
+        f"{concepts}{len(watchlist.sources)} sources, {len(watchlist.routes)} routes"
     )
+    for name in watchlist.unused_concepts():
+        print(
+            f"{path}: warning: concept '{name}' is not named by any query (@{name})",
+            file=sys.stderr,
+        )
     for line in _search_warnings(watchlist):
         print(f"{path}: warning: {line}", file=sys.stderr)
     return 0
@@ -107,13 +113,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _search_warnings(watchlist: Watchlist) -> list[str]:
     """What each news-API source cannot search for (a warning: feeds still cover it)."""
     from bot.sources.search.coverage import search_coverage
-    from bot.watchlist import search_query
 
     lines = []
     for source in watchlist.enabled_sources():
         if not source.is_search:
             continue
-        queries = [(s.id, search_query(s)) for s in watchlist.signals_for(source)]
+        queries = [(s.id, watchlist.search_query(s)) for s in watchlist.signals_for(source)]
         for signal_id, reason in search_coverage(source.type, queries).unsearchable.items():
             lines.append(
                 f"source '{source.id}' ({source.type}) cannot search for signal '{signal_id}':"

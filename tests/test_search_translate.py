@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from bot.errors import QueryError, SourceError
+from bot.matching.concepts import expand_concepts
 from bot.matching.matcher import Matcher
 from bot.matching.normalize import tokenize
 from bot.sources.search import gdelt, google_news, guardian, newsapi
@@ -48,14 +49,19 @@ UNSEARCHABLE = {
 
 
 def _signals() -> dict[str, str]:
+    """Each shipped signal's query, its @concepts written out (as the APIs are handed it)."""
     data = YAML(typ="safe").load((ROOT / "watchlist.yaml").read_text(encoding="utf-8"))
-    return {s["id"]: s["query"] for s in data["signals"]}
+    concepts = data.get("concepts") or {}
+    return {s["id"]: expand_concepts(s["query"], concepts) for s in data["signals"]}
 
 
 def _searches() -> dict[str, str]:
     """What the APIs are searched with for each shipped signal: its `search:`, else `query`."""
     data = YAML(typ="safe").load((ROOT / "watchlist.yaml").read_text(encoding="utf-8"))
-    return {s["id"]: s.get("search") or s["query"] for s in data["signals"]}
+    concepts = data.get("concepts") or {}
+    return {
+        s["id"]: expand_concepts(s.get("search") or s["query"], concepts) for s in data["signals"]
+    }
 
 
 def _labelled() -> list[dict[str, object]]:

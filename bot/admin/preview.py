@@ -11,6 +11,7 @@ from datetime import datetime
 
 from bot.admin.text import code_span, fit_lines
 from bot.matching import Matcher, parse_query
+from bot.matching.query import Concepts
 from bot.render import digest_safe, truncate
 from bot.store import ArticleRecord, SeenText
 
@@ -73,10 +74,14 @@ def preview_items(seen: Sequence[SeenText], articles: Sequence[ArticleRecord]) -
 
 
 def preview_query(
-    query: str, items: Sequence[PreviewItem], samples: int = PREVIEW_SAMPLES
+    query: str,
+    items: Sequence[PreviewItem],
+    samples: int = PREVIEW_SAMPLES,
+    concepts: Concepts | None = None,
 ) -> PreviewResult:
-    """Run a draft query over `items`; raises QueryError when it does not parse."""
-    matcher = Matcher.compile([("preview", parse_query(query))])
+    """Run a draft query (which may name the watchlist's `concepts`) over `items`; raises
+    QueryError when it does not parse."""
+    matcher = Matcher.compile([("preview", parse_query(query, concepts))])
     matched = 0
     found: list[tuple[PreviewItem, tuple[str, ...]]] = []
     for item in items:
@@ -145,12 +150,15 @@ def preview_edit(
     *,
     out_of_scope: Collection[str] = (),
     capped: bool = False,
+    concepts: Concepts | None = None,
 ) -> EditPreview:
     """Run the current and the draft query over `items` and compare; QueryError if one does
-    not parse. Items of sources in `out_of_scope` (whose `signals` leave the signal out) could
-    not alert under either query and are not counted."""
+    not parse (with the watchlist's `concepts`, which either may name). Items of sources in
+    `out_of_scope` (whose `signals` leave the signal out) could not alert under either query
+    and are not counted."""
     # Both queries in one matcher: each item is normalised and scanned once, not twice.
-    queries = [(name, parse_query(q)) for name, q in (("current", current), ("draft", draft)) if q]
+    pairs = (("current", current), ("draft", draft))
+    queries = [(name, parse_query(q, concepts)) for name, q in pairs if q]
     matcher = Matcher.compile(queries)
     newly: list[PreviewItem] = []
     stopped: list[PreviewItem] = []

@@ -17,7 +17,7 @@ from bot.sources.search.coverage import search_coverage
 from bot.sources.search.pacing import min_interval_for_quota
 from bot.sources.search.runner import SearchOutcome, run_search
 from bot.store import SourceState, Store
-from bot.watchlist import SourceSpec, search_query
+from bot.watchlist import SourceSpec
 
 if TYPE_CHECKING:
     from bot.pipeline.poller import Poller, PollOutcome
@@ -159,7 +159,8 @@ async def poll_search(
     """
     config = search_config(spec, poller.environ)
     signals = compiled.watchlist.signals_for(spec)
-    coverage = search_coverage(spec.type, [(s.id, search_query(s)) for s in signals])
+    watchlist = compiled.watchlist
+    coverage = search_coverage(spec.type, [(s.id, watchlist.search_query(s)) for s in signals])
     for signal_id, reason in coverage.unsearchable.items():
         if (spec.id, signal_id, reason) not in poller.told_unsearchable:
             poller.told_unsearchable.add((spec.id, signal_id, reason))

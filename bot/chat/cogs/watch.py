@@ -37,6 +37,7 @@ from bot.admin.preview import (
     EDIT_PREVIEW_DAYS,
     EDIT_PREVIEW_LIMIT,
     PREVIEW_ARTICLE_LIMIT,
+    PREVIEW_SAMPLES,
     PREVIEW_SEEN_LIMIT,
 )
 from bot.chat.cogs.admin import (
@@ -49,6 +50,7 @@ from bot.chat.cogs.admin import (
 from bot.chat.cogs.common import MAX_CHOICES
 from bot.errors import QueryError
 from bot.matching import parse_query
+from bot.matching.query import Concepts
 from bot.watchlist import Change, Severity, WatchlistEditor
 
 __all__ = ["WatchCog"]
@@ -113,6 +115,10 @@ class WatchCog(AdminCogBase):
 
     watch = admin_group("watch", "Edit the signals signalwatch watches for (admins)")
 
+    def _concepts(self) -> Concepts:
+        """The live watchlist's concepts, which a query may name (`@pact`)."""
+        return self.bot.services.compiled().watchlist.concepts
+
     @watch.command(name="add", description="Add a signal to the watchlist")
     @app_commands.rename(signal_id="id")
     @app_commands.describe(
@@ -134,7 +140,9 @@ class WatchCog(AdminCogBase):
     ) -> None:
         """/watch add: a new signal, written to the watchlist file."""
         try:
-            spec = build_signal_spec(signal_id, title, query, severity, description)
+            spec = build_signal_spec(
+                signal_id, title, query, severity, description, self._concepts()
+            )
         except Refused as error:
             await self._reply(interaction, str(error))
             return
@@ -174,7 +182,7 @@ class WatchCog(AdminCogBase):
     ) -> None:
         """/watch edit: change the given fields of a signal (a new query after a preview)."""
         try:
-            changes = signal_changes(title, query, severity, description, enabled)
+            changes = signal_changes(title, query, severity, description, enabled, self._concepts())
         except Refused as error:
             await self._reply(interaction, str(error))
             return
@@ -225,6 +233,7 @@ class WatchCog(AdminCogBase):
             days,
             out_of_scope=out_of_scope,
             capped=capped,
+            concepts=watchlist.concepts,
         )
         return spec.query, preview
 
@@ -336,8 +345,9 @@ class WatchCog(AdminCogBase):
     async def watch_preview(self, interaction: discord.Interaction[Any], query: str) -> None:
         """/watch preview: count and sample the recent items a query matches."""
         text = query.strip()
+        concepts = self._concepts()
         try:
-            parse_query(text)
+            parse_query(text, concepts)
         except QueryError as error:
             await self._reply(interaction, query_problem(text, error))
             return
@@ -345,7 +355,8 @@ class WatchCog(AdminCogBase):
         store = self.bot.services.store
         seen = await asyncio.to_thread(store.recent_seen, PREVIEW_SEEN_LIMIT)
         articles = await asyncio.to_thread(store.recent_articles, PREVIEW_ARTICLE_LIMIT)
-        result = await asyncio.to_thread(preview_query, text, preview_items(seen, articles))
+        items = preview_items(seen, articles)
+        result = await asyncio.to_thread(preview_query, text, items, PREVIEW_SAMPLES, concepts)
         await self._reply(interaction, format_preview(text, result))
 
     @watch.command(name="history", description="Recent admin edits: who, what, when")
