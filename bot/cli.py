@@ -21,6 +21,7 @@ from bot.cli_tools import (
     cmd_eval,
     cmd_eval_stories,
     cmd_match,
+    cmd_search_reach,
     load_matcher,
     watchlist_path,
 )
@@ -453,6 +454,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=_positive_int, default=30, metavar="N", help="days to show (default 30)"
     )
     timeline.set_defaults(func=cmd_timeline)
+
+    reach = with_watchlist(
+        sub.add_parser("search-reach", help="what each news-API search returns vs. matches")
+    )
+    reach.add_argument(
+        "--items",
+        nargs="+",
+        metavar="FILE",
+        help="JSON lines (items or story pairs) and feed files (default: tests/data's)",
+    )
+    reach.add_argument(
+        "--api",
+        action="append",
+        choices=["gdelt", "google_news", "newsapi", "guardian"],
+        help="only this API (repeatable; default: all four)",
+    )
+    reach.set_defaults(func=cmd_search_reach)
 
     migrate = with_db(sub.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)

@@ -29,6 +29,7 @@ __all__ = [
     "cmd_eval",
     "cmd_eval_stories",
     "cmd_match",
+    "cmd_search_reach",
     "load_matcher",
     "watchlist_path",
 ]
@@ -255,3 +256,35 @@ def cmd_eval_stories(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+# What `search-reach` reads when no --items are given: the repository's real news items.
+REACH_ITEMS = ("tests/data/labelled/*.jsonl", "tests/data/stories/*.jsonl", "tests/data/feeds/*")
+
+
+def cmd_search_reach(args: argparse.Namespace) -> int:
+    """Per news API and signal: items the search would return against items the signal matches."""
+    from bot.sources.search.reach import SignalQueries, format_table, load_items, measure
+    from bot.watchlist import load_watchlist, search_query
+
+    watchlist = load_watchlist(watchlist_path(args))
+    paths = [Path(p) for p in args.items] if args.items else _reach_defaults()
+    if not paths:
+        raise SignalwatchError(
+            "search-reach: no items: pass --items FILE... (JSON lines or feeds); the default"
+            f" files ({', '.join(REACH_ITEMS)}) are not here"
+        )
+    items = load_items(paths)
+    signals = [
+        SignalQueries(s.id, s.query, search_query(s)) for s in watchlist.signals if s.enabled
+    ]
+    apis = args.api or None
+    rows = measure(signals, items, apis) if apis else measure(signals, items)
+    print(format_table(rows, len(items)))
+    return 0
+
+
+def _reach_defaults() -> list[Path]:
+    return sorted(
+        p for pattern in REACH_ITEMS for p in Path().glob(pattern) if p.name != "README.md"
+    )

@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 
 from bot.errors import ParseError, SourceError
 from bot.model import Entry
+from bot.sources.search.adapter import ApiAdapter
 from bot.sources.search.common import (
     SearchRequest,
     body_text,
@@ -43,7 +44,15 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "build_request", "describe_failure", "next_page", "parse", "translate"]
+__all__ = [
+    "ADAPTER",
+    "DIALECT",
+    "build_request",
+    "describe_failure",
+    "next_page",
+    "parse",
+    "translate",
+]
 
 API = "GDELT"
 # GDELT documents no query length limit; long queries slow it and URLs past a few KB are
@@ -181,3 +190,14 @@ def describe_failure(failed: FetchFailed) -> str:
         detail = body_text(failed.body) or "too many requests"
         return f"{API}: rate limited (HTTP 429): {detail}"
     return error_text(API, failed)
+
+
+ADAPTER = ApiAdapter(
+    api="gdelt",
+    dialect=DIALECT,
+    page_size=PAGE_SIZE,
+    build_request=build_request,
+    parse=parse,
+    describe_failure=describe_failure,
+    next_page=next_page,
+)
