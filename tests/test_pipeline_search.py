@@ -249,7 +249,7 @@ version: 1
 signals:
   - id: prefixes
     title: Prefixes only
-    query: Ukrain* NEAR truce*
+    query: sign* NEAR seal*
 sources:
   - id: gdelt-prefixes
     type: gdelt

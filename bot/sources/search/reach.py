@@ -73,18 +73,23 @@ def measure(
 ) -> list[ReachRow]:
     """Per API and signal: items the signal matches, items the translated search returns."""
     rows: list[ReachRow] = []
+    matched_by: dict[str, list[ReachItem]] = {}
+    for signal in signals:
+        matcher = Matcher.compile([(signal.signal_id, signal.query)])
+        matched_by[signal.signal_id] = [i for i in items if matcher.match_ids(i.title, i.summary)]
     for api in apis:
         reader = READERS[api]
         adapter = ADAPTERS[api]
+        fields = [reader.fields(i.title, i.summary) for i in items]
         for signal in signals:
-            matcher = Matcher.compile([(signal.signal_id, signal.query)])
-            matched = [i for i in items if matcher.match_ids(i.title, i.summary)]
+            matched = matched_by[signal.signal_id]
             try:
                 text = adapter.translate(signal.search).text
             except (SourceError, QueryError) as exc:
                 rows.append(ReachRow(api, signal.signal_id, len(matched), None, reason=str(exc)))
                 continue
-            returned = {id(i) for i in items if reader.matches(text, i.title, i.summary)}
+            test = reader.compile(text)
+            returned = {id(i) for i, f in zip(items, fields, strict=True) if test(f)}
             missed = tuple(i.origin for i in matched if id(i) not in returned)
             rows.append(ReachRow(api, signal.signal_id, len(matched), len(returned), missed))
     return rows

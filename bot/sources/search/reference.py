@@ -19,6 +19,7 @@ same for every API, so the counts compare like with like.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -46,54 +47,85 @@ class ApiReader:
 
     def matches(self, query: str, title: str, summary: str = "") -> bool:
         """Whether the API would return an item with this title and summary for `query`."""
-        fields = (self.words(title), self.words(summary))
+        return self.matches_fields(query, self.fields(title, summary))
+
+    def fields(self, title: str, summary: str = "") -> tuple[list[str], ...]:
+        """An item's title and summary as the index holds them (read once, asked many times)."""
+        return (self.words(title), self.words(summary))
+
+    def matches_fields(self, query: str, fields: tuple[list[str], ...]) -> bool:
+        """`matches`, on an item already read by `fields`."""
+        return self.compile(query)(fields)
+
+    def compile(self, query: str) -> _Test:
+        """The query read once, as a test of an item's fields (a query is asked of many)."""
         tokens = _TOKENS.findall(query)
         if not tokens:
             raise QuerySyntaxError("empty query")
-        value, rest = self._or(tokens, fields)
+        test, rest = self._or(tokens)
         if rest:
             raise QuerySyntaxError(f"unparsed {' '.join(rest)!r} in {query!r}")
-        return value
+        return test
 
-    def _or(self, tokens: list[str], fields: tuple[list[str], ...]) -> tuple[bool, list[str]]:
-        value, tokens = self._and(tokens, fields)
+    def _or(self, tokens: list[str]) -> tuple[_Test, list[str]]:
+        tests = []
+        test, tokens = self._and(tokens)
+        tests.append(test)
         while tokens and tokens[0] == "OR":
-            right, tokens = self._and(tokens[1:], fields)
-            value = value or right
-        return value, tokens
+            test, tokens = self._and(tokens[1:])
+            tests.append(test)
+        return (tests[0] if len(tests) == 1 else _any_of(tests)), tokens
 
-    def _and(self, tokens: list[str], fields: tuple[list[str], ...]) -> tuple[bool, list[str]]:
-        value, tokens = self._atom(tokens, fields)
+    def _and(self, tokens: list[str]) -> tuple[_Test, list[str]]:
+        tests = []
+        test, tokens = self._atom(tokens)
+        tests.append(test)
         while tokens and tokens[0] not in ("OR", ")"):
-            negate = False
             if tokens[0] == "AND":
                 tokens = tokens[1:]
             if tokens and tokens[0] == "NOT":
-                negate, tokens = True, tokens[1:]
-            right, tokens = self._atom(tokens, fields)
-            value = value and (not right if negate else right)
-        return value, tokens
+                test, tokens = self._atom(tokens[1:])
+                tests.append(_none_of(test))
+            else:
+                test, tokens = self._atom(tokens)
+                tests.append(test)
+        return (tests[0] if len(tests) == 1 else _all_of(tests)), tokens
 
-    def _atom(self, tokens: list[str], fields: tuple[list[str], ...]) -> tuple[bool, list[str]]:
+    def _atom(self, tokens: list[str]) -> tuple[_Test, list[str]]:
         if not tokens:
             raise QuerySyntaxError("a term is missing at the end")
         head, rest = tokens[0], tokens[1:]
         if head in ("AND", "OR", "NOT", ")"):
             raise QuerySyntaxError(f"operator {head} where a term belongs")
         if head == "(":
-            value, rest = self._or(rest, fields)
+            test, rest = self._or(rest)
             if not rest or rest[0] != ")":
                 raise QuerySyntaxError("unbalanced parentheses")
-            return value, rest[1:]
+            return test, rest[1:]
         near = _NEAR.fullmatch(head)
         if near:
             pair = self.words(near.group(2))
             if len(pair) != 2:
                 raise QuerySyntaxError(f"{head}: near takes two words")
-            distance = int(near.group(1))
-            return any(_near(f, pair[0], pair[1], distance) for f in fields), rest
+            a, b, distance = pair[0], pair[1], int(near.group(1))
+            return (lambda fields: any(_near(f, a, b, distance) for f in fields)), rest
         phrase = self.words(head.strip('"'))
-        return bool(phrase) and any(_contains(f, phrase) for f in fields), rest
+        return (lambda fields: bool(phrase) and any(_contains(f, phrase) for f in fields)), rest
+
+
+_Test = Callable[[tuple[list[str], ...]], bool]
+
+
+def _any_of(tests: list[_Test]) -> _Test:
+    return lambda fields: any(t(fields) for t in tests)
+
+
+def _all_of(tests: list[_Test]) -> _Test:
+    return lambda fields: all(t(fields) for t in tests)
+
+
+def _none_of(test: _Test) -> _Test:
+    return lambda fields: not test(fields)
 
 
 def _near(field: list[str], a: str, b: str, distance: int) -> bool:
@@ -103,6 +135,8 @@ def _near(field: list[str], a: str, b: str, distance: int) -> bool:
 
 
 def _contains(field: list[str], phrase: list[str]) -> bool:
+    if len(phrase) == 1:
+        return phrase[0] in field
     n = len(phrase)
     return any(field[i : i + n] == phrase for i in range(len(field) - n + 1))
 
