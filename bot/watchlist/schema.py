@@ -41,7 +41,12 @@ from pydantic_core import PydanticCustomError
 from bot.digest import DigestSchedule, parse_at
 from bot.errors import QueryError
 from bot.matching import parse_query
-from bot.sources.search.config import API_TYPES, DEFAULT_BASE_URLS, KEY_ENV_DEFAULTS
+from bot.sources.search.config import (
+    API_TYPES,
+    DEFAULT_BASE_URLS,
+    KEY_ENV_DEFAULTS,
+    min_interval_problem,
+)
 
 # --- ids -------------------------------------------------------------------------------------
 
@@ -232,7 +237,7 @@ SEARCH_TYPES: tuple[str, ...] = API_TYPES
 SEARCH_ENDPOINTS: Mapping[str, str] = DEFAULT_BASE_URLS
 # The environment variable holding a keyed API's key unless the source names another.
 SEARCH_KEY_ENVS: Mapping[str, str] = KEY_ENV_DEFAULTS
-_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota")
+_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota", "min_interval")
 
 # --- models ----------------------------------------------------------------------------------
 
@@ -313,7 +318,8 @@ class SourceSpec(_Spec):
     A search source's `url` defaults to its API's endpoint (never with a query: a key pasted
     there would leak); `key_env` names the environment variable with its key (NewsAPI,
     Guardian); `language`/`country` narrow the search where the API can; `daily_quota` caps
-    requests per UTC day (the API's free tier by default).
+    requests per UTC day (the API's free tier by default); `min_interval` spaces requests
+    (seconds; never below the API's rule unless `url` points elsewhere).
     """
 
     id: Slug
@@ -328,6 +334,15 @@ class SourceSpec(_Spec):
     language: str | None = None
     country: str | None = None
     daily_quota: int | None = Field(default=None, ge=1, strict=True)
+    min_interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @field_validator("min_interval", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        # Seconds (6, 5.5) or a duration ("6s", "1m"), like the other durations here.
+        if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
+            return parse_duration(value).total_seconds()
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -381,6 +396,9 @@ class SourceSpec(_Spec):
             raise PydanticCustomError(
                 "source_type", "key_env: {type} needs no API key", {"type": self.type}
             )
+        problem = min_interval_problem(self.type, self.url, self.min_interval)
+        if self.type != "rss" and problem is not None:
+            raise PydanticCustomError("min_interval", "{detail}", {"detail": problem})
         return self
 
     @property

@@ -161,6 +161,9 @@ async def run_search(
                 first = False
             else:
                 await pace_and_count()
+            # Last, as the request leaves: whatever held it since its slot (the quota, the
+            # host's queue), the server sees it no closer to the one before than the rule.
+            await pacer.departing(api, config.spacing)
 
         return await fetcher.fetch(
             FetchRequest(
@@ -201,7 +204,8 @@ async def run_search(
                     retry_after = result.retry_after
                     if result.status == 429:
                         await pacer.hold(
-                            api, retry_after if retry_after is not None else config.spacing
+                            api,
+                            retry_after if retry_after is not None else config.spacing,
                         )
                     return False
                 return True
