@@ -167,7 +167,10 @@ async def poll_search(
     """
     config = search_config(spec, poller.environ)
     signals = compiled.watchlist.signals_for(spec)
-    coverage = search_coverage(spec.type, [(s.id, search_query(s)) for s in signals])
+    # In a worker thread: the first translation loads the word lists (about a second).
+    coverage = await asyncio.to_thread(
+        search_coverage, spec.type, [(s.id, search_query(s)) for s in signals]
+    )
     for signal_id, reason in coverage.unsearchable.items():
         if (spec.id, signal_id, reason) not in poller.told_unsearchable:
             poller.told_unsearchable.add((spec.id, signal_id, reason))

@@ -15,8 +15,8 @@ only the ones that occur are worth the query's length. Two well-kept word lists 
 - lemminflect's inflection dictionary: whether a word is a noun that takes a plural (and
   which: "securities", never "securitys") or a verb whose -s form folds to it ("halts").
 
-Both load once, on first use (wordfreq's list is kept as one sorted string and two arrays,
-about 5 MB, rather than its 50 MB dict).
+Both load once, on first use: about 1 s and 50 MB (wordfreq's list is kept as one sorted
+string and two arrays, 4 MB, rather than its 50 MB dict; lemminflect brings numpy).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import math
 from array import array
 from collections.abc import Sequence
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Final
 
 from bot.matching.normalize import fold_word
@@ -46,22 +47,27 @@ class _Lexicon:
     """wordfreq's English words, alphabetic only, sorted, with their Zipf frequency."""
 
     def __init__(self) -> None:
-        from wordfreq import get_frequency_list
+        from wordfreq import DATA_PATH, read_cBpack
 
-        pairs: list[tuple[str, int]] = []
-        # Bucket i holds the words of frequency 10^(-i/100): Zipf 9 - i/100.
-        for bucket, words in enumerate(get_frequency_list("en", "large")):
-            zipf10 = max(0, round(90 - bucket / 10))
-            pairs.extend((w, zipf10) for w in words if w.isascii() and w.isalpha())
-        pairs.sort()
-        self._text = "\n".join(w for w, _ in pairs)
+        # The file itself, not get_frequency_list(): that keeps every list in a cache, and
+        # finds the file through langcodes' language data (about 40 MB more in all).
+        buckets = read_cBpack(str(Path(DATA_PATH) / "large_en.msgpack.gz"))
+        # Bucket i holds the words of frequency 10^(-i/100): Zipf 9 - i/100, kept to a tenth.
+        rows = [
+            f"{w}\t{chr(48 + max(0, round(90 - i / 10)))}"
+            for i, words in enumerate(buckets)
+            for w in words
+            if w.isascii() and w.isalpha()
+        ]
+        del buckets
+        rows.sort()
+        self._zipf10 = bytes(ord(r[-1]) - 48 for r in rows)
+        self._text = "\n".join(r[:-2] for r in rows)
         self._starts = array("I")
         position = 0
-        for word, _ in pairs:
+        for row in rows:
             self._starts.append(position)
-            position += len(word) + 1
-        self._zipf10 = bytes(z for _, z in pairs)
-        get_frequency_list.cache_clear()  # its lists are ours now, in a tenth of the space
+            position += len(row) - 1  # the word and its "\n"
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -166,11 +172,12 @@ def _rule_spellings(base: str) -> Sequence[str]:
 
 def _lemminflect_forms(base: str) -> list[str] | None:
     """The plurals and -s forms lemminflect lists for `base`; None where it does not know it."""
-    from lemminflect import getAllInflections, getAllLemmas  # type: ignore[import-untyped]
+    # Its inflection table only: the lemmatizer's (getAllLemmas) would cost 40 MB more.
+    from lemminflect import getAllInflections  # type: ignore[import-untyped]
 
     nouns = getAllInflections(base, upos="NOUN")
     verbs = getAllInflections(base, upos="VERB")
-    if not nouns and not verbs and not getAllLemmas(base) and not getAllInflections(base):
+    if not nouns and not verbs and not getAllInflections(base):
         return None
     return [*nouns.get("NNS", ()), *verbs.get("VBZ", ())]
 
