@@ -21,6 +21,7 @@ from bot.cli_tools import (
     cmd_eval,
     cmd_eval_stories,
     cmd_match,
+    cmd_search_reach,
     load_matcher,
     watchlist_path,
 )
@@ -510,6 +511,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", metavar="FILE", help="write here instead of stdout (- = stdout)")
     export.set_defaults(func=cmd_feedback)
     add_help_texts(feedback_sub)
+    reach = with_watchlist(
+        sub.add_parser("search-reach", help="what each news-API search returns vs. matches")
+    )
+    reach.add_argument(
+        "--items",
+        nargs="+",
+        metavar="FILE",
+        help="JSON lines (items or story pairs) and feed files (default: tests/data's)",
+    )
+    reach.add_argument(
+        "--api",
+        action="append",
+        choices=["gdelt", "google_news", "newsapi", "guardian"],
+        help="only this API (repeatable; default: all four)",
+    )
+    reach.set_defaults(func=cmd_search_reach)
 
     migrate = with_db(sub.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)

@@ -72,6 +72,13 @@ HELP: dict[str, tuple[str, str]] = {
         "Precision and recall of the same-story detector on labelled pairs.",
         "signalwatch eval-stories pairs.jsonl --min-precision 0.95",
     ),
+    "search-reach": (
+        "For each news API and signal: how many items the API's search would return (its"
+        " syntax read by a reference implementation) against how many the signal's own query"
+        " matches, the ratio, and every match the search would miss.",
+        "signalwatch search-reach\n"
+        "  signalwatch search-reach --api newsapi --items items.jsonl feed.xml",
+    ),
     "run": (
         "Poll the sources, match, and deliver alerts: to Discord with SIGNALWATCH_DISCORD_TOKEN,"
         " to webhooks named by routes, else to the console. Exit codes: 0 done, 1 failed,"

@@ -50,7 +50,12 @@ from bot.errors import QueryError
 from bot.matching import Node, parse_query
 from bot.matching.concepts import expand_concepts, unused_concepts
 from bot.matching.query import CONCEPT_NAME, Concepts, concept_references, concept_term
-from bot.sources.search.config import API_TYPES, DEFAULT_BASE_URLS, KEY_ENV_DEFAULTS
+from bot.sources.search.config import (
+    API_TYPES,
+    DEFAULT_BASE_URLS,
+    KEY_ENV_DEFAULTS,
+    min_interval_problem,
+)
 
 # --- ids -------------------------------------------------------------------------------------
 
@@ -241,7 +246,7 @@ SEARCH_TYPES: tuple[str, ...] = API_TYPES
 SEARCH_ENDPOINTS: Mapping[str, str] = DEFAULT_BASE_URLS
 # The environment variable holding a keyed API's key unless the source names another.
 SEARCH_KEY_ENVS: Mapping[str, str] = KEY_ENV_DEFAULTS
-_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota")
+_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota", "min_interval")
 
 # --- concepts --------------------------------------------------------------------------------
 
@@ -397,7 +402,8 @@ class SourceSpec(_Spec):
     A search source's `url` defaults to its API's endpoint (never with a query: a key pasted
     there would leak); `key_env` names the environment variable with its key (NewsAPI,
     Guardian); `language`/`country` narrow the search where the API can; `daily_quota` caps
-    requests per UTC day (the API's free tier by default).
+    requests per UTC day (the API's free tier by default); `min_interval` spaces requests
+    (seconds; never below the API's rule unless `url` points elsewhere).
     """
 
     id: Slug
@@ -412,6 +418,15 @@ class SourceSpec(_Spec):
     language: str | None = None
     country: str | None = None
     daily_quota: int | None = Field(default=None, ge=1, strict=True)
+    min_interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @field_validator("min_interval", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        # Seconds (6, 5.5) or a duration ("6s", "1m"), like the other durations here.
+        if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
+            return parse_duration(value).total_seconds()
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -465,6 +480,9 @@ class SourceSpec(_Spec):
             raise PydanticCustomError(
                 "source_type", "key_env: {type} needs no API key", {"type": self.type}
             )
+        problem = min_interval_problem(self.type, self.url, self.min_interval)
+        if self.type != "rss" and problem is not None:
+            raise PydanticCustomError("min_interval", "{detail}", {"detail": problem})
         return self
 
     @property

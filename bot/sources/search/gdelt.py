@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 from bot.errors import ParseError, SourceError
 from bot.model import Entry
 from bot.outlets import display_name
+from bot.sources.search.adapter import ApiAdapter
 from bot.sources.search.common import (
     SearchRequest,
     body_text,
@@ -44,7 +45,15 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "build_request", "describe_failure", "next_page", "parse", "translate"]
+__all__ = [
+    "ADAPTER",
+    "DIALECT",
+    "build_request",
+    "describe_failure",
+    "next_page",
+    "parse",
+    "translate",
+]
 
 API = "GDELT"
 # GDELT documents no query length limit; long queries slow it and URLs past a few KB are
@@ -190,3 +199,14 @@ def _publisher(domain: object, url: object) -> str | None:
     if not isinstance(domain, str) or not domain.strip():
         return None
     return display_name(domain.strip(), url if isinstance(url, str) else None, API)
+
+
+ADAPTER = ApiAdapter(
+    api="gdelt",
+    dialect=DIALECT,
+    page_size=PAGE_SIZE,
+    build_request=build_request,
+    parse=parse,
+    describe_failure=describe_failure,
+    next_page=next_page,
+)
