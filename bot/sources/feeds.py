@@ -55,6 +55,7 @@ from bot.sources.entries import (
     html_to_text,
     normalised_title,
 )
+from bot.sources.fastfeed import Unusual, parse_fast
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -117,6 +118,8 @@ class ParsedFeed:
     link: str | None
     entries: list[Entry]
     dropped: int = 0
+    # which parser read the body: "fast" (bot/sources/fastfeed.py), "feedparser" or "json"
+    parser: str = "feedparser"
 
     def cap_note(self) -> str | None:
         """Return "feed has N entries; kept the newest M" when items were dropped, else None."""
@@ -231,6 +234,44 @@ def _parse_xml_feed(
     content_type: str | None,
     now: datetime | None,
 ) -> ParsedFeed:
+    try:
+        fast = parse_fast(body, content_type)
+    except Unusual as why:
+        log.debug("feed %s (%s): feedparser path (%s)", source_id, url, why)
+    else:
+        log.debug("feed %s (%s): fast path", source_id, url)
+        return ParsedFeed(
+            title=_text(fast.title, {"type": fast.title_type} if fast.title_type else None),
+            link=_http_link(fast.link, url),
+            entries=_unique(
+                entry
+                for item in fast.items
+                if (entry := _entry_from_item(source_id, item, url, now, _fast_date(item)))
+                is not None
+            ),
+            parser="fast",
+        )
+    return _parse_with_feedparser(
+        source_id, body, head, url=url, content_type=content_type, now=now
+    )
+
+
+def _fast_date(item: Mapping[str, Any]) -> datetime | None:
+    # As `published_parsed or updated_parsed`: a published date that fails to convert does
+    # not fall back to the updated one.
+    chosen = item.get("published_parsed") or item.get("updated_parsed")
+    return chosen if isinstance(chosen, datetime) else _from_struct(chosen)
+
+
+def _parse_with_feedparser(
+    source_id: str,
+    body: bytes,
+    head: bytes,
+    *,
+    url: str,
+    content_type: str | None,
+    now: datetime | None,
+) -> ParsedFeed:
     # Hand feedparser a stream, never bytes or str: given bytes it first tries them as a file
     # name (a body of b"/etc/passwd" would be read from disk), and given str it may fetch a URL.
     # No content-location either: with a base URL feedparser also "resolves" GUIDs ("item-7"
@@ -265,7 +306,8 @@ def _parse_xml_feed(
     entries = _unique(
         entry
         for item in parsed.entries
-        if (entry := _entry_from_feedparser(source_id, item, url, now)) is not None
+        if (entry := _entry_from_item(source_id, item, url, now, _feedparser_date(item)))
+        is not None
     )
     return ParsedFeed(
         title=_text(feed.get("title", ""), feed.get("title_detail")),
@@ -301,9 +343,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _entry_from_feedparser(
-    source_id: str, item: Mapping[str, Any], url: str, now: datetime | None
+def _feedparser_date(item: Mapping[str, Any]) -> datetime | None:
+    return _from_struct(item.get("published_parsed") or item.get("updated_parsed"))
+
+
+def _entry_from_item(
+    source_id: str,
+    item: Mapping[str, Any],
+    url: str,
+    now: datetime | None,
+    published: datetime | None,
 ) -> Entry | None:
+    """An Entry from a feedparser item (or the fast path's dict with the same keys)."""
     title = _text(item.get("title", ""), item.get("title_detail"))
     summary = _summary(item)
     raw_link = item.get("link")
@@ -333,9 +384,7 @@ def _entry_from_feedparser(
         title=title,
         summary=summary,
         link=link,
-        published=_clamp(
-            _from_struct(item.get("published_parsed") or item.get("updated_parsed")), now
-        ),
+        published=_clamp(published, now),
         author=_text(item.get("author", ""), None) or None,
         publisher=publisher or None,
     )
@@ -412,6 +461,7 @@ def _parse_json_feed(
         link=_http_link(home, url),
         entries=entries,
         dropped=dropped,
+        parser="json",
     )
 
 
