@@ -49,6 +49,15 @@ __all__ = ["FastFeed", "Unusual", "parse_fast"]
 _ATOM10 = "http://www.w3.org/2005/atom"
 _NO_ATTRS: dict[str, str] = {}
 _QUERY_ENTITY = re.compile(r"&([A-Za-z0-9_]+);")
+# An email address in an author text, as feedparser recognises one ("name@host.tld",
+# "name@[1.2.3.4]", an optional "?subject=..."): the part it moves out of the name.
+_EMAIL = re.compile(
+    r"""[A-Za-z0-9_.+-]+ @
+        (?: \[ [0-9]{1,3} \. [0-9]{1,3} \. [0-9]{1,3} \. | (?: [A-Za-z0-9-]+ \. )+ )
+        (?: [A-Za-z]{2,4} | [0-9]{1,3} ) \]?
+        (?: \?subject= \S+ )?""",
+    re.VERBOSE,
+)
 # What may sit inside an element of each role without making the body unusual.
 _AUTHOR_CHILDREN = frozenset({"authorpart", "authorlink"})
 _RSS_VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
@@ -100,6 +109,8 @@ class _Walk:
         self.item: dict[str, Any] | None = None
         self.item_depths: dict[str, int] = {}
         self.authors: list[dict[str, str]] = []
+        self.inauthor = False
+        self.inpublisher = False
         self.guidislink = False
         self.title_depth = -1
         self.has_content = False
@@ -117,6 +128,8 @@ class _Walk:
             "published": self._close_date,
             "updated": self._close_date,
             "author": self._close_author,
+            "authorpart": self._close_author_part,
+            "authorlink": self._close_author_link,
             "source": self._close_source,
         }
 
@@ -203,11 +216,8 @@ class _Walk:
             self.feed.items.append(self.item)
             self.item = None
             self.has_content = False
-        elif kind == "authorpart":
-            # feedparser keeps names and emails as written (it does not "expect text" there)
-            if self.item is not None and self.authors and self._in_author():
-                field_name = "email" if opened.key.endswith("email") else "name"
-                self.authors[-1][field_name] = "".join(opened.text).strip()
+        elif kind == "owner":
+            self.inpublisher = False
         elif kind == "image":
             self.inimage = False
         elif kind == "textinput":
@@ -239,9 +249,13 @@ class _Walk:
         if kind == "guid":
             self.guidislink = attrs.get("ispermalink", "true") == "true"
         elif kind == "author":
+            self.inauthor = True
             if self.item is not None:
                 self.authors.append({})
             return _Open(key, kind, depth, attrs, role="author")
+        elif kind == "owner":
+            self.inpublisher = True
+            return _Open(key, kind, depth, attrs, role="open")
         elif kind == "source":
             if self.item is None:
                 raise Unusual("<source> outside an item")
@@ -250,7 +264,7 @@ class _Walk:
             return self._open_item(key, attrs, depth)
         elif kind in ("image", "textinput"):
             return self._open_image(key, kind, attrs, depth)
-        elif kind in ("rss", "feed", "channel", "itunes_image"):
+        elif kind in ("rss", "rdf", "feed", "channel", "itunes_image"):
             self._open_structure(kind, attrs)
             return _Open(key, kind, depth, attrs, role="open")
         elif kind == "unusual":
@@ -316,7 +330,9 @@ class _Walk:
         return _Open(key, kind, depth, attrs, role="open")
 
     def _open_structure(self, kind: str, attrs: dict[str, str]) -> None:
-        if kind == "rss":
+        if kind == "rdf":
+            self.saw_root = True
+        elif kind == "rss":
             self.saw_root = True
             if not self.version.startswith("rss"):
                 version = attrs.get("version", "")
@@ -403,15 +419,59 @@ class _Walk:
             self.item[f"{opened.kind}_parsed"] = parse_date(value) if value else None
 
     def _close_author(self, opened: _Open, value: str) -> None:
+        self.inauthor = False
         if self.item is None:
             return
         self._store("author", fix_text(value), opened.depth)
+        self._sync_author()
+
+    def _close_author_part(self, opened: _Open, value: str) -> None:
+        # feedparser keeps names and emails as written (it does not "expect text" there); an
+        # <itunes:owner>'s name lands in the item's last author too (its _save_author)
+        if self.item is not None and (self.inpublisher or self.inauthor):
+            self._save_author("email" if opened.key.endswith("email") else "name", value)
+
+    def _close_author_link(self, opened: _Open, value: str) -> None:
+        if self.item is not None and self.inauthor:
+            self._save_author("href", value)
+
+    def _save_author(self, field_name: str, value: str) -> None:
+        self._sync_author()
+        if not self.authors:
+            self.authors.append({})
+        self.authors[-1][field_name] = value
+
+    def _sync_author(self) -> None:
+        """feedparser's _sync_author_detail: the item's author from its last author's name and
+        email; or, when that author is empty, the name and email read out of the author text."""
+        assert self.item is not None
         detail = self.authors[-1] if self.authors else {}
-        name, email = detail.get("name"), detail.get("email")
-        if name and email:
-            self.item["author"] = f"{name} ({email})"
-        elif name or email:
-            self.item["author"] = name or email
+        if detail:
+            name, email = detail.get("name"), detail.get("email")
+            if name and email:
+                self.item["author"] = f"{name} ({email})"
+            elif name or email:
+                self.item["author"] = name or email
+            return
+        author = self.item.get("author")
+        if not author:
+            return
+        found = _EMAIL.search(author)
+        email = None
+        if found:
+            email = found.group(0)
+            for junk in (email, "()", "<>", "&lt;&gt;"):
+                author = author.replace(junk, "")
+            author = author.strip()
+            if author and author[0] == "(":
+                author = author[1:]
+            if author and author[-1] == ")":
+                author = author[:-1]
+            author = author.strip()
+        if author:
+            detail["name"] = author
+        if email:
+            detail["email"] = email
 
     def _close_source(self, opened: _Open, value: str) -> None:
         assert self.item is not None
@@ -419,9 +479,6 @@ class _Walk:
         self.item["source"] = {"title": value} if value else {}
 
     # --- helpers ------------------------------------------------------------------------------
-
-    def _in_author(self) -> bool:
-        return any(o.kind == "author" for o in self.stack)
 
     def _in_image_or_textinput(self) -> bool:
         return (self.inimage and self.feed_has_image) or self.intextinput

@@ -65,7 +65,6 @@ _HARMLESS = frozenset(
         "media_player", "media_rating", "media_restriction", "media_thumbnail",
         "itunes_block", "itunes_explicit", "cc_license", "creativecommons_license",
         "newlocation", "webmaster", "dc_publisher", "contributor", "dc_contributor",
-        "itunes_owner",
     }
 )  # fmt: skip
 # Text feedparser reads as "content" (markup inside changes its state); we never read it.
@@ -86,7 +85,6 @@ _HARMLESS = frozenset(
         "media_player", "media_rating", "media_restriction", "media_thumbnail",
         "itunes_block", "itunes_explicit", "cc_license", "creativecommons_license",
         "newlocation", "webmaster", "dc_publisher", "contributor", "dc_contributor",
-        "itunes_owner",
     }
 )  # fmt: skip
 _KIND_OF: dict[str, frozenset[str]] = {
@@ -102,6 +100,8 @@ _KIND_OF: dict[str, frozenset[str]] = {
     "author": frozenset({"author", "managingeditor", "dc_author", "dc_creator", "itunes_author"}),
     "authorpart": frozenset({"name", "email", "itunes_name", "itunes_email"}),
     "authorlink": frozenset({"url", "uri", "homepage"}),
+    # sets feedparser's "in publisher": names and emails inside go to the item's last author
+    "owner": frozenset({"itunes_owner"}),
     "leaf": _LEAVES,
     "link": frozenset({"link"}),
     "guid": frozenset({"guid", "id"}),
@@ -110,6 +110,7 @@ _KIND_OF: dict[str, frozenset[str]] = {
     "image": frozenset({"image"}),
     "textinput": frozenset({"textinput"}),
     "rss": frozenset({"rss"}),
+    "rdf": frozenset({"rdf_rdf"}),
     "feed": frozenset({"feed"}),
     "channel": frozenset({"channel"}),
     "itunes_image": frozenset({"itunes_image", "itunes_link"}),

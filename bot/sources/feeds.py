@@ -1,7 +1,12 @@
 """Turn a fetched feed body into entries: pure, no I/O.
 
-    body ─┬─ JSON Feed 1.0/1.1 (content type or first byte says JSON) ─ json ──────┐
-          └─ RSS 0.9x/1.0/2.0, RDF, Atom ─────────────────────────────── feedparser ─┴─► ParsedFeed
+    body ─┬─ JSON Feed 1.0/1.1 (content type or first byte says JSON) ─ json ───────────┐
+          └─ RSS 0.9x/1.0/2.0, RDF, Atom ─┬─ well-formed UTF-8, usual ─ fastfeed (expat) ─┤
+                                          └─ anything else (Unusual) ─── feedparser ──────┴─►
+                                                                                ParsedFeed
+The fast path (`fastfeed.py`) reproduces what feedparser keeps of the elements feeds use, and
+declines ("Unusual") whatever it does not reproduce; `ParsedFeed.parser` says which path read
+a body, and a debug log line says why feedparser did.
 
 Every entry comes out as plain text (HTML stripped), with a canonical http(s) link, a
 timezone-aware UTC date or None, and a key from `entry_key`. A body that is not a feed raises
@@ -137,8 +142,13 @@ def parse_feed(
     content_type: str | None = None,
     now: datetime | None = None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    fast: bool = True,
 ) -> ParsedFeed:
-    """Parse an RSS, RDF, Atom or JSON Feed body from `url`; raise ParseError if not a feed."""
+    """Parse an RSS, RDF, Atom or JSON Feed body from `url`; raise ParseError if not a feed.
+
+    `fast=False` sends every RSS, RDF and Atom body to feedparser (the equivalence test and
+    the benchmarks compare the two paths with it).
+    """
     if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
         raise ValueError(f"max_entries must be a whole number of 1 or more, got {max_entries!r}")
     head = _strip_bom(body[:4096]).lstrip()
@@ -148,7 +158,9 @@ def parse_feed(
         feed = _parse_json_feed(source_id, body, url=url, now=now, max_entries=max_entries)
     else:
         body, dropped = _newest_items(body, max_entries)
-        feed = _parse_xml_feed(source_id, body, head, url=url, content_type=content_type, now=now)
+        feed = _parse_xml_feed(
+            source_id, body, head, url=url, content_type=content_type, now=now, fast=fast
+        )
         feed = replace(feed, dropped=dropped)
     if len(feed.entries) > max_entries:
         # The cheap count missed items (a spelling its pattern does not know): cap anyway.
@@ -233,19 +245,24 @@ def _parse_xml_feed(
     url: str,
     content_type: str | None,
     now: datetime | None,
+    fast: bool,
 ) -> ParsedFeed:
+    if not fast:
+        return _parse_with_feedparser(
+            source_id, body, head, url=url, content_type=content_type, now=now
+        )
     try:
-        fast = parse_fast(body, content_type)
+        read = parse_fast(body, content_type)
     except Unusual as why:
         log.debug("feed %s (%s): feedparser path (%s)", source_id, url, why)
     else:
         log.debug("feed %s (%s): fast path", source_id, url)
         return ParsedFeed(
-            title=_text(fast.title, {"type": fast.title_type} if fast.title_type else None),
-            link=_http_link(fast.link, url),
+            title=_text(read.title, {"type": read.title_type} if read.title_type else None),
+            link=_http_link(read.link, url),
             entries=_unique(
                 entry
-                for item in fast.items
+                for item in read.items
                 if (entry := _entry_from_item(source_id, item, url, now, _fast_date(item)))
                 is not None
             ),
