@@ -266,3 +266,17 @@ _html_piece = st.sampled_from(
 def test_html_to_text_matches_htmlparser(fragment: str) -> None:
     """Plain markup skips HTMLParser, with exactly HTMLParser's text."""
     assert html_to_text(fragment) == _with_htmlparser(fragment)
+
+
+def test_a_fast_path_crash_falls_back_to_feedparser(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the fast path costs speed and a warning, never the poll."""
+
+    def broken(body: bytes, content_type: str | None) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr("bot.sources.feeds.parse_fast", broken)
+    feed = parse_feed("src", (FEEDS / "bbc_world.xml").read_bytes(), url=URL)
+    assert feed.parser == "feedparser" and len(feed.entries) == 12
+    assert "fast parser failed (KeyError('boom')), feedparser used instead" in caplog.text

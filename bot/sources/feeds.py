@@ -255,6 +255,11 @@ def _parse_xml_feed(
         read = parse_fast(body, content_type)
     except Unusual as why:
         log.debug("feed %s (%s): feedparser path (%s)", source_id, url, why)
+    except Exception as exc:  # a fast-path bug must cost speed, not the poll
+        log.warning(
+            "feed %s (%s): fast parser failed (%s), feedparser used instead",
+            source_id, url, _one_line(repr(exc))[:200],
+        )  # fmt: skip
     else:
         log.debug("feed %s (%s): fast path", source_id, url)
         return ParsedFeed(
