@@ -197,6 +197,8 @@ def fix_uri(value: str) -> str:
 def looks_like_html(s: str) -> bool:
     """feedparser's guess for RSS text declared plain: a close tag or an entity, and only
     known tags and entities."""
+    if "<" not in s and "&" not in s:  # neither a close tag nor an entity can be there
+        return False
     if not (_CLOSE_TAG.search(s) or _ENTITY_REF.search(s)):
         return False
     if any(t.lower() not in _ACCEPTABLE_HTML for t in _ANY_TAG.findall(s)):
