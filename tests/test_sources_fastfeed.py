@@ -280,3 +280,24 @@ def test_a_fast_path_crash_falls_back_to_feedparser(
     feed = parse_feed("src", (FEEDS / "bbc_world.xml").read_bytes(), url=URL)
     assert feed.parser == "feedparser" and len(feed.entries) == 12
     assert "fast parser failed (KeyError('boom')), feedparser used instead" in caplog.text
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("ab AB1é\u0301ß-_.\u212a "), max_size=20),
+    st.text(alphabet=st.sampled_from("ab AB1é\u0301ß-_.\u212a "), max_size=12),
+    st.sampled_from(["", "Reuters", "AP"]),
+)
+def test_the_repeated_title_check_skips_only_impossible_summaries(
+    summary: str, title: str, publisher: str
+) -> None:
+    """The letter-count shortcut never changes whether a summary repeats its title."""
+    from bot.sources.entries import normalised_title
+    from bot.sources.feeds import _repeats_title
+
+    expected = normalised_title(summary) in (
+        normalised_title(title),
+        normalised_title(f"{title} {publisher}"),
+    )
+    assert _repeats_title(summary, title, publisher) == expected
+    assert _repeats_title(title, title, publisher)  # a title repeats itself

@@ -394,10 +394,7 @@ def _entry_from_item(
         # Aggregators (Google News) append " - Reuters" to every title; the outlet goes in
         # `publisher`, and leaving it in the title would make every Reuters item match "Reuters".
         title = title.removesuffix(f" - {publisher}").rstrip()
-    if summary and normalised_title(summary) in (
-        normalised_title(title),
-        normalised_title(f"{title} {publisher}"),
-    ):
+    if summary and _repeats_title(summary, title, publisher):
         # Google News descriptions are the headline again plus the outlet: no information.
         summary = ""
     return Entry(
@@ -410,6 +407,21 @@ def _entry_from_item(
         author=_text(item.get("author", ""), None) or None,
         publisher=publisher or None,
     )
+
+
+_ASCII_ALNUM = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _repeats_title(summary: str, title: str, publisher: str) -> bool:
+    """Whether the summary, normalised, is the title (or the title and the outlet) again."""
+    candidates = (normalised_title(title), normalised_title(f"{title} {publisher}"))
+    # Each ASCII letter or digit survives normalisation as exactly one character, so a summary
+    # with more of them than a candidate has characters cannot equal it: no need to normalise
+    # a long lede to learn that.
+    raw = summary.encode("utf-8", "surrogatepass")  # multibyte UTF-8 holds no ASCII bytes
+    if len(raw) - len(raw.translate(None, _ASCII_ALNUM)) > max(map(len, candidates)):
+        return False
+    return normalised_title(summary) in candidates
 
 
 def _summary(item: Mapping[str, Any]) -> str:
