@@ -1,8 +1,8 @@
 """The fast parse path (bot/sources/fastfeed.py) against feedparser: the same feed, the same entries.
 
 Every feed under tests/data — the outlet-modelled feeds, the end-to-end wire feeds, the news-API
-recordings and feedparser's own test corpus (tests/data/feeds/corpus/feedparser, 1,768 files)
-— is parsed with `fast=False` (feedparser, as before) and with the fast path, and every field
+recordings, feedparser's own test corpus (tests/data/feeds/corpus/feedparser, 1,768 files) and
+real-world captures (corpus/fastfeedparser) — is parsed with `fast=False` (feedparser, as before) and with the fast path, and every field
 of every entry must match. A body the fast path declines goes to feedparser, so it matches
 trivially; the coverage floors below keep the test from passing by declining everything.
 """
