@@ -1,6 +1,6 @@
 """The fast parse path for well-formed RSS, RDF and Atom: expat, read the way feedparser reads it.
 
-    body ─ the encoding feedparser would pick (UTF-8 or ASCII only) ─ expat, strict
+    body ─ decoded as feedparser decodes it, as UTF-8 ─ expat, strict
          ─ a walk that keeps what feedparser keeps of the elements feeds use ─► FastFeed | Unusual
 
 feedparser parses a well-formed document with the same expat (through SAX) and runs each
@@ -11,8 +11,9 @@ the depth an item's value came from, image and text-input contexts). Anything it
 reproduce raises `Unusual` with a one-line reason, and `parse_feed` hands the body to
 feedparser as before:
 
-- an encoding other than UTF-8 (or an ASCII body), a DOCTYPE, any XML error (expat's own:
-  undefined entities, bad characters, truncation), xml:base, CDF attributes;
+- a body no encoding decodes, a DOCTYPE, any XML error (expat's own: undefined entities,
+  bad characters, truncation, a declaration after leading whitespace), xml:base, CDF
+  attributes;
 - an element feedparser handles specially and we do not (inline XHTML bodies, GeoRSS, podcast
   chapters; the list is taken from feedparser's own handlers, see `fastfeed_rules.KINDS`);
 - child elements inside text (inline markup), content types other than text and HTML,

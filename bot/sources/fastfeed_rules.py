@@ -8,12 +8,12 @@ holds both paths to the same output.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import html.entities
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import feedparser.encodings
 from feedparser.datetimes import _parse_date as feedparser_parse_date
@@ -206,60 +206,20 @@ def looks_like_html(s: str) -> bool:
     return all(e in html.entities.entitydefs for e in _NAMED_ENTITY.findall(s))
 
 
-# --- encoding: the choice feedparser.encodings.convert_to_utf8 makes ---------------------------
-
-_ASCII_SAFE = frozenset(
-    codecs.lookup(name).name
-    for name in ("utf-8", "ascii", "latin-1", "cp1252", "iso8859-15", "iso8859-2")
-)
-_XML_ENCODING = re.compile(rb"^<\?.*encoding=['\"](.*?)['\"].*\?>")
-_XML_TYPES = ("application/xml", "application/xml-dtd", "application/xml-external-parsed-entity")
+# --- encoding ---------------------------------------------------------------------------------
 
 
 def utf8_body(body: bytes, content_type: str | None) -> bytes:
-    """Return `body` (BOM removed) if feedparser would read it as this UTF-8; else Unusual."""
-    data = body[3:] if body.startswith(codecs.BOM_UTF8) else body
-    if b"\x00" in data[:4] or data[:2] in (codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE):
-        raise Unusual("UTF-16 or UTF-32 body")
-    if data[:4] == b"\x4c\x6f\xa7\x94":
-        raise Unusual("EBCDIC body")
-    declared = _XML_ENCODING.match(data)
-    xml_encoding = declared.group(1).decode("utf-8", "replace").lower() if declared else ""
+    """The body as feedparser hands it to its strict parser: decoded as feedparser decides
+    (HTTP charset, XML declaration, BOM, then its fallbacks) and encoded as UTF-8 under a
+    UTF-8 declaration; Unusual when no encoding works (feedparser then reads it loosely)."""
+    result: dict[str, Any] = {}
     # As parse_feed passes it to feedparser: a missing header reads as application/xml.
-    mime, charset = feedparser.encodings.parse_content_type(content_type or "application/xml")
-    if mime in _XML_TYPES or (mime.startswith("application/") and mime.endswith("+xml")):
-        rfc3023 = charset or xml_encoding or "utf-8"
-    elif mime.startswith("text/"):
-        rfc3023 = charset or "us-ascii"
-    else:
-        rfc3023 = xml_encoding or "utf-8"
-    ascii_only = data.isascii()
-    bom = "utf-8" if data is not body else ""
-    # feedparser tries these in order and keeps the first that decodes.
-    for proposed in (rfc3023, xml_encoding, bom, "chardet", "utf-8"):
-        if proposed == "chardet":
-            if feedparser.encodings.chardet is not None:
-                raise Unusual("encoding left to chardet")
-            continue
-        if not proposed:
-            continue
-        try:
-            name = codecs.lookup(proposed).name
-        except LookupError:
-            continue
-        if ascii_only:
-            if name in _ASCII_SAFE:
-                return data  # every ASCII-compatible reading gives the same text
-            raise Unusual(f"declared encoding {proposed}")
-        if name == "utf-8":
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                raise Unusual("body is not valid UTF-8") from None
-            return data
-        if name != "ascii":  # ASCII fails on this body, so feedparser tries the next one
-            raise Unusual(f"encoding {proposed}")
-    raise Unusual("no encoding")  # not reached: utf-8 is always tried
+    headers = {"content-type": content_type or "application/xml"}
+    data: bytes = feedparser.encodings.convert_to_utf8(headers, body, result)
+    if not result.get("encoding"):
+        raise Unusual("no encoding decodes the body")
+    return data
 
 
 # --- dates --------------------------------------------------------------------------------------

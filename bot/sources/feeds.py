@@ -1,7 +1,7 @@
 """Turn a fetched feed body into entries: pure, no I/O.
 
     body ─┬─ JSON Feed 1.0/1.1 (content type or first byte says JSON) ─ json ───────────┐
-          └─ RSS 0.9x/1.0/2.0, RDF, Atom ─┬─ well-formed UTF-8, usual ─ fastfeed (expat) ─┤
+          └─ RSS 0.9x/1.0/2.0, RDF, Atom ─┬─ well-formed, usual ─────── fastfeed (expat) ─┤
                                           └─ anything else (Unusual) ─── feedparser ──────┴─►
                                                                                 ParsedFeed
 The fast path (`fastfeed.py`) reproduces what feedparser keeps of the elements feeds use, and
