@@ -7,20 +7,19 @@ feedparser parses a well-formed document with the same expat (through SAX) and r
 element through a handler. `_Walk` reproduces those handlers' effect on the fields `feeds.py`
 reads — each item's title, summary, content, link, id, guidislink, source, author and dates,
 and the feed's title and link — with the state they depend on (the title depth, "has content",
-the depth an item's value came from, image and text-input contexts). Anything it does not
-reproduce raises `Unusual` with a one-line reason, and `parse_feed` hands the body to
-feedparser as before:
+the depth an item's value came from, image and text-input contexts, xml:base). Anything it
+does not reproduce raises `Unusual` with a one-line reason, and `parse_feed` hands the body
+to feedparser as before:
 
 - a body no encoding decodes, a DOCTYPE, any XML error (expat's own: undefined entities,
-  bad characters, truncation, a declaration after leading whitespace), xml:base, CDF
-  attributes;
+  bad characters, truncation, a declaration after leading whitespace), CDF attributes;
 - an element feedparser handles specially and we do not (inline XHTML bodies, GeoRSS, podcast
   chapters; the list is taken from feedparser's own handlers, see `fastfeed_rules.KINDS`);
 - child elements inside text (inline markup), content types other than text and HTML,
   base64 modes, `src` content, Atom sources, images or text inputs inside items.
 
 `tests/test_sources_fastfeed.py` runs every feed under `tests/data/` (feedparser's own test
-corpus among them) through both paths and demands the same entries.
+corpus and real-world captures among them) through both paths and demands the same entries.
 """
 
 from __future__ import annotations
@@ -30,6 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
+
+from feedparser.urls import _urljoin as feedparser_urljoin
+from feedparser.urls import make_safe_absolute_uri
 
 from bot.sources.fastfeed_rules import (
     HTML_TYPES,
@@ -119,6 +121,9 @@ class _Walk:
         self.inimage = False
         self.intextinput = False
         self.feed_has_image = False
+        # xml:base, as feedparser tracks it: the base in force, and one per open element
+        self.baseuri = ""
+        self.basestack: list[str] = []
         self.closers: dict[str, Callable[[_Open, str], None]] = {
             "title": self._close_title,
             "summary": self._close_summary,
@@ -180,11 +185,10 @@ class _Walk:
     def start(self, raw: str, raw_attrs: dict[str, str]) -> None:
         key, prefixed, kind = self.names.get(raw) or self._learn(raw)
         self.depth += 1
-        attrs = _NO_ATTRS
-        if raw_attrs:
-            attrs = attributes(raw_attrs)
-            if "xml:base" in attrs or "base" in attrs:
-                raise Unusual(f"xml:base on <{key}>")
+        attrs = attributes(raw_attrs) if raw_attrs else _NO_ATTRS
+        if self.baseuri or "xml:base" in attrs or "base" in attrs:
+            self._track_base(attrs)
+        self.basestack.append(self.baseuri)
         stack = self.stack
         if stack and stack[-1].role != "open":
             parent = stack[-1]
@@ -200,6 +204,18 @@ class _Walk:
             stack.append(_Open(key, kind, self.depth, attrs, role="open"))
         else:
             stack.append(self._open(key, kind, attrs))
+
+    def _track_base(self, attrs: dict[str, str]) -> None:
+        # feedparser's unknown_starttag: a base joins the one in force, if the result is safe
+        base = attrs.get("xml:base", attrs.get("base")) or self.baseuri
+        if self.baseuri:
+            self.baseuri = make_safe_absolute_uri(self.baseuri, base) or self.baseuri
+        else:
+            self.baseuri = feedparser_urljoin(self.baseuri, base)
+
+    def _resolve(self, uri: str) -> str:
+        """feedparser's resolve_uri: against the base in force (none: slashes tidied only)."""
+        return feedparser_urljoin(self.baseuri, uri) if self.baseuri else fix_uri(uri)
 
     def chars(self, data: str) -> None:
         if self.stack:
@@ -225,6 +241,11 @@ class _Walk:
             self.intextinput = False
         elif kind in ("channel", "feed"):
             self.infeed = False
+        # feedparser's unknown_endtag: the parent's base comes back only if it had one
+        basestack = self.basestack
+        basestack.pop()
+        if basestack and basestack[-1]:
+            self.baseuri = basestack[-1]
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -296,7 +317,7 @@ class _Walk:
         rel = attrs.get("rel", "alternate")
         kind = attrs.get("type", "application/atom+xml" if rel == "self" else "text/html")
         if rel == "alternate" and content_type(kind) in HTML_TYPES:
-            href = fix_uri(attrs["href"])
+            href = self._resolve(attrs["href"])
             if self.item is not None:
                 self.item["link"] = href
             elif self.infeed and not self._in_image_or_textinput():
@@ -391,7 +412,7 @@ class _Walk:
         self.item.setdefault("summary", value)  # text and HTML content stand in for a summary
 
     def _close_link(self, opened: _Open, value: str) -> None:
-        value = fix_text(fix_uri(value))
+        value = fix_text(self._resolve(value)) if value else value
         if self.item is not None:
             # feedparser's repair of "?a=1&b;=2" query strings
             if "&" in value:
@@ -402,7 +423,7 @@ class _Walk:
 
     def _close_guid(self, opened: _Open, value: str) -> None:
         if value and self.guidislink:
-            value = fix_uri(value)
+            value = self._resolve(value)
         value = fix_text(value)
         if self.item is None:
             # a feed's <id> that may be a permalink is its link when it has none
