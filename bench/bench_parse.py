@@ -8,6 +8,7 @@ keys: work both paths share), and the XML step alone: `fastfeed.parse_fast` agai
 
   dense-30      bench/feedserver.py's /gen feed: 30 items, every headline unique
   realistic-30  its /real feed: 30 real headlines and ledes (tests/data/labelled)
+  dense-1000    the /gen feed at the entry cap (1,000 items; a twentieth of the rounds)
   <file>        the outlet-modelled feeds in tests/data/feeds (RSS, RDF, Atom)
 
     python -m bench.bench_parse [--rounds N] [--repeat R]
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     bodies = [
         ("dense-30", feedserver._generated_feed(0, 30, 0)),
         ("realistic-30", feedserver._realistic_feed(0, 30, 0, mix)),
+        ("dense-1000", feedserver._generated_feed(0, 1000, 0)),
     ]
     bodies += [(name, (feedserver.DATA_DIR / name).read_bytes()) for name in OUTLETS]
     print(
@@ -70,16 +72,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     print("-" * len(header))
     rows: list[dict[str, object]] = []
     for name, body in bodies:
+        rounds = max(1, args.rounds // 20) if len(body) > 100_000 else args.rounds
         fast = parse_feed("bench", body, url=URL, content_type="application/rss+xml")
         fast_ms = _best_ms(
-            lambda body=body: parse_feed("bench", body, url=URL), args.rounds, args.repeat
+            lambda body=body: parse_feed("bench", body, url=URL), rounds, args.repeat
         )
         slow_ms = _best_ms(
             lambda body=body: parse_feed("bench", body, url=URL, fast=False),
-            args.rounds,
+            rounds,
             args.repeat,
         )
-        xml_ms = _best_ms(lambda body=body: parse_fast(body, None), args.rounds, args.repeat)
+        xml_ms = _best_ms(lambda body=body: parse_fast(body, None), rounds, args.repeat)
         feedparser_ms = _best_ms(
             lambda body=body: feedparser.parse(
                 io.BytesIO(body),
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                 sanitize_html=False,
                 resolve_relative_uris=False,
             ),
-            args.rounds,
+            rounds,
             args.repeat,
         )
         rows.append(
