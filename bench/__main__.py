@@ -4,6 +4,7 @@ from bench import (
     bench_durability,
     bench_feedback,
     bench_match,
+    bench_parse,
     bench_poll,
     bench_scale,
     bench_stories,
@@ -12,6 +13,8 @@ from bench import (
 bench_match.main([])
 print()
 bench_stories.main([])
+print()
+bench_parse.main([])
 print()
 bench_poll.main([])
 print()
