@@ -290,7 +290,10 @@ def cmd_search_reach(args: argparse.Namespace) -> int:
 
 def _reach_defaults() -> list[Path]:
     return sorted(
-        p for pattern in REACH_ITEMS for p in Path().glob(pattern) if p.name != "README.md"
+        p
+        for pattern in REACH_ITEMS
+        for p in Path().glob(pattern)
+        if p.is_file() and p.name != "README.md"
     )
 
 

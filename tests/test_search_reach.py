@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _items() -> list[ReachItem]:
     paths = sorted(
-        p for pattern in REACH_ITEMS for p in ROOT.glob(pattern) if p.name != "README.md"
+        p
+        for pattern in REACH_ITEMS
+        for p in ROOT.glob(pattern)
+        if p.is_file() and p.name != "README.md"
     )
     return load_items(paths)
 
