@@ -1,6 +1,6 @@
 """Poll-cycle cost against lemon24/reader, measured in the same run.
 
-A local FeedServer (tests/feedserver.py: aiohttp on 127.0.0.1, in a thread of THIS process)
+A local FeedServer (bench/feedserver.py: aiohttp on 127.0.0.1, in a thread of THIS process)
 serves N synthetic feeds (`/gen/{i}.xml`, 30 entries each, stable ETags, 304 on a match).
 Each system runs in its own child process, so its CPU and peak RSS are its own (the server's
 CPU is not counted; it is measured separately to show whether it kept up):
@@ -12,13 +12,25 @@ CPU is not counted; it is measured separately to show whether it kept up):
   reader  lemon24/reader: make_reader(db), add_feed × N, update_feeds(workers=W); then a
           second update_feeds(scheduled=False) (its own conditional GET: every feed 304)
 
-Plus a memory check: ours alone with 10,000 feeds (full cycle, then the 304 cycle).
+Two kinds of feeds, each polled by ours and reader:
+
+  dense      `/gen/{i}.xml`: every item unique, about 70% of them matching a signal (the most
+             work per entry: match, file under a story, queue alerts)
+  realistic  `/real/{i}.xml`: real headlines and ledes from tests/data/labelled, one item in 12
+             matching a signal (8%), and feeds in groups of 5 carrying the same stories under
+             their own links and GUIDs (copies to merge into one story, as wire stories are)
+
+Plus a memory check: ours alone with 10,000 dense feeds (full cycle, then the 304 cycle).
 
     python -m bench.bench_poll [--feeds N] [--workers W] [--memory-feeds M] [--quick] [--profile]
+                               [--parser fast|feedparser]
 
-Needs the `bench` extra for the baseline: pip install -e '.[bench]' (reader>=3.12,<4), plus
-sgmllib3k: reader 3.x vendors a feedparser that imports `sgmllib`, and feedparser 6.0.12+
-(which depends on feedparser-sgmllib instead) no longer pulls it in.
+`--parser feedparser` makes ours send every feed to feedparser (the path before the fast
+parser), to measure the two parse paths in one checkout.
+
+Needs the `bench` extra: pip install -e '.[bench]' (aiohttp for the feed server, reader>=3.12,<4
+for the baseline, plus sgmllib3k: reader 3.x vendors a feedparser that imports `sgmllib`, and
+feedparser 6.0.12+, which depends on feedparser-sgmllib instead, no longer pulls it in).
 """
 
 from __future__ import annotations
@@ -69,8 +81,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         memory = 0 if args.quick else MEMORY_FEEDS
     workers = args.workers
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    import feedserver  # type: ignore[import-not-found]
+    from bench import feedserver
 
     # Entries are dated from the server's fixed epoch; polling "an hour later" keeps every
     # entry inside the 24 h backfill window, so the first poll matches all of them (the
@@ -82,9 +93,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         # ≥ 6.0.12 depends on feedparser-sgmllib instead, so nothing installs it any more.
         print("reader is installed but `sgmllib` is not (pip install sgmllib3k): no baseline")
         have_reader = False
+    mix = _story_mix(feedserver.StoryMix)
     rows: list[dict[str, Any]] = []
     with (
-        feedserver.FeedServer(gen_feeds=max(feeds, memory), gen_entries=ENTRIES) as server,
+        feedserver.FeedServer(
+            gen_feeds=max(feeds, memory), gen_entries=ENTRIES, gen_stories=mix
+        ) as server,
         tempfile.TemporaryDirectory(prefix="bench_poll_") as tmp,
     ):
         print(
@@ -101,11 +115,22 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             f" = {workers}, per_host_spacing = 0, allow_private; reader update_feeds(workers="
             f"{workers}), its requests pool raised from 10 to {workers} connections"
         )
-        plan = [("raw", feeds), ("ours", feeds)]
-        plan += [("reader", feeds)] if have_reader else []
-        plan += [("ours", memory)] if memory else []
-        for system, n in plan:
-            rows += _run_child(server, system, n, workers, now, Path(tmp), args.verbose)
+        print(
+            f"  realistic feeds: {len(mix.hits)} matching and {len(mix.plain)} other real"
+            f" stories (tests/data/labelled, matched against watchlist.yaml); 1 item in"
+            f" {mix.hit_every} matches; feeds in groups of {mix.copies} carry the same stories"
+        )
+        if args.parser == "feedparser":
+            print("  ours: --parser feedparser, every feed parsed by feedparser (no fast path)")
+        plan = [("raw", feeds, "dense"), ("ours", feeds, "dense")]
+        plan += [("reader", feeds, "dense")] if have_reader else []
+        plan += [("ours", feeds, "realistic")]
+        plan += [("reader", feeds, "realistic")] if have_reader else []
+        plan += [("ours", memory, "dense")] if memory else []
+        for system, n, kind in plan:
+            rows += _run_child(
+                server, system, n, workers, now, Path(tmp), args.verbose, kind, args.parser
+            )
         if args.profile:
             _profile(server, feeds, workers, now, Path(tmp))
     _print_table(rows, feeds, memory, have_reader)
@@ -125,6 +150,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="200 feeds, no memory row")
     parser.add_argument("--profile", action="store_true", help="also cProfile ours' cycles")
     parser.add_argument("--verbose", action="store_true", help="show children's stderr")
+    parser.add_argument(
+        "--parser",
+        choices=("fast", "feedparser"),
+        default="fast",
+        help="ours' parse path: the fast parser with feedparser as fallback (default), or"
+        " feedparser for every feed (as before the fast parser)",
+    )
+    parser.add_argument("--kind", choices=("dense", "realistic"), help=argparse.SUPPRESS)
     # internal: one measured system in a child process
     parser.add_argument("--child", choices=("raw", "ours", "reader"), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
@@ -175,18 +208,42 @@ class _CpuSampler:
         return s[-1][1] if t > s[-1][0] else s[0][1]
 
 
+def _story_mix(story_mix: Any) -> Any:
+    """The realistic feeds' stories: labelled real items, split by whether they match."""
+    from bot.pipeline import Compiled
+    from bot.watchlist import load_watchlist
+
+    matcher = Compiled.build(load_watchlist(ROOT / "watchlist.yaml")).matcher
+    hits: list[tuple[str, str]] = []
+    plain: list[tuple[str, str]] = []
+    for path in sorted((ROOT / "tests" / "data" / "labelled").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            story = (item["title"], item.get("summary") or "")
+            (hits if matcher.match_ids(*story) else plain).append(story)
+    return story_mix(plain=tuple(plain), hits=tuple(hits))
+
+
 def _run_child(
-    server: Any, system: str, feeds: int, workers: int, now: datetime, tmp: Path, verbose: bool
+    server: Any,
+    system: str,
+    feeds: int,
+    workers: int,
+    now: datetime,
+    tmp: Path,
+    verbose: bool,
+    kind: str = "dense",
+    parser: str = "fast",
 ) -> list[dict[str, Any]]:
     """Run one system's two cycles in a child process; return a row per cycle."""
     server.clear()
-    db = tmp / f"{system}-{feeds}.db"
+    db = tmp / f"{system}-{feeds}-{kind}.db"
     cmd = [
         sys.executable, "-m", "bench.bench_poll", "--child", system,
         "--base-url", server.base_url, "--feeds", str(feeds), "--workers", str(workers),
-        "--db", str(db), "--now", now.isoformat(),
+        "--db", str(db), "--now", now.isoformat(), "--kind", kind, "--parser", parser,
     ]  # fmt: skip
-    print(f"  running {system} with {feeds} feeds ...", flush=True)
+    print(f"  running {system} with {feeds} {kind} feeds ...", flush=True)
     with _CpuSampler() as sampler:
         done = subprocess.run(cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True)
     if done.returncode != 0:
@@ -202,6 +259,7 @@ def _run_child(
             {
                 "system": system,
                 "feeds": feeds,
+                "kind": kind,
                 **cycle,
                 "server_cpu": server_cpu,
                 "server_busy": server_cpu / cycle["wall"] if cycle["wall"] else 0.0,
@@ -232,6 +290,7 @@ def _profile(server: Any, feeds: int, workers: int, now: datetime, tmp: Path) ->
         sys.executable, "-m", "bench.bench_poll", "--child", "ours",
         "--base-url", server.base_url, "--feeds", str(feeds), "--workers", str(workers),
         "--db", str(tmp / "profile.db"), "--now", now.isoformat(), "--profile-out", str(prefix),
+        "--kind", "dense",
     ]  # fmt: skip
     print(f"  profiling ours with {feeds} feeds (cProfile; times inflated by it) ...", flush=True)
     done = subprocess.run(cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True)
@@ -256,15 +315,16 @@ def _profile(server: Any, feeds: int, workers: int, now: datetime, tmp: Path) ->
 def _print_table(rows: list[dict[str, Any]], feeds: int, memory: int, have_reader: bool) -> None:
     print()
     header = (
-        f"{'system':<7} {'feeds':>6} {'cycle':<5} {'wall s':>7} {'CPU s':>7} {'CPU ms/feed':>11}"
-        f" {'peak RSS MB':>11} {'setup MB':>8} {'feeds/s':>8} {'server':>6}  results"
+        f"{'system':<7} {'feeds':>6} {'kind':<9} {'cycle':<5} {'wall s':>7} {'CPU s':>7}"
+        f" {'CPU ms/feed':>11} {'peak RSS MB':>11} {'setup MB':>8} {'feeds/s':>8} {'server':>6}"
+        "  results"
     )
     print(header)
     print("-" * (len(header) + 30))
     for r in rows:
         print(
-            f"{r['system']:<7} {r['feeds']:>6} {r['cycle']:<5} {r['wall']:>7.2f} {r['cpu']:>7.2f}"
-            f" {1000 * r['cpu'] / r['feeds']:>11.3f} {r['rss_mb']:>11.1f}"
+            f"{r['system']:<7} {r['feeds']:>6} {r['kind']:<9} {r['cycle']:<5} {r['wall']:>7.2f}"
+            f" {r['cpu']:>7.2f} {1000 * r['cpu'] / r['feeds']:>11.3f} {r['rss_mb']:>11.1f}"
             f" {r['rss_setup_mb']:>8.1f} {r['feeds'] / r['wall']:>8.0f}"
             f" {100 * r['server_busy']:>5.0f}%  {_results(r['results'])}"
         )
@@ -277,43 +337,51 @@ def _print_table(rows: list[dict[str, Any]], feeds: int, memory: int, have_reade
         "  raw: bare aiohttp GETs, nothing parsed or stored (what the server allows)."
     )
 
-    def row(system: str, cycle: str, n: int) -> dict[str, Any] | None:
+    def row(system: str, cycle: str, n: int, kind: str = "dense") -> dict[str, Any] | None:
         for r in rows:
-            if r["system"] == system and r["cycle"] == cycle and r["feeds"] == n:
+            if (r["system"], r["cycle"], r["feeds"], r["kind"]) == (system, cycle, n, kind):
                 return r
         return None
 
     ours_full, ours_304 = row("ours", "full", feeds), row("ours", "304", feeds)
-    reader_full, reader_304 = row("reader", "full", feeds), row("reader", "304", feeds)
     raw_full = row("raw", "full", feeds)
     big = row("ours", "full", memory) if memory else None
     assert ours_full is not None and ours_304 is not None
-    print()
-    print(f"ours vs reader at {feeds} feeds (speed-up = reader ÷ ours; above 1: ours is cheaper)")
     wall_x = cpu_x = None
-    if have_reader and reader_full is not None and reader_304 is not None:
-        wall_x = reader_full["wall"] / ours_full["wall"]
-        cpu_x = reader_full["cpu"] / ours_full["cpu"]
+    for kind in ("dense", "realistic"):
+        mine_full, mine_304 = row("ours", "full", feeds, kind), row("ours", "304", feeds, kind)
+        theirs_full = row("reader", "full", feeds, kind)
+        theirs_304 = row("reader", "304", feeds, kind)
+        assert mine_full is not None and mine_304 is not None
+        print()
+        print(
+            f"ours vs reader at {feeds} {kind} feeds (speed-up = reader ÷ ours; above 1: ours"
+            " is cheaper)"
+        )
+        if not (have_reader and theirs_full is not None and theirs_304 is not None):
+            print("  reader not available (pip install -e '.[bench]'): no baseline")
+            continue
+        if kind == "dense":
+            wall_x = theirs_full["wall"] / mine_full["wall"]
+            cpu_x = theirs_full["cpu"] / mine_full["cpu"]
         for label, ours, theirs, unit in (
-            ("full cycle wall", ours_full["wall"], reader_full["wall"], "s"),
-            ("full cycle CPU", ours_full["cpu"], reader_full["cpu"], "s"),
-            ("304 cycle wall", ours_304["wall"], reader_304["wall"], "s"),
-            ("304 cycle CPU/feed", _ms(ours_304), _ms(reader_304), "ms"),
-            ("peak RSS (process)", ours_304["rss_mb"], reader_304["rss_mb"], "MB"),
+            ("full cycle wall", mine_full["wall"], theirs_full["wall"], "s"),
+            ("full cycle CPU", mine_full["cpu"], theirs_full["cpu"], "s"),
+            ("304 cycle wall", mine_304["wall"], theirs_304["wall"], "s"),
+            ("304 cycle CPU/feed", _ms(mine_304), _ms(theirs_304), "ms"),
+            ("peak RSS (process)", mine_304["rss_mb"], theirs_304["rss_mb"], "MB"),
         ):
             print(
                 f"  {label:<19} {theirs / ours:6.2f}x   ours {ours:8.3f} {unit:<2}"
                 f"   reader {theirs:8.3f} {unit}"
             )
-    else:
-        print("  reader not available (pip install -e '.[bench]'): no baseline")
     if raw_full is not None:
         print(
             f"  floor: a bare aiohttp client GETs all {feeds} feeds in {raw_full['wall']:.2f} s;"
-            f" ours' full cycle takes {ours_full['wall'] / raw_full['wall']:.0f}x that"
+            f" ours' dense full cycle takes {ours_full['wall'] / raw_full['wall']:.0f}x that"
         )
     print()
-    print("aims (from the issue):")
+    print("aims (from the issue; dense feeds):")
     if wall_x is not None and cpu_x is not None:
         print(
             f"  ≥{AIM_SPEEDUP:g}x reader, full cycle:        wall {wall_x:.2f}x"
@@ -406,7 +474,8 @@ class _CountingHandler:
 
 def _child(args: argparse.Namespace) -> None:
     log = _CountingHandler()
-    urls = [f"{args.base_url}/gen/{i}.xml" for i in range(args.feeds)]
+    route = "real" if args.kind == "realistic" else "gen"
+    urls = [f"{args.base_url}/{route}/{i}.xml" for i in range(args.feeds)]
     run = {"raw": _child_raw, "ours": _child_ours, "reader": _child_reader}[args.child]
     setup_rss: list[float] = []
     cycles = run(args, urls, setup_rss)
@@ -482,6 +551,15 @@ def _child_ours(args: argparse.Namespace, urls: list[str], setup_rss: list[float
     from bot.sources.fetch import Fetcher, FetchSettings
     from bot.store import open_store
     from bot.watchlist import SourceSpec, Watchlist, load_watchlist
+
+    if args.parser == "feedparser":
+        from bot.sources import feeds
+        from bot.sources.fastfeed import Unusual
+
+        def decline(body: bytes, content_type: str | None) -> Any:
+            raise Unusual("--parser feedparser")
+
+        feeds.parse_fast = decline  # every body takes the feedparser path, as before
 
     shipped = load_watchlist(ROOT / "watchlist.yaml")
     watchlist = Watchlist(

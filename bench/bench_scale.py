@@ -1,6 +1,6 @@
 """Scale-out: feeds per minute for 1 and 2 workers, and SQLite vs PostgreSQL, in one run.
 
-A local FeedServer (tests/feedserver.py: aiohttp on 127.0.0.1, in a thread of THIS process)
+A local FeedServer (bench/feedserver.py: aiohttp on 127.0.0.1, in a thread of THIS process)
 serves N synthetic feeds (`/gen/{i}.xml`, 30 entries each). For each row, a fresh database:
 
   setup   `python -m bot gateway --once`: migrates, registers the N sources from the bench
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     feeds = args.feeds if args.feeds is not None else (QUICK_FEEDS if args.quick else FEEDS)
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 2)
     pg = args.pg or os.environ.get("SIGNALWATCH_TEST_PG") or PG_DEFAULT
-    sys.path.insert(0, str(ROOT / "tests"))
-    import feedserver  # type: ignore[import-not-found]
+    from bench import feedserver
 
     plan = _rows(args.rows)
     if any(backend == "postgres" for backend, _ in plan) and not _reachable(pg):

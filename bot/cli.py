@@ -21,6 +21,7 @@ from bot.cli_tools import (
     cmd_eval,
     cmd_eval_stories,
     cmd_match,
+    cmd_search_reach,
     load_matcher,
     watchlist_path,
 )
@@ -324,6 +325,43 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """`feedback export`: subscribers' verdicts as labelled JSON lines for `signalwatch eval`."""
+    from datetime import timedelta
+
+    from bot.feedback import labelled_items
+    from bot.pipeline.loop import utc_now
+    from bot.store import open_store
+
+    now = utc_now()
+    since = (
+        now - timedelta(days=args.since) if args.since else datetime.min.replace(tzinfo=now.tzinfo)
+    )
+    store = open_store(args.db or Settings().db, read_only=True)
+    try:
+        judgements = store.feedback_since(since)
+    finally:
+        store.close()
+    export = labelled_items(judgements)
+    lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in export.items)
+    if args.out in (None, "-"):
+        sys.stdout.write(lines)
+    else:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(lines, encoding="utf-8")
+    window = f"the last {args.since} days" if args.since else "all time"
+    positives = sum(1 for item in export.items if item["labels"])
+    print(
+        f"signalwatch feedback export: {len(export.items)} items ({positives} with a label,"
+        f" {len(export.items) - positives} hard negatives only) from {len(judgements)} verdicts"
+        f" of {window}; {export.ties} tied (item, signal) verdicts left out"
+        + ("" if args.out in (None, "-") else f"; written to {args.out}"),
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the database's schema migrations not applied yet, and say how many ran."""
     from bot.store import open_store
@@ -453,6 +491,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--days", type=_positive_int, default=30, metavar="N", help="days to show (default 30)"
     )
     timeline.set_defaults(func=cmd_timeline)
+
+    feedback = sub.add_parser("feedback", help="subscribers' verdicts on alerts")
+    feedback_sub = feedback.add_subparsers(
+        dest="feedback_command",
+        required=True,
+        metavar="ACTION",
+        help="export: write the verdicts as labelled JSON lines",
+    )
+    export = with_db(
+        feedback_sub.add_parser("export", help="verdicts as labelled JSON lines for eval")
+    )
+    export.add_argument(
+        "--since",
+        type=_positive_int,
+        metavar="DAYS",
+        help="only verdicts of the last DAYS days (default: all)",
+    )
+    export.add_argument("--out", metavar="FILE", help="write here instead of stdout (- = stdout)")
+    export.set_defaults(func=cmd_feedback)
+    add_help_texts(feedback_sub)
+    reach = with_watchlist(
+        sub.add_parser("search-reach", help="what each news-API search returns vs. matches")
+    )
+    reach.add_argument(
+        "--items",
+        nargs="+",
+        metavar="FILE",
+        help="JSON lines (items or story pairs) and feed files (default: tests/data's)",
+    )
+    reach.add_argument(
+        "--api",
+        action="append",
+        choices=["gdelt", "google_news", "newsapi", "guardian"],
+        help="only this API (repeatable; default: all four)",
+    )
+    reach.set_defaults(func=cmd_search_reach)
 
     migrate = with_db(sub.add_parser("migrate", help="bring the database schema up to date"))
     migrate.set_defaults(func=cmd_migrate)

@@ -20,6 +20,7 @@ from bot.ops.progress import count_lines, progress_bar
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.sources.search.reach import SignalQueries
     from bot.watchlist import Watchlist
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "cmd_eval",
     "cmd_eval_stories",
     "cmd_match",
+    "cmd_search_reach",
     "load_matcher",
     "watchlist_path",
 ]
@@ -44,7 +46,7 @@ def load_matcher(args: argparse.Namespace) -> Matcher:
     from bot.watchlist import load_watchlist
 
     watchlist = load_watchlist(watchlist_path(args))
-    return Matcher.compile((s.id, s.query) for s in watchlist.signals if s.enabled)
+    return Matcher.compile((s.id, watchlist.query_node(s)) for s in watchlist.signals if s.enabled)
 
 
 def _match_json(item_id: Any, matches: list[Match]) -> str:
@@ -93,12 +95,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     path = watchlist_path(args)
     watchlist = load_watchlist(path)
-    Matcher.compile((s.id, s.query) for s in watchlist.signals)
+    Matcher.compile((s.id, watchlist.query_node(s)) for s in watchlist.signals)
     enabled = sum(1 for s in watchlist.signals if s.enabled)
+    concepts = f"{len(watchlist.concepts)} concepts, " if watchlist.concepts else ""
     print(
         f"{path}: ok — {len(watchlist.signals)} signals ({enabled} enabled), "
-        f"{len(watchlist.sources)} sources, {len(watchlist.routes)} routes"
+        f"{concepts}{len(watchlist.sources)} sources, {len(watchlist.routes)} routes"
     )
+    for name in watchlist.unused_concepts():
+        print(
+            f"{path}: warning: concept '{name}' is not named by any query (@{name})",
+            file=sys.stderr,
+        )
     for line in _search_warnings(watchlist):
         print(f"{path}: warning: {line}", file=sys.stderr)
     return 0
@@ -107,13 +115,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _search_warnings(watchlist: Watchlist) -> list[str]:
     """What each news-API source cannot search for (a warning: feeds still cover it)."""
     from bot.sources.search.coverage import search_coverage
-    from bot.watchlist import search_query
 
     lines = []
     for source in watchlist.enabled_sources():
         if not source.is_search:
             continue
-        queries = [(s.id, search_query(s)) for s in watchlist.signals_for(source)]
+        queries = [(s.id, watchlist.search_query(s)) for s in watchlist.signals_for(source)]
         for signal_id, reason in search_coverage(source.type, queries).unsearchable.items():
             lines.append(
                 f"source '{source.id}' ({source.type}) cannot search for signal '{signal_id}':"
@@ -255,3 +262,47 @@ def cmd_eval_stories(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+# What `search-reach` reads when no --items are given: the repository's real news items.
+REACH_ITEMS = ("tests/data/labelled/*.jsonl", "tests/data/stories/*.jsonl", "tests/data/feeds/*")
+
+
+def cmd_search_reach(args: argparse.Namespace) -> int:
+    """Per news API and signal: items the search would return against items the signal matches."""
+    from bot.sources.search.reach import format_table, load_items, measure
+    from bot.watchlist import load_watchlist
+
+    watchlist = load_watchlist(watchlist_path(args))
+    paths = [Path(p) for p in args.items] if args.items else _reach_defaults()
+    if not paths:
+        raise SignalwatchError(
+            "search-reach: no items: pass --items FILE... (JSON lines or feeds); the default"
+            f" files ({', '.join(REACH_ITEMS)}) are not here"
+        )
+    items = load_items(paths)
+    signals = [s for s in reach_signals(watchlist) if watchlist.signal(s.signal_id).enabled]
+    apis = args.api or None
+    rows = measure(signals, items, apis) if apis else measure(signals, items)
+    print(format_table(rows, len(items)))
+    return 0
+
+
+def _reach_defaults() -> list[Path]:
+    return sorted(
+        p
+        for pattern in REACH_ITEMS
+        for p in Path().glob(pattern)
+        if p.is_file() and p.name != "README.md"
+    )
+
+
+def reach_signals(watchlist: Watchlist) -> list[SignalQueries]:
+    """Each signal's own query and its news-API search, concepts written out in both."""
+    from bot.matching.concepts import expand_concepts
+    from bot.sources.search.reach import SignalQueries
+
+    return [
+        SignalQueries(s.id, expand_concepts(s.query, watchlist.concepts), watchlist.search_query(s))
+        for s in watchlist.signals
+    ]

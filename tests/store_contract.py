@@ -14,7 +14,7 @@ A backend's test module subclasses `StoreContract` and provides three things:
         def connect(self, tmp_path): ...
 
 The tests live in one class per topic (store_contract_sources, _poll, _outbox, _articles,
-_users, _stories), composed here; the data and helpers in store_contract_data, and
+_users, _stories, _cluster, _feedback), composed here; the data and helpers in store_contract_data, and
 importable from here too.
 
 Nothing here sleeps or reads the clock: every time is an offset from `T0`.
@@ -52,6 +52,7 @@ from store_contract_data import (
     ids,
     seen_keys,
 )
+from store_contract_feedback import FeedbackContract
 from store_contract_outbox import OutboxContract
 from store_contract_poll import PollContract
 from store_contract_sources import SourcesContract
@@ -98,5 +99,6 @@ class StoreContract(
     UsersContract,
     StoriesContract,
     ClusterContract,
+    FeedbackContract,
 ):
     """Behaviour every Store backend must show; subclass and provide `connect`, `v2_store`."""

@@ -9,7 +9,7 @@ import pytest
 from store_contract_data import LEASE, T0, ContractBase, alert, at, cfg, commit
 
 from bot.errors import LeaseLost
-from bot.store import Lease
+from bot.store import Lease, NotModifiedRecord
 from bot.store.base import Store
 
 
@@ -34,6 +34,31 @@ class ClusterContract(ContractBase):
         assert polled.outbox_counts()["pending"] == 1  # x1 only
         theirs = Lease("w2", second.lease_token)
         polled.record_not_modified("a", later, next_poll_at=later, lease=theirs)
+
+    def test_304s_recorded_together_leave_out_only_those_whose_lease_was_lost(
+        self, polled: Store
+    ) -> None:
+        """One transaction records a batch of 304s: each under its own lease; a lost lease or a
+        source that is gone is named and left out, the others are recorded."""
+        claimed = {s.id: s for s in polled.claim_due_sources(T0, 10, LEASE, holder="w1")}
+        assert {"a", "b"} <= claimed.keys()
+        good = Lease("w1", claimed["a"].lease_token)
+        stale = Lease("w1", claimed["b"].lease_token - 1)
+        later = T0 + timedelta(seconds=5)
+        lost = polled.record_not_modified_many(
+            [
+                NotModifiedRecord("a", later, later + timedelta(hours=1), good),
+                NotModifiedRecord("b", later, later + timedelta(hours=1), stale),
+                NotModifiedRecord("gone", later, later + timedelta(hours=1), None),
+            ]
+        )
+        assert lost == ["b", "gone"]
+        a, b = polled.source("a"), polled.source("b")
+        assert a is not None and b is not None
+        assert a.last_status == 304 and a.lease_until is None
+        assert a.next_poll_at == later + timedelta(hours=1)
+        assert b.last_status != 304 and b.lease_until is not None
+        assert polled.record_not_modified_many([]) == []
 
     def test_an_expired_lease_cannot_commit_even_unclaimed(self, polled: Store) -> None:
         """Past its end a lease fences its writes even when no one else took the source."""

@@ -135,6 +135,8 @@ class OutboxContract(ContractBase):
         assert polled.alerts_for_signal_since("nato", T0) == 3
         assert polled.alerts_for_signal_since("nato", at(10)) == 2
         assert polled.alerts_for_signal_since("nato", at(11)) == 0
+        assert polled.alerts_for_signal_since("nato", T0, limit=2) == 2  # counting stops there
+        assert polled.alerts_for_signal_since("nato", T0, limit=5) == 3
         assert polled.alerts_for_signal_since("eu", T0) == 1
         assert polled.alerts_for_signal_since("none", T0) == 0
 

@@ -107,6 +107,39 @@ class StoriesContract(ContractBase):
         assert polled.story_fingerprints([story.id, story.id + 1000]) == {story.id: "f"}
         assert polled.story_fingerprints(range(story.id, story.id + 1200)) == {story.id: "f"}
 
+    def test_every_copys_idents_lead_to_its_story_within_the_window(self, polled: Store) -> None:
+        """Each copy's link and headline idents find its story; old stories and unknown
+        idents find nothing; one ident written twice is kept once."""
+        first = StoryCopy("a", "k1", "NATO agrees 5%", "https://a.example/k1", None)
+        later = StoryCopy("a", "k2", "Allies back 5%", "https://b.example/k2", None)
+        polled.commit_poll(
+            "a",
+            T0,
+            seen=[],
+            articles=[],
+            alerts=[],
+            stories=[StoryWrite(first, new_ref="r", fingerprint="f", idents=("link:a/k1",))],
+        )
+        (story,) = polled.recent_stories(T0 - timedelta(hours=1))
+        for _ in range(2):
+            polled.commit_poll(
+                "a",
+                T0 + timedelta(hours=1),
+                seen=[],
+                articles=[],
+                alerts=[],
+                stories=[
+                    StoryWrite(later, story_id=story.id, idents=("link:b/k2", "title:allies"))
+                ],
+            )
+        since = T0 - timedelta(hours=47)
+        assert polled.story_of_ident("link:a/k1", since) == story.id
+        assert polled.story_of_ident("link:b/k2", since) == story.id
+        assert polled.story_of_ident("title:allies", since) == story.id
+        assert polled.story_of_ident("link:c/k3", since) is None
+        # Last seen at T0 + 1h: a window starting after that finds nothing.
+        assert polled.story_of_ident("link:a/k1", T0 + timedelta(hours=2)) is None
+
     def test_writes_with_one_new_ref_share_one_story(self, polled: Store) -> None:
         """Two copies of a story new in this poll make one story, not two."""
         writes = [

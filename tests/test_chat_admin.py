@@ -210,7 +210,7 @@ def test_groups_register_with_manage_server_default(
         ]
         severity = watch["add"]["options"][3]
         assert [c["value"] for c in severity["choices"]] == ["low", "medium", "high", "critical"]
-        assert shape(watch["edit"])[-1] == ("enabled", 5, False)
+        assert shape(watch["edit"])[-2:] == [("enabled", 5, False), ("preview_days", 4, False)]
         assert watch["edit"]["options"][0]["autocomplete"] is True
         assert shape(watch["route"]) == [
             ("signal", 3, True),

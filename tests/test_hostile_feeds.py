@@ -79,19 +79,29 @@ def titles(feed: ParsedFeed) -> list[str]:
 # --- the entry cap ----------------------------------------------------------------------------
 
 
-def test_100k_item_feed_hands_feedparser_only_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    """100,000 items: feedparser sees only the newest 1000, the rest are counted as dropped."""
+@pytest.mark.parametrize("fast", [True, False])
+def test_100k_item_feed_hands_the_parser_only_the_cap(
+    monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """100,000 items: the parser (fast path or feedparser) sees only the newest 1000, the rest
+    are counted as dropped."""
     seen: list[int] = []
-    real_parse = feedparser.parse
+    real_parse, real_fast = feedparser.parse, feeds.parse_fast
 
     def parse(stream: io.BytesIO, **kwargs: Any) -> Any:
         body = stream.getvalue()
         seen.append(body.count(b"<item>"))
         return real_parse(io.BytesIO(body), **kwargs)
 
+    def parse_fast(body: bytes, content_type: str | None) -> Any:
+        seen.append(body.count(b"<item>"))
+        return real_fast(body, content_type)
+
     monkeypatch.setattr(feeds.feedparser, "parse", parse)
-    feed = parse_feed("big", rss(100_000, order="oldest-first"), url=URL)
+    monkeypatch.setattr(feeds, "parse_fast", parse_fast)
+    feed = parse_feed("big", rss(100_000, order="oldest-first"), url=URL, fast=fast)
     assert seen == [DEFAULT_MAX_ENTRIES]
+    assert feed.parser == ("fast" if fast else "feedparser")
     assert len(feed.entries) == DEFAULT_MAX_ENTRIES and feed.dropped == 99_000
     assert titles(feed)[0] == "item 999" and titles(feed)[-1] == "item 0"  # the newest kept
     assert feed.cap_note() == "feed has 100000 entries; kept the newest 1000"
@@ -219,7 +229,7 @@ def test_parser_failure_is_a_parse_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(feeds.feedparser, "parse", parse)
     with pytest.raises(ParseError, match=r"^not a feed: the parser failed \(chr\(\) arg"):
-        parse_feed("s", rss(1), url=URL)
+        parse_feed("s", rss(1), url=URL, fast=False)
 
 
 def test_entity_expansion_bomb_stays_small() -> None:

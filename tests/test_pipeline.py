@@ -178,7 +178,7 @@ def test_entries_that_match_nothing_are_seen_without_articles_or_alerts() -> Non
     result = plan(compiled_for(WIRE), fresh)
     assert [s.key for s in result.seen] == ["guid:item-1", "guid:item-2"]
     assert result.seen[0].link == "https://wire.example.com/story/1"
-    assert result.seen[0].title_norm == "heatwave grips southern europe"
+    assert result.seen[0].title_norm == "example|heatwave grips southern europe"  # outlet|title
     assert (result.articles, result.alerts, result.matched) == ([], [], 0)
 
 

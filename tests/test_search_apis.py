@@ -6,8 +6,10 @@ No test waits: the Fetcher and the Pacer share a fake clock whose sleep only rec
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +22,12 @@ from bot.errors import ParseError
 from bot.sources.fetch import Fetcher, FetchFailed, FetchSettings
 from bot.sources.search.common import load_json
 from bot.sources.search.config import SearchConfig, resolve_key
-from bot.sources.search.pacing import MemoryQuotaLedger, Pacer, min_interval_for_quota
+from bot.sources.search.pacing import (
+    PACING_MARGIN,
+    MemoryQuotaLedger,
+    Pacer,
+    min_interval_for_quota,
+)
 from bot.sources.search.runner import MAX_PAGES, SearchOutcome, run_search
 
 pytest_plugins = ["apiserver"]
@@ -87,7 +94,8 @@ def test_gdelt_entries_and_window(api_server: ApiServer) -> None:
     """GDELT artlist: entries deduplicated, domain as publisher, seendate as UTC, window in URL."""
     outcome = poll(config(api_server, "gdelt", language="english"), [("nato-5pct", NATO)])
     assert outcome.errors == [] and outcome.requests == 1 and outcome.status == 200
-    assert [e.publisher for e in outcome.entries] == ["brusselstimes.com", "aa.com.tr"]
+    # GDELT names domains only: well-known outlets get their names, as other APIs give them
+    assert [e.publisher for e in outcome.entries] == ["The Brussels Times", "Anadolu Agency"]
     first, second = outcome.entries
     assert first.source_id == "gdelt-search"
     assert first.key == f"link:{first.link}"
@@ -104,7 +112,7 @@ def test_gdelt_entries_and_window(api_server: ApiServer) -> None:
     )
     assert q["startdatetime"] == "20250625134500"  # since minus GDELT's 15-minute batch
     assert q["enddatetime"] == "20250625150000"
-    assert q["query"].startswith("(nato OR natos OR alliance OR alliances)")
+    assert q["query"].startswith("(nato OR alliance OR alliances)")
     assert q["query"].endswith(" sourcelang:english")
     assert "quiz" not in q["query"]
 
@@ -183,23 +191,32 @@ def test_load_json_turns_what_python_refuses_into_parse_errors(body: bytes, reas
 
 
 def test_gdelt_requests_are_paced_five_seconds_apart(api_server: ApiServer) -> None:
-    """Three signals: the pacer asks for two 5 s waits (fake clock: nothing really waits)."""
+    """Three signals: the pacer asks for two 5 s waits and the margin (fake clock: nothing
+    really waits)."""
     clock = FakeMonotonic()
     poll(config(api_server, "gdelt"), [("a", NATO), ("b", GAZA), ("c", NATO)], clock=clock)
-    assert [s for s in clock.sleeps if s > 0] == [5.0, 5.0]
+    assert [s for s in clock.sleeps if s > 0] == [5.0 + PACING_MARGIN] * 2
+
+
+def _arrivals(api_server: ApiServer, path: str) -> list[float]:
+    return [r.at for r in api_server.requests_to(path)]
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [round(b - a, 3) for a, b in itertools.pairwise(times)]
 
 
 def test_pacing_is_global_across_sources(api_server: ApiServer) -> None:
-    """Two GDELT sources polled at once share one pacer: four requests, 15 s of fake time."""
-    clock = FakeMonotonic()
-    pacer = Pacer(clock, clock.sleep)
+    """Two GDELT sources polled at once share one pacer: at the server, their four requests
+    arrive no closer than the rule (real time; a rule of 0.3 s, allowed on a local url)."""
+    pacer = Pacer(time.monotonic, asyncio.sleep)
     ledger = MemoryQuotaLedger()
     settings = FetchSettings(allow_private=True, trust_env=False, per_host_spacing=0.0)
-    first = config(api_server, "gdelt", source_id="gdelt-1")
-    second = config(api_server, "gdelt", source_id="gdelt-2")
+    first = config(api_server, "gdelt", source_id="gdelt-1", min_interval=0.3)
+    second = config(api_server, "gdelt", source_id="gdelt-2", min_interval=0.3)
 
     async def scenario() -> None:
-        async with Fetcher(settings, clock=clock, sleep=clock.sleep) as fetcher:
+        async with Fetcher(settings) as fetcher:
             await asyncio.gather(
                 *(
                     run_search(cfg, [("a", NATO), ("b", GAZA)], SINCE, NOW,
@@ -209,9 +226,62 @@ def test_pacing_is_global_across_sources(api_server: ApiServer) -> None:
             )  # fmt: skip
 
     asyncio.run(scenario())
-    assert len(api_server.requests_to(GDELT_PATH)) == 4
-    # Four requests to one API take three 5 s slots in all (per-source pacing would take one).
-    assert clock.now - 1000.0 == 15.0
+    arrivals = _arrivals(api_server, GDELT_PATH)
+    assert len(arrivals) == 4
+    assert min(_gaps(arrivals)) >= 0.3, _gaps(arrivals)
+
+
+def test_each_api_keeps_its_rule_at_the_server_behind_a_shared_host(
+    api_server: ApiServer,
+) -> None:
+    """Four APIs on one host, whose queue lets a request start every 0.25 s: GDELT's first
+    request waits behind the three others, its next ones do not. As the server records
+    arrivals, GDELT's are still no closer than its rule (issue 13 saw 3.00 s apart where GDELT
+    asks for 5 s). Real time, a rule of 0.4 s.
+
+    No margin here, so this sees the departures themselves kept apart; 20 ms is what a local
+    server's arrival can differ from a departure (the margin covers a real network's)."""
+    pacer = Pacer(time.monotonic, asyncio.sleep, margin=0.0)
+    ledger = MemoryQuotaLedger()
+    settings = FetchSettings(allow_private=True, trust_env=False, per_host_spacing=0.25)
+    gdelt = config(api_server, "gdelt", min_interval=0.4)
+    others = [config(api_server, api) for api in ("google_news", "newsapi", "guardian")]
+
+    async def scenario() -> None:
+        async with Fetcher(settings) as fetcher:
+            await asyncio.gather(
+                *(
+                    run_search(cfg, [("a", NATO)], SINCE, NOW, fetcher=fetcher, pacer=pacer,
+                               quota=ledger)
+                    for cfg in others
+                ),
+                run_search(gdelt, [("a", NATO), ("b", GAZA), ("c", NATO)], SINCE, NOW,
+                           fetcher=fetcher, pacer=pacer, quota=ledger),
+            )  # fmt: skip
+
+    asyncio.run(scenario())
+    arrivals = _arrivals(api_server, GDELT_PATH)
+    assert len(arrivals) == 3
+    assert min(_gaps(arrivals)) >= 0.4 - 0.02, _gaps(arrivals)
+    # The other APIs went first at the host, each on its own rule.
+    assert all(len(api_server.requests_to(p)) == 1 for p in (GOOGLE_PATH, NEWSAPI_PATH))
+
+
+def test_min_interval_below_the_rule_only_for_another_endpoint() -> None:
+    """A source may pace slower than its API's rule; faster only at a url of its own."""
+    assert SearchConfig("g", "gdelt", min_interval=8.0).spacing == 8.0
+    assert SearchConfig("g", "gdelt").spacing == 5.0
+    mirror = SearchConfig("g", "gdelt", base_url="https://gdelt.example.org/doc", min_interval=1)
+    assert mirror.spacing == 1
+    with pytest.raises(ValueError) as refused:
+        SearchConfig("g", "gdelt", min_interval=2.0)
+    assert str(refused.value) == (
+        "search source 'g': min_interval 2 s is below GDELT's rule of one request every 5 s;"
+        " only a source whose url points elsewhere (a mirror, a plan with its own endpoint)"
+        " may go below it"
+    )
+    with pytest.raises(ValueError, match="min_interval must be a positive number of seconds"):
+        SearchConfig("g", "newsapi", min_interval=0.0)
 
 
 # --- Google News ------------------------------------------------------------------------------
@@ -267,7 +337,7 @@ def test_newsapi_entries_header_and_from(api_server: ApiServer) -> None:
     assert "apiKey" not in request.query and api_server.newsapi_key not in str(request.query)
     assert request.query["from"] == "2025-06-25T13:45:00"
     assert request.query["language"] == "en" and request.query["sortBy"] == "publishedAt"
-    assert request.query["q"].startswith("(nato OR natos OR alliance OR alliances) AND (")
+    assert request.query["q"].startswith("(nato OR alliance OR alliances) AND (")
 
 
 def test_newsapi_invalid_key_is_named_and_stops(api_server: ApiServer) -> None:
@@ -340,7 +410,7 @@ def test_guardian_entries_and_parameters(api_server: ApiServer) -> None:
     assert q["api-key"] == api_server.guardian_key
     assert q["from-date"] == "2025-06-24"  # backfill 24 h before NOW
     assert (q["show-fields"], q["order-by"]) == ("trailText", "newest")
-    assert q["q"] == '(nato OR alliance) AND ("defence spending" OR defencespending)'
+    assert q["q"] == '(nato OR alliance) AND "defence spending"'
 
 
 @pytest.mark.parametrize(
@@ -459,7 +529,7 @@ def test_retries_are_paced_and_counted_like_any_request(api_server: ApiServer) -
     outcome = poll(config(api_server, "gdelt"), [("a", NATO)], clock=clock, ledger=ledger)
     assert outcome.errors == [] and outcome.searched == {"a": NOW}
     assert len(api_server.requests_to(GDELT_PATH)) == 3 and outcome.requests == 3
-    assert [s for s in clock.sleeps if s > 0] == [5.0, 5.0]
+    assert [s for s in clock.sleeps if s > 0] == [5.0 + PACING_MARGIN] * 2
     assert asyncio.run(ledger.calls_on("gdelt", NOW.date())) == 3
 
 
@@ -560,7 +630,7 @@ def test_each_page_is_paced_and_counted(api_server: ApiServer) -> None:
     ledger = MemoryQuotaLedger()
     outcome = poll(config(api_server, "gdelt"), [("a", NATO)], clock=clock, ledger=ledger)
     assert outcome.requests == 2 and asyncio.run(ledger.calls_on("gdelt", NOW.date())) == 2
-    assert [s for s in clock.sleeps if s > 0] == [5.0]
+    assert [s for s in clock.sleeps if s > 0] == [5.0 + PACING_MARGIN]
 
 
 def test_gdelt_stops_paging_after_max_pages_with_the_warning(api_server: ApiServer) -> None:
@@ -714,14 +784,12 @@ def test_quota_running_out_between_pages_stops_the_poll(api_server: ApiServer) -
 
 def test_untranslatable_signal_is_an_error_line_and_others_go_on(api_server: ApiServer) -> None:
     """A query with nothing an API can say is reported; the other signals are searched."""
-    outcome = poll(
-        config(api_server, "gdelt"), [("prefixes", "Ukrain* NEAR/5 truce*"), ("ok", NATO)]
-    )
+    outcome = poll(config(api_server, "gdelt"), [("prefixes", "sign* NEAR/5 seal*"), ("ok", NATO)])
     assert outcome.requests == 1
     assert outcome.errors == [
         "GDELT: signal 'prefixes': GDELT cannot search for this query: no part of it can be said "
-        "in its syntax (NEAR/5 (searched as AND); prefix Ukrain* (no wildcards in GDELT); "
-        "prefix truce* (no wildcards in GDELT))"
+        "in its syntax (NEAR/5 (searched as AND); prefix sign* (more than 12 words start so; no "
+        "wildcards in GDELT); prefix seal* (more than 12 words start so; no wildcards in GDELT))"
     ]
 
 
@@ -773,7 +841,7 @@ def test_resolve_key_reads_the_environment() -> None:
 def test_pacer_reserves_slots_for_concurrent_callers() -> None:
     """Five concurrent waits on one API queue at 1 s slots; another API is not held."""
     clock = FakeMonotonic(advance=False)  # all five reserve before any of them has slept
-    pacer = Pacer(clock, clock.sleep)
+    pacer = Pacer(clock, clock.sleep, margin=0.0)
     starts: list[float] = []
 
     async def one(api: str) -> None:
@@ -838,3 +906,25 @@ def test_no_answer_stops_the_poll_with_one_error(api_server: ApiServer) -> None:
     assert outcome.requests == 4
     assert outcome.errors == ["GDELT: connection refused (signal 'a')"]
     assert outcome.searched == {}
+
+
+def test_the_watchlist_refuses_min_interval_below_the_rule_naming_source_and_rule() -> None:
+    """`min_interval` in a search source: above the rule, or below it at a url of one's own;
+    below it at the API's own endpoint, one line naming the source and the rule."""
+    from bot.errors import WatchlistError
+    from bot.watchlist import parse_watchlist
+
+    head = "signals: [{id: a, title: A, query: x}]\nsources:\n"
+    ok = parse_watchlist(
+        head
+        + "  - {id: slow, type: gdelt, min_interval: 8s}\n"
+        + "  - {id: mirror, type: gdelt, url: 'https://gdelt.example.org/doc', min_interval: 1}\n"
+    )
+    assert [s.min_interval for s in ok.sources] == [8.0, 1.0]
+    with pytest.raises(WatchlistError) as refused:
+        parse_watchlist(head + "  - {id: fast, type: gdelt, min_interval: 2}\n", "w.yaml")
+    assert refused.value.problems == [
+        "w.yaml:3: source 'fast': min_interval 2 s is below GDELT's rule of one request every"
+        " 5 s; only a source whose url points elsewhere (a mirror, a plan with its own"
+        " endpoint) may go below it"
+    ]

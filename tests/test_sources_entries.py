@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.sources.entries import canonical_link, entry_key, html_to_text, normalised_title
@@ -181,3 +181,31 @@ def test_entry_key_hash_distinguishes_content() -> None:
     assert entry_key(None, None, "Title", "Other summary") != base
     # The separator keeps "a b" + "c" apart from "a" + "b c".
     assert entry_key(None, None, "a b", "c") != entry_key(None, None, "a", "b c")
+
+
+def test_combining_marks_pattern_covers_every_mark() -> None:
+    """normalised_title's mark class holds exactly the code points unicodedata calls combining."""
+    import sys
+    import unicodedata
+
+    from bot.sources import entries
+
+    pattern = entries._combining_marks()
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        marked = bool(unicodedata.combining(char))
+        assert marked == bool(pattern.fullmatch(char)), hex(code)
+        assert not marked or code <= entries.LAST_COMBINING_MARK, hex(code)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_normalised_title_drops_marks_as_a_character_filter_would(title: str) -> None:
+    """The mark class removes exactly what filtering on unicodedata.combining removes."""
+    import re
+    import unicodedata
+
+    folded = title.casefold()
+    decomposed = unicodedata.normalize("NFKD", folded)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    assert normalised_title(title) == re.sub(r"[\W_]+", " ", kept).strip()

@@ -2,8 +2,8 @@
 
 The resolver is faked (socket.getaddrinfo, which both the name check and the connection use
 through the event loop): the first lookup of a name answers a public address, every later one
-answers 127.0.0.1, where the local feed server listens. The fetcher must judge the address it
-really connected to and refuse before reading a byte of the body.
+answers 127.0.0.1, where the local feed server listens. The connection's resolver must judge
+the addresses it would connect to and refuse before any connection is opened.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from feedserver import FeedServer
 
 from bot.errors import FetchError
-from bot.sources import fetch as fetch_module
+from bot.sources import transport as transport_module
 from bot.sources.fetch import (
     Fetched,
     Fetcher,
@@ -28,7 +28,7 @@ from bot.sources.fetch import (
     FetchResult,
     FetchSettings,
 )
-from bot.sources.safety import check_peer_allowed, proxied_by_environment
+from bot.sources.safety import check_connect_allowed
 
 pytest_plugins = ["feedserver"]
 
@@ -94,13 +94,17 @@ def fetch(url: str, **overrides: Any) -> FetchResult:
 def test_name_that_rebinds_to_loopback_is_refused_unread(
     feed_server: FeedServer, resolver: RebindingResolver, body_reads: list[str]
 ) -> None:
-    """Checked as public, connected to 127.0.0.1: refused, and no byte of the body is read."""
+    """Checked as public, resolved to 127.0.0.1 for the connection: refused, and the server
+    at 127.0.0.1 never sees a request."""
     url = feed_server.url("/feeds/bbc_world.xml", host="rebind.test")
     result = fetch(url)
     assert isinstance(result, FetchFailed) and not result.transient
-    assert result.error.startswith("blocked: rebind.test connected to 127.0.0.1, a loopback")
+    assert result.error.startswith(
+        "blocked: rebind.test resolved to 127.0.0.1 when connecting, a loopback"
+    )
     assert resolver.lookups["rebind.test"] >= 2  # the check and the connection both looked
     assert body_reads == []
+    assert feed_server.requests == []
 
 
 def test_redirect_to_a_name_that_rebinds_is_refused_unread(
@@ -109,21 +113,21 @@ def test_redirect_to_a_name_that_rebinds_is_refused_unread(
     body_reads: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A redirect hop to a rebinding name is refused at that hop, its body unread."""
-    real_check = fetch_module.check_peer_allowed
+    """A redirect hop to a rebinding name is refused at that hop, never connected to."""
+    real_check = transport_module.check_connect_allowed
 
-    def check(host: str, server_addr: object) -> None:
-        # The first hop stands for a genuinely public server: only its peer check is waived.
+    def check(host: str, address: str) -> None:
+        # The first hop stands for a genuinely public server: only its check is waived.
         if host != "origin.test":
-            real_check(host, server_addr)
+            real_check(host, address)
 
-    monkeypatch.setattr(fetch_module, "check_peer_allowed", check)
+    monkeypatch.setattr(transport_module, "check_connect_allowed", check)
     target = feed_server.url("/feeds/bbc_world.xml", host="rebind.test")
     url = feed_server.url(f"/redirect?to={target}", host="origin.test")
     result = fetch(url)
     assert isinstance(result, FetchFailed) and not result.transient
-    assert "rebind.test connected to 127.0.0.1" in result.error
-    assert [r.path for r in feed_server.requests] == ["/redirect", "/feeds/bbc_world.xml"]
+    assert "rebind.test resolved to 127.0.0.1 when connecting" in result.error
+    assert [r.path for r in feed_server.requests] == ["/redirect"]
     assert [read.split("/")[2].split(":")[0] for read in body_reads] == ["origin.test"]
 
 
@@ -137,38 +141,22 @@ def test_allowing_private_addresses_skips_the_peer_check(
 
 
 @pytest.mark.parametrize(
-    ("server_addr", "error"),
+    ("address", "error"),
     [
-        (("127.0.0.1", 80), "blocked: h connected to 127.0.0.1, a loopback address"),
-        (("::ffff:10.0.0.1", 80, 0, 0), "blocked: h connected to ::ffff:a00:1, a private"),
-        (("fe80::1%eth0", 80, 0, 2), "blocked: h connected to fe80::1, a link-local address"),
-        (None, "blocked: cannot tell which address h connected to"),
-        (("not-an-ip", 80), "blocked: h connected to 'not-an-ip', not an IP address"),
+        ("127.0.0.1", "blocked: h resolved to 127.0.0.1 when connecting, a loopback address"),
+        ("::ffff:10.0.0.1", "blocked: h resolved to ::ffff:a00:1 when connecting, a private"),
+        ("fe80::1%eth0", "blocked: h resolved to fe80::1 when connecting, a link-local address"),
+        ("not-an-ip", "blocked: h resolved to 'not-an-ip', not an IP address"),
     ],
 )
-def test_peer_check_refuses_non_public_or_unknown_peers(server_addr: object, error: str) -> None:
-    """The peer check names the host and the address it really reached."""
+def test_connect_check_refuses_non_public_addresses(address: str, error: str) -> None:
+    """The connection's check names the host and the address it would have reached."""
     with pytest.raises(FetchError, match=r"^blocked") as caught:
-        check_peer_allowed("h", server_addr)
+        check_connect_allowed("h", address)
     assert str(caught.value).startswith(error)
 
 
-def test_peer_check_passes_public_peers() -> None:
-    """A public IPv4 or IPv6 peer passes."""
-    check_peer_allowed("h", (PUBLIC, 443))
-    check_peer_allowed("h", ("2606:2800:220:1::1", 443, 0, 0))
-
-
-def test_proxied_by_environment_follows_proxy_and_no_proxy(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A proxy in the environment carries URLs unless NO_PROXY names their host."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    assert not proxied_by_environment("https://news.example/feed")
-    monkeypatch.setenv("HTTPS_PROXY", "http://10.0.0.2:3128")
-    monkeypatch.setenv("NO_PROXY", "intranet.example")
-    assert proxied_by_environment("https://news.example/feed")
-    assert not proxied_by_environment("http://news.example/feed")
-    assert not proxied_by_environment("https://intranet.example/feed")
+def test_connect_check_passes_public_addresses() -> None:
+    """A public IPv4 or IPv6 address passes."""
+    check_connect_allowed("h", PUBLIC)
+    check_connect_allowed("h", "2606:2800:220:1::1")

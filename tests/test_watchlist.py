@@ -308,14 +308,14 @@ def test_unknown_key_without_a_close_match_lists_the_allowed_keys() -> None:
         """
     ) == [
         "watchlist.yaml:2: unknown key 'colour' "
-        "(expected one of: version, defaults, signals, sources, routes)"
+        "(expected one of: version, defaults, concepts, signals, sources, routes)"
     ]
 
 
 def test_query_error_uses_the_query_errors_own_words(monkeypatch: pytest.MonkeyPatch) -> None:
     """A QueryError is reported on the `query:` line as `query: <str(error)>`."""
 
-    def fake_parse_query(text: str) -> object:
+    def fake_parse_query(text: str, concepts: object = None) -> object:
         if "NATO)" in text:
             raise QueryError("unexpected ')'", column=17, expected="a term")
         return object()
@@ -599,7 +599,7 @@ def test_duplicate_key_is_reported() -> None:
         (
             "- a\n",
             "watchlist.yaml:1: the top level must be a mapping with 'signals' (and optionally "
-            "'version', 'defaults', 'sources', 'routes'), not a list",
+            "'version', 'defaults', 'concepts', 'sources', 'routes'), not a list",
         ),
     ],
 )

@@ -2,7 +2,7 @@
 
     edits    ids, queries, intervals, new signals and sources; Refused says why not
     text     what an edit changed, the audit log, fitting lines into one message
-    preview  a draft query over recent items
+    preview  a draft query over recent items; a changed query's new and stopped alerts
     health   sources' health lines and what /source enable switches on
 
 None of it imports discord: bot/chat/cogs/watch.py and source.py wire it to slash commands.
@@ -21,11 +21,15 @@ from bot.admin.edits import (
 )
 from bot.admin.health import enable_record, format_source_list, source_line, switched_off
 from bot.admin.preview import (
+    EditPreview,
     PreviewItem,
     PreviewResult,
+    format_edit_preview,
     format_preview,
+    preview_edit,
     preview_items,
     preview_query,
+    recent_items,
 )
 from bot.admin.text import (
     MESSAGE_LIMIT,
@@ -42,6 +46,7 @@ from bot.admin.text import (
 __all__ = [
     "CLEAR",
     "MESSAGE_LIMIT",
+    "EditPreview",
     "PreviewItem",
     "PreviewResult",
     "Refused",
@@ -54,6 +59,7 @@ __all__ = [
     "diff_text",
     "enable_record",
     "fit_lines",
+    "format_edit_preview",
     "format_history",
     "format_preview",
     "format_problems",
@@ -61,9 +67,11 @@ __all__ = [
     "history_line",
     "json_safe",
     "parse_interval",
+    "preview_edit",
     "preview_items",
     "preview_query",
     "query_problem",
+    "recent_items",
     "signal_changes",
     "source_line",
     "switched_off",

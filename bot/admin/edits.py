@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from bot.admin.text import fit_lines
 from bot.errors import QueryError
 from bot.matching import parse_query
+from bot.matching.query import Concepts
 from bot.render import truncate
 from bot.watchlist import SignalSpec, SourceSpec, format_duration, parse_duration
 from bot.watchlist.schema import MIN_INTERVAL, SLUG_MAX
@@ -61,11 +62,12 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
     return lines
 
 
-def _checked_query(query: str) -> str:
-    """The query, stripped, if it parses; Refused with the column where it does not."""
+def _checked_query(query: str, concepts: Concepts | None) -> str:
+    """The query, stripped, if it parses with the watchlist's `concepts`; Refused with the
+    column where it does not (an unknown `@concept` included)."""
     text = query.strip()
     try:
-        parse_query(text)
+        parse_query(text, concepts)
     except QueryError as error:
         raise Refused(query_problem(text, error)) from None
     return text
@@ -77,12 +79,16 @@ def build_signal_spec(
     query: str,
     severity: str | None = None,
     description: str | None = None,
+    concepts: Concepts | None = None,
 ) -> SignalSpec:
-    """A new signal from /watch add's options; only given optional fields are set."""
+    """A new signal from /watch add's options; only given optional fields are set.
+
+    `concepts` are the watchlist's, which the query may name (`@pact`).
+    """
     values: dict[str, Any] = {
         "id": signal_id.strip(),
         "title": title,
-        "query": _checked_query(query),
+        "query": _checked_query(query, concepts),
     }
     if severity is not None:
         values["severity"] = severity
@@ -100,15 +106,19 @@ def signal_changes(
     severity: str | None = None,
     description: str | None = None,
     enabled: bool | None = None,
+    concepts: Concepts | None = None,
 ) -> dict[str, Any]:
-    """The fields /watch edit was given; description "-" removes it (None tells the editor so)."""
+    """The fields /watch edit was given; description "-" removes it (None tells the editor so).
+
+    A new query is checked with the watchlist's `concepts`.
+    """
     changes: dict[str, Any] = {}
     if title is not None:
         if not title.strip():
             raise Refused("The title must not be empty.")
         changes["title"] = title.strip()
     if query is not None:
-        changes["query"] = _checked_query(query)
+        changes["query"] = _checked_query(query, concepts)
     if severity is not None:
         changes["severity"] = severity
     if description is not None:

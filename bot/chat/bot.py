@@ -3,7 +3,8 @@ sink and notifier the pipeline delivers through.
 
     SignalBot(services, settings)           commands.Bot with no privileged intents
       setup_hook: add cogs, sync the command tree (one guild if configured, else global)
-    DiscordSink(bot).send(alert)            channel message (+ subscriber mentions, DMs)
+    DiscordSink(bot).send(alert)            channel message (+ subscriber mentions, DMs), with
+                                            👍 / 👎 feedback buttons under a story alert
     DiscordNotifier(bot).notify(text)       the admin channel, else the log
 
 Pointing discord.py elsewhere (a REST proxy, a test emulator) uses SIGNALWATCH_DISCORD_API_BASE
@@ -27,6 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__
+from bot.chat.feedback import FeedbackButton, feedback_view
 from bot.chat.settings import DiscordSettings
 from bot.errors import DeliveryError, PermanentDeliveryError
 from bot.model import Alert, DigestAlert, StoryUpdate
@@ -141,6 +143,8 @@ class SignalBot(commands.Bot):
         await self.add_cog(SubscriptionsCog(self), override=True)
         await self.add_cog(WatchCog(self), override=True)
         await self.add_cog(SourceCog(self), override=True)
+        # The 👍 / 👎 buttons of every alert ever posted, answered from their custom_id alone.
+        self.add_dynamic_items(FeedbackButton)
         self.tree.error(self.on_app_command_error)
         if self.settings.guild is not None:
             guild = discord.Object(id=self.settings.guild)
@@ -231,7 +235,8 @@ class DiscordSink:
         payload = alert_message(alert, self._title(alert.signal_id), mention)
         nonce = alert.alert_id[:NONCE_LENGTH]
         channel = await self._resolve(channel_id)
-        message = await self._post(channel, payload, nonce, f"channel {channel_id}")
+        view = _feedback_view_for(alert)
+        message = await self._post(channel, payload, nonce, f"channel {channel_id}", view=view)
         # A signal routed to several channels makes one alert per channel; DM only from the
         # first, so a DM subscriber hears once per article.
         if alert.destination == self._first_destination(alert.signal_id):
@@ -318,6 +323,8 @@ class DiscordSink:
         nonce: str,
         where: str,
         reference: discord.MessageReference | None = None,
+        *,
+        view: discord.ui.View | None = None,
     ) -> discord.Message:
         embeds = [discord.Embed.from_dict(e) for e in payload["embeds"]]
         mentions = discord.AllowedMentions(
@@ -327,20 +334,20 @@ class DiscordSink:
             users=[discord.Object(id=int(u)) for u in payload["allowed_mentions"]["users"]],
         )
         try:
-            if reference is not None:  # discord.py takes no None here: it means "omit"
-                return await target.send(
-                    content=payload.get("content"),
-                    embeds=embeds,
-                    allowed_mentions=mentions,
-                    nonce=nonce,
-                    reference=reference,
-                )
-            return await target.send(
+            # discord.py takes no None for these: None would not mean "omit"
+            extra: dict[str, Any] = {}
+            if reference is not None:
+                extra["reference"] = reference
+            if view is not None:
+                extra["view"] = view
+            message: discord.Message = await target.send(
                 content=payload.get("content"),
                 embeds=embeds,
                 allowed_mentions=mentions,
                 nonce=nonce,
+                **extra,
             )
+            return message
         except discord.Forbidden as exc:
             raise PermanentDeliveryError(f"{where}: forbidden ({exc.text or exc})") from None
         except discord.NotFound as exc:
@@ -359,7 +366,9 @@ class DiscordSink:
         try:
             user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
             payload = alert_message(alert, self._title(alert.signal_id))
-            await self._post(user, payload, nonce, f"DM to {user_id}")
+            await self._post(
+                user, payload, nonce, f"DM to {user_id}", view=_feedback_view_for(alert)
+            )
         except (DeliveryError, *TRANSIENT_ERRORS) as exc:
             log.warning("could not DM subscriber %s about %s: %s", user_id, alert.alert_id, exc)
 
@@ -387,6 +396,12 @@ class DiscordNotifier:
                 )
         except TRANSIENT_ERRORS as exc:
             log.error("could not post the admin notice to %s: %s", self.admin_channel, exc)
+
+
+def _feedback_view_for(alert: Alert) -> discord.ui.View | None:
+    """The 👍 / 👎 buttons for a story alert; other kinds (updates, floods, digests) stand
+    for no one item and get none."""
+    return feedback_view(alert.alert_id) if type(alert) is Alert else None
 
 
 def _describe(exc: BaseException) -> str:

@@ -12,9 +12,11 @@ for both sides by construction:
   `5.0%` are all `5%` (`3.5 per cent` is `3.5%`); thousands separators drop (`1,000` → `1000`);
   `bn`/`mn`/`tn` become `billion`/`million`/`trillion`;
 - plurals fold with a light, predictable "S-stemmer" (`pacts` → `pact`, `allies` → `ally`,
-  `matches` → `match`); other inflections are the query's business: write `deploy*`.
-  We chose this over a full stemmer because a Porter/Snowball stem conflates words that news
-  must keep apart (`accord`/`according`, `general`/`generous` → `gener`).
+  `matches` → `match`). Other inflections are not folded here: the matcher adds a query
+  word's forms to the query instead (`bot.matching.inflect`: `agree` → agreed, agreeing), so
+  news text is never lemmatised. We chose this over a full stemmer because a Porter/Snowball
+  stem conflates words that news must keep apart (`accord`/`according`, `general`/`generous`
+  → `gener`).
 
 Pure: no I/O, no global state but a bounded memo of word → normal form.
 """

@@ -5,22 +5,32 @@
     and_expr := not_expr (["AND"] not_expr)*          juxtaposition is AND
     not_expr := "NOT" not_expr | near_expr            so "a NOT b" reads "a AND NOT b"
     near_expr:= primary ("NEAR" ["/" n] primary)*     unordered, at most n words apart (default 10)
-    primary  := [field ":"] ( "(" or_expr ")" | term )
+    primary  := [field ":"] ( "(" or_expr ")" | term | concept )
     term     := word | word "*" | '"phrase"' | "/regex/"
+    concept  := "@" name                              a named list of terms: an OR group
     field    := "title" | "summary"
 
 Precedence, loosest first: OR, AND, NOT, NEAR. Operators are upper-case; a lower-case
 `and` is a word. Words and phrases are normalised with `bot.matching.normalize`, so the
 AST already holds the normal form the matcher looks for.
 
+A concept (`@pact`) is a named list of words and phrases defined once in the watchlist
+(`concepts:`); the parser writes it out as an OR group of its terms, so nothing after the
+parser knows concepts exist. Each entry is one word or phrase, read as if in quotes
+(`joint declaration` is the phrase), with `*` at its end for a prefix; concepts do not nest.
+
 Hostile input ends in a QueryError, never in a RecursionError or a slow match: a query is at
 most MAX_QUERY_LENGTH characters, nests (groups, NOTs, NEAR chains) at most MAX_DEPTH deep,
-holds at most MAX_REGEX_TERMS regexes, and no lone surrogate.
+holds at most MAX_REGEX_TERMS regexes and, with its concepts written out, MAX_CONCEPT_TERMS
+terms from concepts, and no lone surrogate.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
@@ -28,14 +38,19 @@ from bot.errors import QueryError
 from bot.matching.normalize import tokenize
 
 __all__ = [
+    "CONCEPT_NAME",
     "FIELDS",
     "And",
+    "Concepts",
     "Near",
     "Node",
     "Not",
     "Or",
     "Regex",
     "Term",
+    "concept_entries",
+    "concept_references",
+    "concept_term",
     "parse_query",
     "regex_terms",
 ]
@@ -52,6 +67,14 @@ MAX_REGEX_TERMS = 20
 # Parentheses, NOTs and NEARs nest the AST; every pass over it (matcher, search translation)
 # recurses, so the parser refuses depth far below Python's recursion limit.
 MAX_DEPTH = 32
+# Concepts multiply: a query of 4,000 characters could name a 500-term concept 1,000 times.
+# Real queries name a few concepts of tens of terms.
+MAX_CONCEPT_TERMS = 2000
+# A concept's name, as written after "@": the same rule as signal ids.
+CONCEPT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+# A concept name → its entries (words and phrases, as written in the watchlist).
+Concepts = Mapping[str, Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +134,7 @@ Node = Term | Regex | And | Or | Not | Near
 
 @dataclass(frozen=True, slots=True)
 class _Tok:
-    kind: str  # WORD PHRASE REGEX LPAREN RPAREN AND OR NOT NEAR FIELD EOF
+    kind: str  # WORD PHRASE REGEX CONCEPT LPAREN RPAREN AND OR NOT NEAR FIELD EOF
     value: str
     column: int  # 1-based
     distance: int = 0  # for NEAR
@@ -165,6 +188,8 @@ def _lex(text: str) -> list[_Tok]:
             near = _NEAR.match(word)
             if word in _OPERATORS:
                 toks.append(_Tok(word, word, col))
+            elif word.startswith("@"):
+                toks.append(_Tok("CONCEPT", _concept_name(word, col), col))
             elif near:
                 toks.append(_Tok("NEAR", word, col, _near_distance(near.group(1), col)))
             else:
@@ -187,6 +212,19 @@ def _near_distance(raw: str | None, column: int) -> int:
     return int(raw)
 
 
+def _concept_name(word: str, column: int) -> str:
+    """The name in a concept reference `@name`; QueryError when it is not a valid name."""
+    name = word[1:]
+    if CONCEPT_NAME.fullmatch(name):
+        return name
+    raise QueryError(
+        f"{word!r} is not a concept name: write '@' and the name, in lower-case letters,"
+        " digits and hyphens",
+        column,
+        "@name",
+    )
+
+
 def _describe(tok: _Tok) -> str:
     """How a token reads in an error message."""
     if tok.kind == "EOF":
@@ -195,16 +233,20 @@ def _describe(tok: _Tok) -> str:
         return f'"{tok.value}"'
     if tok.kind == "FIELD":
         return f"'{tok.value}:'"
+    if tok.kind == "CONCEPT":
+        return f"'@{tok.value}'"
     return f"'{tok.value}'"
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, concepts: Concepts | None = None):
         self.text = text
         self.toks = _lex(text)
         self.pos = 0
         self.depth = 0  # open parentheses and NOTs around the current position
         self.regexes = 0
+        self.concepts: Concepts = {} if concepts is None else concepts
+        self.concept_terms = 0  # terms written out from concepts so far
 
     def deeper(self, tok: _Tok) -> None:
         """Refuse nesting past MAX_DEPTH before recursing any further."""
@@ -241,7 +283,7 @@ class _Parser:
             children.append(self.and_expr("OR"))
         return children[0] if len(children) == 1 else Or(tuple(children))
 
-    _STARTS = frozenset({"WORD", "PHRASE", "REGEX", "LPAREN", "NOT", "FIELD"})
+    _STARTS = frozenset({"WORD", "PHRASE", "REGEX", "CONCEPT", "LPAREN", "NOT", "FIELD"})
 
     def and_expr(self, after: str | None = None) -> Node:
         children = [self.not_expr(after)]
@@ -313,6 +355,8 @@ class _Parser:
             return self.phrase(tok, field)
         if tok.kind == "REGEX":
             return self.regex(tok, field)
+        if tok.kind == "CONCEPT":
+            return self.concept(tok, field)
         raise self.fail(tok, "a term", after)
 
     def _scoped(self, node: Node, field: str) -> Node:
@@ -379,6 +423,28 @@ class _Parser:
             )
         return Term(words, prefix, field, f'"{body}"', tok.column)
 
+    def concept(self, tok: _Tok, field: str | None) -> Node:
+        """`@name` written out: an OR group of the concept's terms (one term: the term)."""
+        name = tok.value
+        entries = concept_entries(self.concepts, name, tok.column)
+        self.concept_terms += len(entries)
+        if self.concept_terms > MAX_CONCEPT_TERMS:
+            raise QueryError(
+                f"with its concepts written out the query holds more than {MAX_CONCEPT_TERMS}"
+                " terms",
+                tok.column,
+                "fewer or smaller concepts",
+            )
+        terms: list[Node] = []
+        for position, entry in enumerate(entries, 1):
+            try:
+                terms.append(concept_term(entry, tok.column, field))
+            except QueryError as err:
+                raise QueryError(
+                    f"concept '@{name}', term {position}: {err.message}", tok.column, err.expected
+                ) from None
+        return terms[0] if len(terms) == 1 else Or(tuple(terms))
+
     def regex(self, tok: _Tok, field: str | None) -> Regex:
         pattern = tok.value
         self.regexes += 1
@@ -396,6 +462,70 @@ class _Parser:
 
         compile_regex(pattern, tok.column)  # validate now; the matcher compiles its own
         return Regex(pattern, field, tok.column)
+
+
+def concept_entries(concepts: Concepts, name: str, column: int) -> Sequence[str]:
+    """The entries of concept `name`; QueryError (at `column`) when it is unknown or empty."""
+    entries = concepts.get(name)
+    if entries is None:
+        hint = difflib.get_close_matches(name, list(concepts), n=1, cutoff=0.6)
+        known = f" (did you mean '@{hint[0]}'?)" if hint else ""
+        raise QueryError(
+            f"unknown concept '@{name}'{known}", column, "a concept defined under concepts:"
+        )
+    if not entries:
+        raise QueryError(f"concept '@{name}' has no terms", column, "a concept with terms")
+    return entries
+
+
+def concept_references(text: str) -> list[tuple[str, int]]:
+    """Each `@name` in a query as (name, 1-based column); QueryError where it does not lex."""
+    return [(tok.value, tok.column) for tok in _lex(text) if tok.kind == "CONCEPT"]
+
+
+def concept_term(entry: str, column: int = 1, field: str | None = None) -> Term:
+    """One entry of a concept as a Term: a word or phrase, read as if in quotes.
+
+    `joint declaration` is the phrase; quotes around the whole entry are allowed (YAML drops
+    the ones written in a list); `*` ends a prefix. An entry that is query syntax (an
+    operator, parentheses, a field, a regex, another concept) raises QueryError: each
+    alternative is its own entry, and concepts do not nest.
+    """
+    try:
+        words, prefix, source = _concept_words(entry)
+    except QueryError as err:
+        raise QueryError(err.message, column, err.expected) from None
+    return Term(words, prefix, field, source, column)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _concept_words(entry: str) -> tuple[tuple[str, ...], bool, str]:
+    """(words, prefix, source) of a concept entry; cached: a concept is read by every query
+    that names it, at every validation and compile."""
+    column = 1
+    body = entry.strip()
+    if len(body) >= 2 and body[0] == body[-1] == '"':
+        body = body[1:-1].strip()
+    if '"' in body:
+        raise QueryError(f"{entry!r} holds a quote inside: a term is one word or phrase", column)
+    try:
+        toks = _lex(body)
+    except QueryError as err:
+        raise QueryError(f"{entry!r} is not a word or phrase ({err.message})", column) from None
+    for tok in toks[:-1]:
+        if tok.kind == "CONCEPT":
+            raise QueryError(
+                f"{entry!r} names a concept: concepts cannot hold other concepts", column
+            )
+        if tok.kind != "WORD":
+            shown = f"'/{tok.value}/'" if tok.kind == "REGEX" else _describe(tok)
+            raise QueryError(
+                f"{entry!r} is query syntax ({shown}), not a word or phrase: give each"
+                " alternative as its own term",
+                column,
+            )
+    term = _Parser("").phrase(_Tok("PHRASE", body, column), None)
+    return term.words, term.prefix, term.source
 
 
 def regex_terms(node: Node) -> int:
@@ -457,8 +587,12 @@ def _matches_nothing_positive(node: Node) -> bool:
     raise AssertionError(node)  # pragma: no cover
 
 
-def parse_query(text: str) -> Node:
-    """Parse a query; raise QueryError (with the column and what was expected) on bad input."""
+def parse_query(text: str, concepts: Concepts | None = None) -> Node:
+    """Parse a query; raise QueryError (with the column and what was expected) on bad input.
+
+    `concepts` are the watchlist's named term lists that `@name` refers to (none by default:
+    a reference is then an unknown concept).
+    """
     if len(text) > MAX_QUERY_LENGTH:
         raise QueryError(f"query longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH + 1)
     lone = _SURROGATE.search(text)
@@ -470,7 +604,7 @@ def parse_query(text: str) -> Node:
             lone.start() + 1,
             "the character itself",
         )
-    node = _Parser(text).parse()
+    node = _Parser(text, concepts).parse()
     if _matches_nothing_positive(node):
         raise QueryError(
             "query would match every item: it needs at least one term that must be present",

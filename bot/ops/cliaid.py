@@ -72,6 +72,13 @@ HELP: dict[str, tuple[str, str]] = {
         "Precision and recall of the same-story detector on labelled pairs.",
         "signalwatch eval-stories pairs.jsonl --min-precision 0.95",
     ),
+    "search-reach": (
+        "For each news API and signal: how many items the API's search would return (its"
+        " syntax read by a reference implementation) against how many the signal's own query"
+        " matches, the ratio, and every match the search would miss.",
+        "signalwatch search-reach\n"
+        "  signalwatch search-reach --api newsapi --items items.jsonl feed.xml",
+    ),
     "run": (
         "Poll the sources, match, and deliver alerts: to Discord with SIGNALWATCH_DISCORD_TOKEN,"
         " to webhooks named by routes, else to the console. Exit codes: 0 done, 1 failed,"
@@ -88,6 +95,20 @@ HELP: dict[str, tuple[str, str]] = {
         "The one process beside the workers: Discord (or the console), delivery, admin notices,"
         " digests, pruning; it syncs sources from the watchlist and publishes it to the workers.",
         "SIGNALWATCH_DB=postgresql://sw@db/sw signalwatch gateway --format json",
+    ),
+    "feedback": (
+        "Subscribers' 👍 / 👎 verdicts on alerts. `export` writes them as labelled JSON lines"
+        " (the schema of tests/data/labelled) that `signalwatch eval` reads: an item's majority"
+        " 👍 on a signal labels it, a majority 👎 makes it a hard negative; ties are left out"
+        " and counted.",
+        "signalwatch feedback export --since 30 --out feedback.jsonl\n"
+        "  signalwatch eval feedback.jsonl --errors",
+    ),
+    "export": (
+        "Write subscribers' verdicts as labelled JSON lines for `signalwatch eval` (provenance"
+        ' "feedback"): majority 👍 on signal S → labels [S]; majority 👎 → hard_negative_for'
+        " [S]; ties left out and counted on stderr.",
+        "signalwatch feedback export --since 30 --out feedback.jsonl",
     ),
     "migrate": (
         "Bring the database's schema up to date (run, worker and gateway also do at start).",

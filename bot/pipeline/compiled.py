@@ -32,7 +32,9 @@ class Compiled:
     @classmethod
     def build(cls, watchlist: Watchlist) -> Compiled:
         """Compile the enabled signals of `watchlist`."""
-        matcher = Matcher.compile((s.id, s.query) for s in watchlist.enabled_signals())
+        matcher = Matcher.compile(
+            (s.id, watchlist.query_node(s)) for s in watchlist.enabled_signals()
+        )
         return cls(watchlist, matcher)
 
     def routes(self, signal_id: str) -> list[Route]:

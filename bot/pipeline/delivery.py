@@ -9,8 +9,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.errors import DeliveryError, PermanentDeliveryError, StoreError
-from bot.model import Alert, OutletCopy, StoryUpdate, StoryUpdateAlert
+from bot.model import Alert, StoryUpdate, StoryUpdateAlert
 from bot.notices import alert_notice
+from bot.outlets import other_outlets
 from bot.pipeline.alerts import followup_alert
 from bot.pipeline.ports import Notifier, Sink, UpdatingSink
 from bot.pipeline.storybook import outlet
@@ -140,16 +141,8 @@ class Deliverer:
         story = self.store.story_of_alert(alert.alert_id)
         if story is None:
             return alert
-        own = outlet(alert.source_id, alert.publisher, alert.link)
-        also: dict[str, OutletCopy] = {}
-        for copy in story.copies:
-            key = outlet(copy.source_id, copy.publisher, copy.link)
-            if key != own and key not in also:
-                name = copy.publisher or copy.source_id  # the key is for comparing, not reading
-                also[key] = OutletCopy(name, copy.title, copy.link)
-        if not also:
-            return alert
-        return replace(alert, also=tuple(also.values()))
+        also = other_outlets(story.copies, outlet(alert.source_id, alert.publisher, alert.link))
+        return replace(alert, also=also) if also else alert
 
     async def _send(self, alert: Alert, queued_at: datetime) -> str | None:
         """Send an alert, or for a story update, edit or follow up what was delivered."""

@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.digest import DigestSchedule, digest_alert
-from bot.model import Alert, OutletCopy
+from bot.model import Alert
+from bot.outlets import other_outlets
 from bot.pipeline.compiled import Compiled
 from bot.pipeline.storybook import outlet
 from bot.store import Store
@@ -52,10 +53,5 @@ def _with_outlet_count(store: Store, item: Alert) -> Alert:
     story = store.story_of_alert(item.alert_id)
     if story is None:
         return item
-    own = outlet(item.source_id, item.publisher, item.link)
-    others: dict[str, OutletCopy] = {}
-    for c in story.copies:
-        key = outlet(c.source_id, c.publisher, c.link)
-        if key != own and key not in others:
-            others[key] = OutletCopy(c.publisher or c.source_id, c.title, c.link)
-    return replace(item, also=tuple(others.values())) if others else item
+    others = other_outlets(story.copies, outlet(item.source_id, item.publisher, item.link))
+    return replace(item, also=others) if others else item

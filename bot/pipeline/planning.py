@@ -29,11 +29,20 @@ NO_STORIES = GivenStories()  # a poll planned with no stored stories (tests, too
 
 
 def identify(entry: Entry) -> EntryIdentity:
-    """What makes an entry the same as one seen before: key, canonical link, title."""
+    """What makes an entry the same as one seen before: key, canonical link, or the same
+    headline from the same outlet.
+
+    The headline counts only with its outlet: a feed re-dating or re-GUIDing its own item is
+    not new, but another outlet's copy under the same headline (an aggregator carrying two
+    outlets, a search API's page) is a new copy of the story, which the story book files.
+    """
+    title = normalised_title(entry.title)
     return EntryIdentity(
         key=entry.key,
         link=entry.link or None,
-        title_norm=normalised_title(entry.title) or None,
+        title_norm=f"{outlet(entry.source_id, entry.publisher, entry.link)}|{title}"
+        if title
+        else None,
         published=entry.published,
         # Kept with the seen record so /watch preview can try a new query on recent items.
         title=entry.title,
@@ -102,7 +111,7 @@ def plan_poll(
         if not matches:
             continue
         articles.append(ArticleRecord.from_matches(entry, matches, now))
-        story = index.file(entry)
+        story, idents = index.file(entry)
         copy_outlet = outlet(entry.source_id, entry.publisher, entry.link)
         new_outlet = copy_outlet not in story.outlets
         if new_outlet:
@@ -136,7 +145,7 @@ def plan_poll(
                     digest_items.append(DigestItem(route.digest.key, alert))
                 else:
                     per_signal.setdefault(match.signal_id, []).append((entry.key, alert))
-        story_writes.append(_story_write(entry, story, announced))
+        story_writes.append(_story_write(entry, story, announced, idents))
     alerts: list[Alert] = []
     for signal_id, batch in per_signal.items():
         # The limit counts entries (hits), as the batch does: the outbox holds one alert per
@@ -172,12 +181,14 @@ def plan_poll(
     )
 
 
-def _story_write(entry: Entry, story: StoryInPoll, announced: list[Announcement]) -> StoryWrite:
+def _story_write(
+    entry: Entry, story: StoryInPoll, announced: list[Announcement], idents: tuple[str, ...]
+) -> StoryWrite:
     """How the store files `entry` under `story`; the first write of a new story carries
     its fingerprint."""
     copy = StoryCopy(entry.source_id, entry.key, entry.title, entry.link, entry.publisher)
     if story.story_id is not None:
-        return StoryWrite(copy, story_id=story.story_id, announced=tuple(announced))
+        return StoryWrite(copy, story_id=story.story_id, announced=tuple(announced), idents=idents)
     first = not story.fingerprint_written
     story.fingerprint_written = True
     return StoryWrite(
@@ -185,6 +196,7 @@ def _story_write(entry: Entry, story: StoryInPoll, announced: list[Announcement]
         new_ref=story.ref,
         fingerprint=story.fingerprint.to_text() if first else None,
         announced=tuple(announced),
+        idents=idents,
     )
 
 

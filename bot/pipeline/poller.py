@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from bot.errors import LeaseLost, ParseError, StoreError
 from bot.model import Entry
+from bot.pipeline.batching import GroupWriter
 from bot.pipeline.compiled import Compiled
 from bot.pipeline.outcome import PollOutcome
 from bot.pipeline.planning import PollPlan, identify, plan_poll, source_spec
@@ -31,7 +32,8 @@ from bot.sources.fetch import (
     redact_url,
 )
 from bot.sources.search.pacing import Pacer, SearchPacer
-from bot.store import DEFAULT_HOLDER, Lease, SourceState, Store
+from bot.store import DEFAULT_HOLDER, Lease, NotModifiedRecord, SourceState, Store
+from bot.store.leases import lease_lost
 
 __all__ = ["SOURCE_LEASE", "PollOutcome", "Poller"]
 
@@ -78,6 +80,15 @@ class Poller:
     )
     _commit_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _cpu_turn: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    _not_modified: GroupWriter[NotModifiedRecord] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._not_modified = GroupWriter(self._record_not_modified, _not_recorded)
+
+    def _record_not_modified(self, records: Sequence[NotModifiedRecord]) -> list[NotModifiedRecord]:
+        """Blocking: the 304s of a batch in one transaction; those not recorded."""
+        lost = set(self.store.record_not_modified_many(records))
+        return [r for r in records if r.source_id in lost]
 
     async def poll_pass(self, *, force: bool = False) -> list[PollOutcome]:
         """Poll every due source once (every enabled one with `force`), claim after claim,
@@ -210,12 +221,9 @@ class Poller:
         interval = timedelta(seconds=source.interval_s)
         if isinstance(result, NotModified):
             next_at = next_poll_after_success(source.id, interval, now, result.max_age)
-            await asyncio.to_thread(
-                self.store.record_not_modified,
-                source.id,
-                now,
-                next_poll_at=next_at,
-                lease=self.lease_of(source),
+            # Recorded with the other 304s of the moment, in one transaction.
+            await self._not_modified.put(
+                NotModifiedRecord(source.id, now, next_at, self.lease_of(source))
             )
             log.debug("polled %s: not modified", source.id)
             return PollOutcome(source.id, "not-modified")
@@ -315,8 +323,12 @@ class Poller:
             now,
             first_poll=not source.first_fetch_done,
             backfill=self._backfill(compiled, source.id),
+            # Counted only as far as the guard looks: past the limit on every destination.
             sent_last_hour=lambda sid: self.store.alerts_for_signal_since(
-                sid, now - timedelta(hours=1)
+                sid,
+                now - timedelta(hours=1),
+                limit=(compiled.watchlist.defaults.flood_per_hour + 1)
+                * max(1, len(compiled.destinations(sid))),
             ),
             stories=self._stories(now),
         )
@@ -389,3 +401,10 @@ class Poller:
         return PollOutcome(
             source.id, "failed", error=error, disabled=plan.disable_reason is not None
         )
+
+
+def _not_recorded(record: NotModifiedRecord) -> StoreError:
+    """Why a 304 was not recorded: its lease was lost (or the source is gone)."""
+    if record.lease is not None:
+        return lease_lost(record.source_id, record.lease)
+    return StoreError(f"no source {record.source_id!r}")

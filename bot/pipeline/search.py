@@ -14,10 +14,10 @@ from bot.pipeline.outcome import PollOutcome
 from bot.schedule import next_poll_after_success
 from bot.sources.search.config import SearchConfig
 from bot.sources.search.coverage import search_coverage
-from bot.sources.search.pacing import min_interval_for_quota
+from bot.sources.search.pacing import Departures, min_interval_for_quota
 from bot.sources.search.runner import SearchOutcome, run_search
 from bot.store import SourceState, Store
-from bot.watchlist import SourceSpec, search_query
+from bot.watchlist import SourceSpec
 
 if TYPE_CHECKING:
     from bot.pipeline.poller import Poller, PollOutcome
@@ -77,6 +77,9 @@ class StorePacer:
         self.clock = clock
         self.sleep = sleep
         self.margin = margin
+        # This process's own departures: the store's slots space the processes; these keep a
+        # request held after its slot from leaving close behind another of this process.
+        self._departures = Departures(lambda: self.clock().timestamp(), sleep)
 
     async def wait(self, api: str, spacing: float, *, max_wait: float = math.inf) -> float:
         """Wait for this process's slot of `api` (see `Pacer.wait`).
@@ -102,6 +105,10 @@ class StorePacer:
             await self.sleep(delay)
         return 0.0
 
+    async def departing(self, api: str, spacing: float) -> None:
+        """Right before a request leaves: `spacing` + margin after this process's last one."""
+        await self._departures.depart(api, spacing + self.margin)
+
     async def hold(self, api: str, seconds: float) -> None:
         """No process starts a request to `api` for `seconds` from now (after a 429)."""
         until = self.clock() + timedelta(seconds=max(0.0, seconds))
@@ -123,6 +130,7 @@ def search_config(spec: SourceSpec, environ: Mapping[str, str]) -> SearchConfig:
         country=spec.country,
         daily_quota=spec.daily_quota,
         backfill=spec.backfill,
+        min_interval=spec.min_interval,
     )
 
 
@@ -159,7 +167,11 @@ async def poll_search(
     """
     config = search_config(spec, poller.environ)
     signals = compiled.watchlist.signals_for(spec)
-    coverage = search_coverage(spec.type, [(s.id, search_query(s)) for s in signals])
+    watchlist = compiled.watchlist
+    # In a worker thread: the first translation loads the word lists (about a second).
+    coverage = await asyncio.to_thread(
+        search_coverage, spec.type, [(s.id, watchlist.search_query(s)) for s in signals]
+    )
     for signal_id, reason in coverage.unsearchable.items():
         if (spec.id, signal_id, reason) not in poller.told_unsearchable:
             poller.told_unsearchable.add((spec.id, signal_id, reason))

@@ -3,6 +3,10 @@
 entry ─fingerprint─► stored index (window, loaded once a process) ∪ this poll's new stories
       ─► the story it repeats (link, headline, event score) and what it shares with it
          (StoryInPoll.merged_on, shown on the story update), or a new one
+
+A story's fingerprint is its first copy's; every later copy's link and headline are idents
+of the story too (`copy_idents`, stored with the copy), so a copy that joined by similar text
+is found again by its own link when another source brings it later.
 """
 
 from __future__ import annotations
@@ -15,9 +19,26 @@ from typing import Protocol
 
 from bot.model import Entry
 from bot.store import KnownStory, Store
-from bot.stories import StoryFingerprint, StoryIndex, fingerprint, outlet_key
+from bot.stories import (
+    LINK_RULE,
+    TITLE_RULE,
+    IndexMatch,
+    StoryFingerprint,
+    StoryIndex,
+    fingerprint,
+    outlet_key,
+)
+from bot.stories.signature import title_identifies
 
-__all__ = ["STORY_WINDOW", "GivenStories", "StoredStories", "StoryBook", "outlet"]
+__all__ = [
+    "STORY_WINDOW",
+    "GivenStories",
+    "StoredStories",
+    "StoryBook",
+    "StoryIndexInPoll",
+    "copy_idents",
+    "outlet",
+]
 
 # Copies of one story arriving within this long of its last copy join it instead of alerting.
 STORY_WINDOW = timedelta(hours=48)
@@ -26,6 +47,17 @@ STORY_WINDOW = timedelta(hours=48)
 def outlet(source_id: str, publisher: str | None, link: str | None) -> str:
     """Who published a copy, as a key every source spells alike (see `outlet_key`)."""
     return outlet_key(link, publisher, source_id)
+
+
+def copy_idents(fp: StoryFingerprint) -> tuple[str, ...]:
+    """What finds a copy's story again: its canonical link and its headline, where that is
+    long enough to identify a story (the rules `StoryIndex` applies to first copies)."""
+    idents: list[str] = []
+    if fp.link is not None:
+        idents.append(f"link:{fp.link}")
+    if title_identifies(fp):
+        idents.append(f"title:{fp.title_norm}")
+    return tuple(idents)
 
 
 @dataclass
@@ -53,6 +85,10 @@ class StoryBook(Protocol):
         """One story in full: its copies and announcements."""
         ...
 
+    def story_of_ident(self, ident: str) -> int | None:
+        """The story of the window one of whose copies has this link or headline ident."""
+        ...
+
 
 @dataclass(frozen=True)
 class GivenStories:
@@ -70,6 +106,14 @@ class GivenStories:
     def story(self, story_id: int) -> KnownStory | None:
         """The story with this id, if given."""
         return next((s for s in self.stories if s.id == story_id), None)
+
+    def story_of_ident(self, ident: str) -> int | None:
+        """The first given story with a copy that has this ident."""
+        for s in self.stories:
+            for c in s.copies:
+                if ident in copy_idents(fingerprint(c.title, "", c.link)):
+                    return s.id
+        return None
 
 
 class StoredStories:
@@ -126,6 +170,12 @@ class StoredStories:
         """One story in full, from the store."""
         return self.store.story(story_id)
 
+    def story_of_ident(self, ident: str) -> int | None:
+        """The story of the window one of whose copies has this ident, from the store."""
+        if self.now is None:
+            raise RuntimeError("StoredStories.now must be set before a poll reads stories")
+        return self.store.story_of_ident(ident, self.now - self.window)
+
 
 _ID_BITS = 40
 _ID_MASK = (1 << _ID_BITS) - 1
@@ -152,30 +202,70 @@ class StoryIndexInPoll:
         self._loaded: dict[int, StoryInPoll] = {}  # stored stories a copy joined in this poll
         self._new: StoryIndex[int] = StoryIndex()  # stories this poll started, by position
         self._new_stories: list[StoryInPoll] = []
+        # Idents of the copies filed in this poll, and the store's answers so far (None: none).
+        self._idents: dict[str, StoryInPoll | None] = {}
 
-    def file(self, entry: Entry) -> StoryInPoll:
-        """The story `entry` belongs to; a new one (kept for the rest of the poll) if none."""
+    def file(self, entry: Entry) -> tuple[StoryInPoll, tuple[str, ...]]:
+        """The story `entry` belongs to (a new one, kept for the rest of the poll, if none),
+        and the entry's idents, to be stored with its copy.
+
+        The strongest rule wins: the same link as any copy, then the same identifying
+        headline as any copy, then a near-duplicate of a story's first copy.
+        """
         if self._stored is None:
             self._stored = self._book.index()
         candidate = fingerprint(entry.title, entry.summary, entry.link, entry.published)
+        idents = copy_idents(candidate)
+        story = self._file(entry, candidate, idents)
+        for ident in idents:
+            self._idents[ident] = story
+        return story, idents
+
+    def _file(
+        self, entry: Entry, candidate: StoryFingerprint, idents: tuple[str, ...]
+    ) -> StoryInPoll:
+        assert self._stored is not None
         stored = self._stored.match(candidate)
         new = self._new.match(candidate)
-        if new is not None and new.beats(stored):
-            joined = self._new_stories[new.key]
-            joined.merged_on = new.reason.shared
-            return joined
-        if stored is not None:
-            loaded = self._loaded.get(stored.key)
-            if loaded is None:  # a stored story, read in full the first time a copy joins it
-                fp = self._stored.fingerprint(stored.key)
-                known = self._book.story(stored.key)
-                loaded = _known(known, fp) if known else StoryInPoll(fp, stored.key, None, [], {})
-                self._loaded[stored.key] = loaded
-            loaded.merged_on = stored.reason.shared
-            return loaded
-        story = StoryInPoll(candidate, None, entry.key, [], {})
-        self._new.add(len(self._new_stories), candidate)
-        self._new_stories.append(story)
+        found: IndexMatch[int] | None = new if new is not None and new.beats(stored) else stored
+        for ident in idents:  # a later copy's link or headline, before a weaker rule
+            is_link = ident.startswith("link:")
+            if found is not None and found.rule <= (LINK_RULE if is_link else TITLE_RULE):
+                break
+            story = self._by_ident(ident)
+            if story is not None:
+                story.merged_on = ("same link",) if is_link else ("same headline",)
+                return story
+        if found is None:
+            story = StoryInPoll(candidate, None, entry.key, [], {})
+            self._new.add(len(self._new_stories), candidate)
+            self._new_stories.append(story)
+            return story
+        joined = self._new_stories[found.key] if found is new else self._stored_story(found.key)
+        joined.merged_on = found.reason.shared
+        return joined
+
+    def _by_ident(self, ident: str) -> StoryInPoll | None:
+        """The story a copy with `ident` was filed under: in this poll, else in the store."""
+        if ident not in self._idents:
+            story_id = self._book.story_of_ident(ident)
+            self._idents[ident] = None if story_id is None else self._stored_story(story_id)
+        return self._idents[ident]
+
+    def _stored_story(self, story_id: int) -> StoryInPoll:
+        """A stored story, read in full the first time a copy joins it in this poll."""
+        story = self._loaded.get(story_id)
+        if story is None:
+            assert self._stored is not None
+            known = self._book.story(story_id)
+            if story_id in self._stored:
+                fp = self._stored.fingerprint(story_id)
+            elif known is not None:
+                fp = StoryFingerprint.from_text(known.fingerprint)
+            else:  # gone since the ident was read: nothing to compare, nothing announced
+                fp = StoryFingerprint(None, None)
+            story = _known(known, fp) if known else StoryInPoll(fp, story_id, None, [], {})
+            self._loaded[story_id] = story
         return story
 
 

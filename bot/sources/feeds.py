@@ -1,7 +1,12 @@
 """Turn a fetched feed body into entries: pure, no I/O.
 
-    body ─┬─ JSON Feed 1.0/1.1 (content type or first byte says JSON) ─ json ──────┐
-          └─ RSS 0.9x/1.0/2.0, RDF, Atom ─────────────────────────────── feedparser ─┴─► ParsedFeed
+    body ─┬─ JSON Feed 1.0/1.1 (content type or first byte says JSON) ─ json ───────────┐
+          └─ RSS 0.9x/1.0/2.0, RDF, Atom ─┬─ well-formed, usual ─────── fastfeed (expat) ─┤
+                                          └─ anything else (Unusual) ─── feedparser ──────┴─►
+                                                                                ParsedFeed
+The fast path (`fastfeed.py`) reproduces what feedparser keeps of the elements feeds use, and
+declines ("Unusual") whatever it does not reproduce; `ParsedFeed.parser` says which path read
+a body, and a debug log line says why feedparser did.
 
 Every entry comes out as plain text (HTML stripped), with a canonical http(s) link, a
 timezone-aware UTC date or None, and a key from `entry_key`. A body that is not a feed raises
@@ -19,7 +24,7 @@ Decisions:
   items would hold the poll for a minute and hundreds of MB in feedparser. The items are
   counted cheaply in the raw body first and only the newest `max_entries` are handed over —
   the first ones in feed order, or the last ones when the last item is dated after the first
-  (feeds listed oldest first). `ParsedFeed.dropped` says how many were left out.
+  (feeds listed oldest first; `newest.py`). `ParsedFeed.dropped` says how many were left out.
 - Lone surrogates in any text become U+FFFD (`clean_text`): they would raise later.
 - Pure and free of shared mutable state, so it may run in a worker thread (asyncio.to_thread).
 - An item naming its outlet (RSS <source>, as Google News does) gets it as `publisher`, and a
@@ -31,13 +36,11 @@ Decisions:
 from __future__ import annotations
 
 import calendar
-import email.utils
 import io
 import json
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -55,6 +58,8 @@ from bot.sources.entries import (
     html_to_text,
     normalised_title,
 )
+from bot.sources.fastfeed import Unusual, parse_fast
+from bot.sources.newest import newest_items, parse_iso_utc
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
@@ -85,16 +90,6 @@ _FIRST_ELEMENT = re.compile(
 )
 
 
-# An item or entry start tag, any namespace prefix (<item>, <rss:item>, <entry>, <atom:entry>);
-# any case, because feedparser's fallback parser for broken XML lower-cases tag names.
-_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])", re.IGNORECASE)
-_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
-_ITEM_DATE = re.compile(
-    rb"<(?:[A-Za-z_][\w.-]*:)?(?:pubDate|published|updated|date|issued|modified)[^>]*>"
-    rb"\s*([^<]{1,80}?)\s*</"
-)
-
-
 # Numeric character references to code points Python's chr() or UTF-8 refuse: surrogates
 # (D800-DFFF) and anything past 10FFFF. feedparser's loose parser raises on them.
 _BAD_CHARREF = re.compile(
@@ -117,6 +112,8 @@ class ParsedFeed:
     link: str | None
     entries: list[Entry]
     dropped: int = 0
+    # which parser read the body: "fast" (bot/sources/fastfeed.py), "feedparser" or "json"
+    parser: str = "feedparser"
 
     def cap_note(self) -> str | None:
         """Return "feed has N entries; kept the newest M" when items were dropped, else None."""
@@ -134,8 +131,13 @@ def parse_feed(
     content_type: str | None = None,
     now: datetime | None = None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    fast: bool = True,
 ) -> ParsedFeed:
-    """Parse an RSS, RDF, Atom or JSON Feed body from `url`; raise ParseError if not a feed."""
+    """Parse an RSS, RDF, Atom or JSON Feed body from `url`; raise ParseError if not a feed.
+
+    `fast=False` sends every RSS, RDF and Atom body to feedparser (the equivalence test and
+    the benchmarks compare the two paths with it).
+    """
     if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
         raise ValueError(f"max_entries must be a whole number of 1 or more, got {max_entries!r}")
     head = _strip_bom(body[:4096]).lstrip()
@@ -144,64 +146,16 @@ def parse_feed(
     if _looks_like_json(head, content_type):
         feed = _parse_json_feed(source_id, body, url=url, now=now, max_entries=max_entries)
     else:
-        body, dropped = _newest_items(body, max_entries)
-        feed = _parse_xml_feed(source_id, body, head, url=url, content_type=content_type, now=now)
+        body, dropped = newest_items(body, max_entries)
+        feed = _parse_xml_feed(
+            source_id, body, head, url=url, content_type=content_type, now=now, fast=fast
+        )
         feed = replace(feed, dropped=dropped)
     if len(feed.entries) > max_entries:
         # The cheap count missed items (a spelling its pattern does not know): cap anyway.
         extra = len(feed.entries) - max_entries
         feed = replace(feed, entries=feed.entries[:max_entries], dropped=feed.dropped + extra)
     return feed
-
-
-def _newest_items(body: bytes, limit: int) -> tuple[bytes, int]:
-    """Return `body` with only its newest `limit` items, and how many items were cut."""
-    # Only the first limit+1 and the last `limit` start positions are kept: a 10 MB body of
-    # "<item/>" has over a million of them.
-    count = 0
-    first: list[int] = []
-    last: deque[int] = deque(maxlen=limit)
-    for match in _ITEM_START.finditer(body):
-        count += 1
-        if len(first) <= limit:
-            first.append(match.start())
-        last.append(match.start())
-    if count <= limit:
-        return body, 0
-    closing = _ITEM_END.search(body, last[-1])
-    end = closing.end() if closing is not None else len(body)
-    # Item i runs from its start tag to the next item's (the last one to its end tag).
-    newest_last = _dated_after(body[last[-1] : end], body[first[0] : first[1]])
-    bounds = [*last, end] if newest_last else first
-    kept = b"".join(body[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1))
-    return body[: first[0]] + kept + body[end:], count - limit
-
-
-def _dated_after(item: bytes, other: bytes) -> bool:
-    """Whether the raw item `item` carries a date later than `other`'s (False if unknown)."""
-    mine, theirs = _raw_item_date(item), _raw_item_date(other)
-    return mine is not None and theirs is not None and mine > theirs
-
-
-def _raw_item_date(item: bytes) -> datetime | None:
-    match = _ITEM_DATE.search(item)
-    if match is None:
-        return None
-    return _any_date(match.group(1).decode("utf-8", "replace"))
-
-
-def _any_date(text: object) -> datetime | None:
-    """Read an RFC 822 or ISO 8601 date as aware UTC; None if it is neither."""
-    if not isinstance(text, str):
-        return None
-    iso = parse_iso_utc(text)
-    if iso is not None:
-        return iso
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _strip_bom(data: bytes) -> bytes:
@@ -223,6 +177,54 @@ def _looks_like_json(head: bytes, content_type: str | None) -> bool:
 
 
 def _parse_xml_feed(
+    source_id: str,
+    body: bytes,
+    head: bytes,
+    *,
+    url: str,
+    content_type: str | None,
+    now: datetime | None,
+    fast: bool,
+) -> ParsedFeed:
+    if not fast:
+        return _parse_with_feedparser(
+            source_id, body, head, url=url, content_type=content_type, now=now
+        )
+    try:
+        read = parse_fast(body, content_type)
+    except Unusual as why:
+        log.debug("feed %s (%s): feedparser path (%s)", source_id, url, why)
+    except Exception as exc:  # a fast-path bug must cost speed, not the poll
+        log.warning(
+            "feed %s (%s): fast parser failed (%s), feedparser used instead",
+            source_id, url, _one_line(repr(exc))[:200],
+        )  # fmt: skip
+    else:
+        log.debug("feed %s (%s): fast path", source_id, url)
+        return ParsedFeed(
+            title=_text(read.title, {"type": read.title_type} if read.title_type else None),
+            link=_http_link(read.link, url),
+            entries=_unique(
+                entry
+                for item in read.items
+                if (entry := _entry_from_item(source_id, item, url, now, _fast_date(item)))
+                is not None
+            ),
+            parser="fast",
+        )
+    return _parse_with_feedparser(
+        source_id, body, head, url=url, content_type=content_type, now=now
+    )
+
+
+def _fast_date(item: Mapping[str, Any]) -> datetime | None:
+    # As `published_parsed or updated_parsed`: a published date that fails to convert does
+    # not fall back to the updated one.
+    chosen = item.get("published_parsed") or item.get("updated_parsed")
+    return chosen if isinstance(chosen, datetime) else _from_struct(chosen)
+
+
+def _parse_with_feedparser(
     source_id: str,
     body: bytes,
     head: bytes,
@@ -265,7 +267,8 @@ def _parse_xml_feed(
     entries = _unique(
         entry
         for item in parsed.entries
-        if (entry := _entry_from_feedparser(source_id, item, url, now)) is not None
+        if (entry := _entry_from_item(source_id, item, url, now, _feedparser_date(item)))
+        is not None
     )
     return ParsedFeed(
         title=_text(feed.get("title", ""), feed.get("title_detail")),
@@ -301,9 +304,18 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _entry_from_feedparser(
-    source_id: str, item: Mapping[str, Any], url: str, now: datetime | None
+def _feedparser_date(item: Mapping[str, Any]) -> datetime | None:
+    return _from_struct(item.get("published_parsed") or item.get("updated_parsed"))
+
+
+def _entry_from_item(
+    source_id: str,
+    item: Mapping[str, Any],
+    url: str,
+    now: datetime | None,
+    published: datetime | None,
 ) -> Entry | None:
+    """An Entry from a feedparser item (or the fast path's dict with the same keys)."""
     title = _text(item.get("title", ""), item.get("title_detail"))
     summary = _summary(item)
     raw_link = item.get("link")
@@ -321,10 +333,7 @@ def _entry_from_feedparser(
         # Aggregators (Google News) append " - Reuters" to every title; the outlet goes in
         # `publisher`, and leaving it in the title would make every Reuters item match "Reuters".
         title = title.removesuffix(f" - {publisher}").rstrip()
-    if summary and normalised_title(summary) in (
-        normalised_title(title),
-        normalised_title(f"{title} {publisher}"),
-    ):
+    if summary and _repeats_title(summary, title, publisher):
         # Google News descriptions are the headline again plus the outlet: no information.
         summary = ""
     return Entry(
@@ -333,12 +342,25 @@ def _entry_from_feedparser(
         title=title,
         summary=summary,
         link=link,
-        published=_clamp(
-            _from_struct(item.get("published_parsed") or item.get("updated_parsed")), now
-        ),
+        published=_clamp(published, now),
         author=_text(item.get("author", ""), None) or None,
         publisher=publisher or None,
     )
+
+
+_ASCII_ALNUM = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _repeats_title(summary: str, title: str, publisher: str) -> bool:
+    """Whether the summary, normalised, is the title (or the title and the outlet) again."""
+    candidates = (normalised_title(title), normalised_title(f"{title} {publisher}"))
+    # Each ASCII letter or digit survives normalisation as exactly one character, so a summary
+    # with more of them than a candidate has characters cannot equal it: no need to normalise
+    # a long lede to learn that.
+    raw = summary.encode("utf-8", "surrogatepass")  # multibyte UTF-8 holds no ASCII bytes
+    if len(raw) - len(raw.translate(None, _ASCII_ALNUM)) > max(map(len, candidates)):
+        return False
+    return normalised_title(summary) in candidates
 
 
 def _summary(item: Mapping[str, Any]) -> str:
@@ -412,6 +434,7 @@ def _parse_json_feed(
         link=_http_link(home, url),
         entries=entries,
         dropped=dropped,
+        parser="json",
     )
 
 
@@ -474,20 +497,6 @@ def _json_authors(obj: Mapping[str, Any]) -> str | None:
 
 def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
-
-
-def parse_iso_utc(value: object) -> datetime | None:
-    """Read an ISO 8601 / RFC 3339 timestamp as UTC; None if absent or bad."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    # RFC 3339 requires an offset; a feed that leaves it out most likely means UTC.
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 # --- shared -----------------------------------------------------------------------------------

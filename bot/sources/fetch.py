@@ -63,11 +63,8 @@ from bot.sources.fetch_values import (
     parse_retry_after,
     redact_url,
 )
-from bot.sources.safety import (
-    check_peer_allowed,
-    check_url_allowed_async,
-    proxied_by_environment,
-)
+from bot.sources.safety import check_url_allowed_async
+from bot.sources.transport import aiohttp_transport, describe_aiohttp_error
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -195,13 +192,18 @@ class Fetcher:
             # addresses) before httpx builds a request for it, which it cannot do safely itself.
             follow_redirects=False,
             trust_env=settings.trust_env,
-            transport=transport,
+            # aiohttp's pool underneath, its resolver refusing private addresses (see
+            # bot/sources/transport.py); tests may inject a transport of their own.
+            transport=transport
+            if transport is not None
+            else aiohttp_transport(
+                max_connections=settings.max_concurrency, allow_private=settings.allow_private
+            ),
         )
         self._global = asyncio.Semaphore(settings.max_concurrency)
         self._hosts: dict[str, _Host] = {}
-        # Judge the peer of each connection (DNS rebinding). An injected transport (tests'
-        # MockTransport) has no socket to judge; its requests get the name check only.
-        self._check_peers = not settings.allow_private and transport is None
+        # Without an injected transport, the resolver judges every address a connection may
+        # use (DNS rebinding); a MockTransport has no socket to judge: the name check only.
         self._backoff = wait_random_exponential(
             multiplier=settings.backoff_multiplier, max=settings.backoff_max
         )
@@ -227,15 +229,26 @@ class Fetcher:
             url = _checked_url(request.url)
         except _Refused as refused:
             return replace(refused.failure, error=redact_url(refused.failure.error))
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.retries + 1),
-            wait=self._wait,
-            retry=retry_if_result(lambda result: self._should_retry(request, result)),
-            retry_error_callback=_last_result,
-            before_sleep=lambda state: _log_retry(request, state),
-            sleep=self._sleep,
-        )
-        result: FetchResult = await retrying(self._attempt, request, url)
+        # The first attempt goes straight: the retry machinery (tenacity) costs as much CPU as
+        # a 304 itself, and is built only when that attempt asks for a retry. It then replays
+        # the first result as its attempt 1, so waits, logs and the attempt count are as if
+        # it had run from the start.
+        result: FetchResult = await self._attempt(request, url)
+        if self.settings.retries > 0 and self._should_retry(request, result):
+            replay: list[FetchResult] = [result]
+
+            async def attempt() -> FetchResult:
+                return replay.pop() if replay else await self._attempt(request, url)
+
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(self.settings.retries + 1),
+                wait=self._wait,
+                retry=retry_if_result(lambda result: self._should_retry(request, result)),
+                retry_error_callback=_last_result,
+                before_sleep=lambda state: _log_retry(request, state),
+                sleep=self._sleep,
+            )
+            result = await retrying(attempt)
         if isinstance(result, FetchFailed):
             # Error texts quote URLs (bad redirects, invalid URLs): never with a key in them.
             result = replace(result, error=redact_url(result.error))
@@ -320,12 +333,6 @@ class Fetcher:
             if not self.settings.allow_private:
                 await check_url_allowed_async(str(url), allow_private=False)
             async with self._client.stream("GET", url, headers=headers) as response:
-                if self._check_peers and not (
-                    self.settings.trust_env and proxied_by_environment(str(url))
-                ):
-                    stream = response.extensions.get("network_stream")
-                    peer = stream.get_extra_info("server_addr") if stream is not None else None
-                    check_peer_allowed(url.host, peer)
                 status = response.status_code
                 location = response.headers.get("location")
                 if status in _REDIRECTS and location is not None:
@@ -420,6 +427,15 @@ class Fetcher:
         """Return a readable one-line reason for a transport error, and whether it is transient."""
         s = self.settings
         message = _one_line(str(exc)) or type(exc).__name__
+        match describe_aiohttp_error(exc):
+            case "connect":
+                return f"timed out after {s.connect_timeout:g} s (connect)", True
+            case "read":
+                return f"timed out after {s.read_timeout:g} s (read)", True
+            case "lost":
+                return f"connection lost: {message}", True
+            case "connecting":
+                return _describe_connect_error(exc, message)
         match exc:
             case httpx.ConnectTimeout():
                 return f"timed out after {s.connect_timeout:g} s (connect)", True
@@ -482,7 +498,7 @@ def _final(error: str) -> FetchFailed:
     return FetchFailed(error, None, None, False)
 
 
-def _describe_connect_error(exc: httpx.ConnectError, message: str) -> tuple[str, bool]:
+def _describe_connect_error(exc: httpx.RequestError, message: str) -> tuple[str, bool]:
     # httpx's own message is often just "All connection attempts failed"; the real reason is
     # further down the chain (anyio tries each address and chains the last error).
     tls = _find_cause(exc, ssl.SSLError)

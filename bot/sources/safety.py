@@ -5,17 +5,16 @@ An admin can add any feed URL from Discord; without this check "http://169.254.1
 
     check_url_allowed(url, allow_private=False)        resolve with socket.getaddrinfo
     await check_url_allowed_async(url, ...)            resolve with the event loop's resolver
-    check_peer_allowed(host, server_addr)              the address a connection really reached
-    proxied_by_environment(url)                        whether HTTP(S)_PROXY carries this URL
+    check_connect_allowed(host, ip)                    an address a connection is about to use
     address_problem(ip)                                pure: why an address is off limits, or None
 
 Every address a host resolves to must be public: one private record is enough to refuse,
 because the connection may use any of them. The name check resolves separately from the
 connection, so a DNS server that answers "public" to the check and "127.0.0.1" a moment later
-(rebinding) would get past it alone: the fetcher therefore also judges the peer address of
-the connection it actually opened (`check_peer_allowed`), before reading any of the body.
-Through a proxy the peer is the proxy and the proxy resolves the name: only the name check
-applies there, and guarding further is the proxy's job.
+(rebinding) would get past it alone: the connection's own resolver (bot/sources/transport.py)
+therefore judges every address it may connect to (`check_connect_allowed`) before connecting.
+Through a proxy (HTTP(S)_PROXY, when trust_env) httpx sends the request to the proxy, which
+resolves the name: only the name check applies there, and guarding further is the proxy's job.
 """
 
 from __future__ import annotations
@@ -23,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import urllib.request
 from urllib.parse import SplitResult, urlsplit
 
 from bot.errors import FetchError
 
 __all__ = [
     "address_problem",
-    "check_peer_allowed",
+    "check_connect_allowed",
     "check_url_allowed",
     "check_url_allowed_async",
-    "proxied_by_environment",
 ]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -101,36 +98,19 @@ async def check_url_allowed_async(url: str, *, allow_private: bool) -> None:
     _judge(host, [str(info[4][0]) for info in infos], literal=False)
 
 
-def check_peer_allowed(host: str, server_addr: object) -> None:
-    """Raise FetchError unless `server_addr` (a socket's peer, `(ip, port, …)`) is public."""
-    raw = server_addr[0] if isinstance(server_addr, tuple) and server_addr else None
-    if not isinstance(raw, str):
-        # Unknown peer: we cannot tell where the request went, so we do not read the answer.
-        raise FetchError(f"blocked: cannot tell which address {host} connected to")
+def check_connect_allowed(host: str, raw: str) -> None:
+    """Raise FetchError unless `raw`, an address `host` resolved to for a connection about to
+    be opened, is public (the resolver's side of the rebinding guard)."""
     try:
         ip = ipaddress.ip_address(raw.split("%", 1)[0])
     except ValueError:
-        raise FetchError(f"blocked: {host} connected to {raw!r}, not an IP address") from None
+        raise FetchError(f"blocked: {host} resolved to {raw!r}, not an IP address") from None
     problem = address_problem(ip)
     if problem is not None:
         raise FetchError(
-            f"blocked: {host} connected to {ip}, {problem} (private addresses are not allowed;"
-            " the name resolved differently when checked)"
+            f"blocked: {host} resolved to {ip} when connecting, {problem} (private addresses"
+            " are not allowed; the name resolved differently when checked)"
         )
-
-
-def proxied_by_environment(url: str) -> bool:
-    """Return whether HTTP_PROXY / HTTPS_PROXY / ALL_PROXY (minus NO_PROXY) would carry `url`."""
-    proxies = urllib.request.getproxies_environment()
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return False
-    if not (proxies.get(parts.scheme.lower()) or proxies.get("all")):
-        return False
-    # With proxies set in the environment, proxy_bypass reads NO_PROXY (as httpx does).
-    return not urllib.request.proxy_bypass(host)
 
 
 def _split(url: str) -> tuple[SplitResult, str, _Address | None]:

@@ -12,6 +12,8 @@
                    alert keeps its receipt (e.g. the Discord message id) until pruned, so the
                    posted message can be edited later (`delivered_alerts_since`)
     subscriptions  Discord users following a signal, by mention or by DM
+    feedback       subscribers' verdicts (+1 right, -1 wrong) on alerts, one per user and
+                   alert, with a copy of the item judged; never pruned (labelled data)
     audit log      admin edits with the state before and after, as JSON objects
 
 Discord ids (users, guilds) are snowflakes: integers in 0 .. 2**63 - 1, stored as 64-bit
@@ -38,6 +40,7 @@ from bot.store.records import (
     SEEN_SUMMARY_MAX_CHARS,
     SOURCE_HEALTHS,
     SUBSCRIPTION_MODES,
+    VERDICTS,
     Announcement,
     ArticleMatch,
     ArticleRecord,
@@ -45,7 +48,10 @@ from bot.store.records import (
     DigestItem,
     EntryIdentity,
     Identify,
+    JudgedItem,
+    Judgement,
     KnownStory,
+    NotModifiedRecord,
     OpenDigest,
     OutboxRecord,
     OutboxStatus,
@@ -60,6 +66,7 @@ from bot.store.records import (
     StoryWrite,
     Subscription,
     SubscriptionMode,
+    Verdict,
     source_health,
 )
 
@@ -69,6 +76,7 @@ __all__ = [
     "SEEN_SUMMARY_MAX_CHARS",
     "SOURCE_HEALTHS",
     "SUBSCRIPTION_MODES",
+    "VERDICTS",
     "Announcement",
     "ArticleMatch",
     "ArticleRecord",
@@ -76,7 +84,10 @@ __all__ = [
     "DigestItem",
     "EntryIdentity",
     "Identify",
+    "JudgedItem",
+    "Judgement",
     "KnownStory",
+    "NotModifiedRecord",
     "OpenDigest",
     "OutboxRecord",
     "OutboxStatus",
@@ -92,6 +103,7 @@ __all__ = [
     "StoryWrite",
     "Subscription",
     "SubscriptionMode",
+    "Verdict",
     "distinct_updates",
     "source_health",
 ]
@@ -157,6 +169,11 @@ class Store(Protocol):
         self, source_id: str, now: datetime, *, next_poll_at: datetime, lease: Lease | None = None
     ) -> None:
         """Record a 304 Not Modified: a success that keeps the validators; lease released."""
+        ...
+
+    def record_not_modified_many(self, records: Sequence[NotModifiedRecord]) -> list[str]:
+        """Record several 304s in one transaction (as `record_not_modified` each); the ids of
+        the sources not recorded because their lease was lost (or they are gone), in order."""
         ...
 
     def record_fetch_failed(
@@ -331,6 +348,11 @@ class Store(Protocol):
         """The stored fingerprint of each of these stories; unknown ids are left out."""
         ...
 
+    def story_of_ident(self, ident: str, since: datetime) -> int | None:
+        """The story seen at or after `since` that a copy with this link or headline ident
+        ("link:…", "title:…", see `StoryWrite.idents`) was filed under; the oldest if several."""
+        ...
+
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""
         ...
@@ -414,8 +436,12 @@ class Store(Protocol):
         """
         ...
 
-    def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
-        """How many alerts for this signal were enqueued at or after `since`, any status.
+    def alerts_for_signal_since(
+        self, signal_id: str, since: datetime, *, limit: int | None = None
+    ) -> int:
+        """How many alerts for this signal were enqueued at or after `since`, any status;
+        counting stops at `limit` (the flood guard needs to know only "more than the limit",
+        so its count costs the same however many alerts the store holds).
 
         Story updates edit an alert already counted: they do not count.
         """
@@ -512,6 +538,45 @@ class Store(Protocol):
         """The users following a signal, oldest subscription first (then by user id)."""
         ...
 
+    # -- subscribers' feedback ------------------------------------------------------------------
+
+    def record_feedback(
+        self,
+        alert_id: str,
+        user_id: int,
+        verdict: Verdict,
+        now: datetime,
+        *,
+        message_id: int | None = None,
+    ) -> Judgement | None:
+        """Record the user's verdict on an alert, replacing theirs before; return it as stored.
+
+        Only a story alert (not an update, flood summary or digest) can be judged: for any
+        other id, or one the outbox no longer holds (pruned), nothing is written and the
+        answer is None. The item judged is copied from the alert and its matched article
+        (found by source and link, else source and title), so the judgement outlives both.
+        A verdict other than 1 or -1, or an id out of range, is a ValueError.
+        """
+        ...
+
+    def withdraw_feedback(self, alert_id: str, user_id: int) -> bool:
+        """Remove the user's verdict on the alert; True if there was one."""
+        ...
+
+    def feedback_verdict(self, alert_id: str, user_id: int) -> Verdict | None:
+        """The user's current verdict on the alert, or None."""
+        ...
+
+    def feedback_since(self, since: datetime, signal_id: str | None = None) -> list[Judgement]:
+        """Every current verdict given at or after `since` (optionally on one signal's
+        alerts), oldest first (then by alert id and user id)."""
+        ...
+
+    def feedback_tallies(self, signal_id: str, since: datetime) -> list[tuple[int, int]]:
+        """Per item judged on the signal at or after `since` (one item however many alerts
+        told of it, by source and item key): (verdicts right, verdicts wrong), in no order."""
+        ...
+
     def record_audit(
         self,
         now: datetime,
@@ -544,7 +609,7 @@ class Store(Protocol):
 
         Also deletes stories last seen, digest items taken, and API call counts dated before
         the seen cutoff. Never deletes pending or failed alerts, sources, articles,
-        subscriptions or audit entries. Returns rows deleted.
+        subscriptions, feedback or audit entries. Returns rows deleted.
         Keep `seen_older_than` longer than any feed keeps an item, or the item alerts again.
         """
         ...

@@ -12,6 +12,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+from bot.errors import LeaseLost
+
 # The holder of leases taken by callers that name none.
 DEFAULT_HOLDER = "unnamed"
 
@@ -50,3 +52,11 @@ class Lease:
 
     holder: str
     token: int
+
+
+def lease_lost(source_id: str, lease: Lease) -> LeaseLost:
+    """The error a write under a source lease that ran out or was taken over raises."""
+    return LeaseLost(
+        f"the lease of source {source_id!r} (token {lease.token}) ran out or was taken over:"
+        " its next holder polls it again"
+    )

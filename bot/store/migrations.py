@@ -16,6 +16,9 @@ and never edit one that has shipped. Times are ISO-8601 UTC text (see `bot.store
        either from the id), and finds each destination's oldest pending alert by index
     9  what several processes share: the live watchlist by version, admin notices queued for
        the gateway, and each news API's next free request slot
+   10  every copy's link and headline lead to its story (story_idents)
+   11  subscribers' feedback on alerts (one verdict per user and alert, with a copy of the
+       item judged), and matched articles by source and link, to find an alert's article
 
 From 3 on, a migration is idempotent: it only creates what is missing (`IF NOT EXISTS`, and
 `add_columns` for columns, which SQLite's ALTER TABLE cannot make conditional), so running
@@ -339,6 +342,45 @@ CREATE TABLE IF NOT EXISTS api_slots (
 );
 """
 
+STORY_IDENTS = """
+-- every copy's canonical link and identifying headline ("link:…", "title:…") → its story,
+-- so a copy that joined by similar text is found again by its own link or headline
+CREATE TABLE IF NOT EXISTS story_idents (
+    ident    TEXT NOT NULL,
+    story_id INTEGER NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+    PRIMARY KEY (ident, story_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS story_idents_by_story ON story_idents (story_id);
+"""
+
+FEEDBACK = """
+-- subscribers' verdicts on alerts: one row per user and alert (a new verdict replaces the
+-- old, a withdrawn one is deleted), with a copy of the item judged, since the outbox row and
+-- the seen record are pruned and the verdicts are labelled data for `signalwatch eval`
+CREATE TABLE IF NOT EXISTS feedback (
+    alert_id   TEXT NOT NULL,
+    user_id    INTEGER NOT NULL,  -- Discord snowflake
+    message_id INTEGER,           -- the Discord message judged, where known
+    signal_id  TEXT NOT NULL,
+    source_id  TEXT NOT NULL,
+    item_key   TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    link       TEXT,
+    publisher  TEXT,
+    published  TEXT,
+    verdict    INTEGER NOT NULL CHECK (verdict IN (1, -1)),
+    at         TEXT NOT NULL,
+    PRIMARY KEY (alert_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (at);
+-- /signal's share reads the index alone
+CREATE INDEX IF NOT EXISTS feedback_by_signal
+    ON feedback (signal_id, at, source_id, item_key, verdict);
+-- a judged alert carries its item's source and link, not its key: find the article by them
+CREATE INDEX IF NOT EXISTS articles_by_link ON articles (source_id, link) WHERE link IS NOT NULL;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core schema: sources, seen, articles, outbox", CORE),
     Migration(2, "article full-text search", ARTICLE_SEARCH, without_fts5=""),
@@ -369,6 +411,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         add_columns=(AddColumn("outbox", "kind", "TEXT"), AddColumn("outbox", "update_of", "TEXT")),
     ),
     Migration(9, "live watchlist, notice queue, API slots", CLUSTER),
+    Migration(10, "story idents: every copy's link and headline", STORY_IDENTS),
+    Migration(11, "subscribers' feedback, articles by link", FEEDBACK),
 )
 
 # Probing with the exact tokenizer options the migration uses also catches builds too old

@@ -11,12 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, NamedTuple
 
 from bot.model import Alert, Entry, Match
+from bot.store.leases import Lease
 
 OutboxStatus = Literal["pending", "delivered", "failed"]
 OUTBOX_STATUSES: tuple[OutboxStatus, ...] = ("pending", "delivered", "failed")
 
 SubscriptionMode = Literal["mention", "dm"]
 SUBSCRIPTION_MODES: tuple[SubscriptionMode, ...] = ("mention", "dm")
+
+Verdict = Literal[1, -1]  # a subscriber's judgement of an alert: right (👍) or wrong (👎)
+VERDICTS: tuple[Verdict, ...] = (1, -1)
 
 SourceHealth = Literal["ok", "failing", "disabled", "removed"]
 SOURCE_HEALTHS: tuple[SourceHealth, ...] = ("ok", "failing", "disabled", "removed")
@@ -87,12 +91,23 @@ def source_health(state: SourceState) -> SourceHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class NotModifiedRecord:
+    """A 304 Not Modified to record: when, the next poll, and the lease the poll held."""
+
+    source_id: str
+    now: datetime
+    next_poll_at: datetime
+    lease: Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EntryIdentity:
     """What makes an entry "the same" as one seen before, computed by the caller.
 
     An entry was seen when any one of these equals a seen record of the same source: `key`,
-    `link` (canonical), or `title_norm` (the normalised title). An empty or None link or
-    title never matches anything. `published` is kept for inspection only.
+    `link` (canonical), or `title_norm` (the outlet and the normalised title, so that one
+    outlet's headline repeated is seen but another outlet's copy is not). An empty or None
+    link or title never matches anything. `published` is kept for inspection only.
 
     `title` and `summary` are the entry's plain text, kept for `recent_seen` (the summary
     cut to SEEN_SUMMARY_MAX_CHARS); they never take part in deciding what was seen.
@@ -202,6 +217,37 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
+class JudgedItem:
+    """The news item an alert told of, as a judgement keeps it (labelled data outlives the
+    outbox row and the seen record). `summary` is the matched article's, "" when the store
+    had none; `key` falls back to the link, else the title, when no article was found."""
+
+    source_id: str
+    key: str
+    title: str
+    summary: str
+    link: str | None
+    publisher: str | None
+    published: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One subscriber's latest verdict on one alert: was it right to fire for its signal?
+
+    `message_id` is the Discord message the verdict was given on (None when unknown).
+    """
+
+    alert_id: str
+    user_id: int
+    signal_id: str
+    verdict: Verdict
+    at: datetime
+    item: JudgedItem
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One admin edit: who did what to which target, with the state before and after.
 
@@ -262,6 +308,8 @@ class StoryWrite:
     Writes with the same `new_ref` in one `commit_poll` share the story it creates; the first
     of them gives its `fingerprint` and title. `announced` records the alerts this poll
     enqueues for the story (new signals or destinations), so later copies update them.
+    `idents` are the copy's canonical link and identifying headline ("link:…", "title:…"),
+    by which `story_of_ident` finds the story again.
     """
 
     copy: StoryCopy
@@ -269,6 +317,7 @@ class StoryWrite:
     new_ref: str | None = None
     fingerprint: str | None = None
     announced: tuple[Announcement, ...] = ()
+    idents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.story_id is None) == (self.new_ref is None):

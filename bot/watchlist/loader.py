@@ -32,7 +32,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from bot.errors import WatchlistError
 from bot.matching.normalize import scrub_surrogates
-from bot.matching.query import parse_query, regex_terms
+from bot.matching.query import regex_terms
 from bot.watchlist.schema import (
     REFERENCES_ERROR,
     Loc,
@@ -148,7 +148,8 @@ def parse_watchlist(
         raise WatchlistError(
             [
                 f"{filename}:1: the top level must be a mapping with 'signals' (and optionally "
-                f"'version', 'defaults', 'sources', 'routes'), not {_describe(document)}"
+                f"'version', 'defaults', 'concepts', 'sources', 'routes'), not"
+                f" {_describe(document)}"
             ]
         )
     return _Validation(document, filename).run()
@@ -232,6 +233,9 @@ def _syntax_problem(err: MarkedYAMLError, filename: str) -> str:
     context = ""
     if err.context and err.context_mark is not None and err.problem:
         context = f" ({err.context} on line {err.context_mark.line + 1})"
+    if "'@' that cannot start any token" in problem:
+        # YAML reserves "@" at the start of a plain value: a query starting with a concept.
+        context += " (put a value that starts with @ in quotes: query: '@pact AND sign')"
     return f"{filename}:{line}: YAML syntax error: {problem}{context}"
 
 
@@ -322,7 +326,7 @@ class _Validation:
         """Refuse more than MAX_REGEX_TERMS regex terms over the whole watchlist."""
         total = 0
         for index, signal in enumerate(watchlist.signals):
-            total += regex_terms(parse_query(signal.query))
+            total += regex_terms(watchlist.query_node(signal))
             if total > MAX_REGEX_TERMS:
                 self._add(
                     ("signals", index, "query"),
@@ -470,6 +474,10 @@ class _Validation:
         section = path[0]
         if section == "defaults" and len(path) > 1:
             return "defaults", path[1:]
+        if section == "concepts" and len(path) > 1:
+            # A concept's terms are numbered by their lines; "[key]" is pydantic's name for
+            # the key itself.
+            return f"concept '{path[1]}'", tuple(p for p in path[2:] if p != "[key]")
         kind = _SECTION_LABELS.get(str(section))
         if kind is None or len(path) < 2 or not isinstance(path[1], int):
             return "", path

@@ -2,6 +2,7 @@
 
     Watchlist
     ├── defaults: Defaults        interval, backfill, flood_per_hour, retention
+    ├── concepts: {name: [term]}  named lists of words and phrases, `@name` in any query
     ├── signals:  [SignalSpec]    id, title, query, severity, ...   (at least one)
     ├── sources:  [SourceSpec]    id, type, url, interval, backfill, signals (scope), ...
     └── routes:   [RouteSpec]     signal id or "*" → Discord channel and/or webhook env var
@@ -12,6 +13,11 @@ pydantic's errors into `file:line: signal 'id': field: message` lines.
 
 A source that gives no `interval` or `backfill` takes the one from `defaults`: the Watchlist
 fills them in while it validates, so `source.interval` is always the effective value.
+
+A signal's query is checked alone first (syntax; any `@name` stands for a concept), then
+against the watchlist's `concepts` with the other cross-references: an unknown concept is
+reported at its column, like any query error. `Watchlist.query_node(signal)` and
+`Watchlist.search_query(signal)` give a query with its concepts written out.
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -40,8 +47,15 @@ from pydantic_core import PydanticCustomError
 
 from bot.digest import DigestSchedule, parse_at
 from bot.errors import QueryError
-from bot.matching import parse_query
-from bot.sources.search.config import API_TYPES, DEFAULT_BASE_URLS, KEY_ENV_DEFAULTS
+from bot.matching import Node, parse_query
+from bot.matching.concepts import expand_concepts, unused_concepts
+from bot.matching.query import CONCEPT_NAME, Concepts, concept_references, concept_term
+from bot.sources.search.config import (
+    API_TYPES,
+    DEFAULT_BASE_URLS,
+    KEY_ENV_DEFAULTS,
+    min_interval_problem,
+)
 
 # --- ids -------------------------------------------------------------------------------------
 
@@ -232,7 +246,80 @@ SEARCH_TYPES: tuple[str, ...] = API_TYPES
 SEARCH_ENDPOINTS: Mapping[str, str] = DEFAULT_BASE_URLS
 # The environment variable holding a keyed API's key unless the source names another.
 SEARCH_KEY_ENVS: Mapping[str, str] = KEY_ENV_DEFAULTS
-_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota")
+_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota", "min_interval")
+
+# --- concepts --------------------------------------------------------------------------------
+
+MAX_CONCEPTS = 500
+MAX_CONCEPT_ENTRIES = 500
+# Each query that names a concept holds all its terms: the watchlist's queries together may
+# hold this many (real watchlists: a few thousand), so no edit can make validation and
+# compiling take minutes.
+MAX_WATCHLIST_CONCEPT_TERMS = 50_000
+
+
+def _concept_name(value: Any) -> Any:
+    if not isinstance(value, str) or CONCEPT_NAME.fullmatch(value):
+        return value
+    raise PydanticCustomError(
+        "concept_name",
+        "concept name '{name}' must be lower-case letters, digits and hyphens (at most 63),"
+        " as it is written after '@' in queries",
+        {"name": value},
+    )
+
+
+def _concept_entry(value: str) -> str:
+    try:
+        concept_term(value)
+    except QueryError as err:
+        raise PydanticCustomError("concept_term", "{detail}", {"detail": err.message}) from None
+    return value.strip()
+
+
+def _concept_entries(value: Any) -> Any:
+    # `pact:` with nothing after it is an empty concept, said as such (not "must be a list").
+    if value is None or value == []:
+        raise PydanticCustomError(
+            "concept_empty", "has no terms: give it at least one word or phrase"
+        )
+    if isinstance(value, list) and len(value) > MAX_CONCEPT_ENTRIES:
+        raise PydanticCustomError(
+            "concept_size", f"has {len(value):,} terms (the limit is {MAX_CONCEPT_ENTRIES})"
+        )
+    return value
+
+
+def _concept_count(value: Any) -> Any:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping) and len(value) > MAX_CONCEPTS:
+        raise PydanticCustomError(
+            "concepts_size", f"{len(value):,} concepts (the limit is {MAX_CONCEPTS})"
+        )
+    return value
+
+
+ConceptName = Annotated[str, BeforeValidator(_concept_name)]
+ConceptEntry = Annotated[str, AfterValidator(_concept_entry)]
+ConceptEntries = Annotated[list[ConceptEntry], BeforeValidator(_concept_entries)]
+
+
+class _AnyConcept(Mapping[str, Sequence[str]]):
+    """Stands in for the watchlist's concepts while a query is checked on its own: every
+    `@name` is a one-word concept. The Watchlist then checks the names against its own."""
+
+    def __getitem__(self, name: str) -> Sequence[str]:
+        return (name,)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+ANY_CONCEPT: Concepts = _AnyConcept()
 
 # --- models ----------------------------------------------------------------------------------
 
@@ -294,16 +381,18 @@ class SignalSpec(_Spec):
             return None
         query = _non_blank(value)
         try:
-            parse_query(query)
+            parse_query(query, ANY_CONCEPT)
         except QueryError as err:
             # "{detail}" keeps braces in the parser's message from being read as a template.
             raise PydanticCustomError("query", "{detail}", {"detail": str(err)}) from None
         return query
 
 
-def search_query(signal: SignalSpec) -> str:
-    """The query a news API is searched with for this signal: `search`, else `query`."""
-    return signal.search or signal.query
+def search_query(signal: SignalSpec, concepts: Concepts | None = None) -> str:
+    """The query a news API is searched with for this signal: `search`, else `query`, with
+    each `@concept` written out as an OR group of its terms (see `Watchlist.search_query`)."""
+    text = signal.search or signal.query
+    return expand_concepts(text, concepts) if concepts else text
 
 
 class SourceSpec(_Spec):
@@ -313,7 +402,8 @@ class SourceSpec(_Spec):
     A search source's `url` defaults to its API's endpoint (never with a query: a key pasted
     there would leak); `key_env` names the environment variable with its key (NewsAPI,
     Guardian); `language`/`country` narrow the search where the API can; `daily_quota` caps
-    requests per UTC day (the API's free tier by default).
+    requests per UTC day (the API's free tier by default); `min_interval` spaces requests
+    (seconds; never below the API's rule unless `url` points elsewhere).
     """
 
     id: Slug
@@ -328,6 +418,15 @@ class SourceSpec(_Spec):
     language: str | None = None
     country: str | None = None
     daily_quota: int | None = Field(default=None, ge=1, strict=True)
+    min_interval: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @field_validator("min_interval", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        # Seconds (6, 5.5) or a duration ("6s", "1m"), like the other durations here.
+        if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
+            return parse_duration(value).total_seconds()
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -381,6 +480,9 @@ class SourceSpec(_Spec):
             raise PydanticCustomError(
                 "source_type", "key_env: {type} needs no API key", {"type": self.type}
             )
+        problem = min_interval_problem(self.type, self.url, self.min_interval)
+        if self.type != "rss" and problem is not None:
+            raise PydanticCustomError("min_interval", "{detail}", {"detail": problem})
         return self
 
     @property
@@ -481,6 +583,9 @@ class Watchlist(_Spec):
 
     version: int = Field(default=SUPPORTED_VERSION, strict=True)
     defaults: Defaults = Field(default_factory=Defaults)
+    concepts: Annotated[dict[ConceptName, ConceptEntries], BeforeValidator(_concept_count)] = Field(
+        default_factory=dict
+    )
     signals: list[SignalSpec]
     sources: list[SourceSpec] = Field(default_factory=list)
     routes: list[RouteSpec] = Field(default_factory=list)
@@ -541,6 +646,19 @@ class Watchlist(_Spec):
         """Index signals and sources by id."""
         self._signals_by_id = {signal.id: signal for signal in self.signals}
         self._sources_by_id = {source.id: source for source in self.sources}
+
+    def query_node(self, signal: SignalSpec) -> Node:
+        """The signal's query parsed, each `@concept` an OR group of the concept's terms."""
+        return parse_query(signal.query, self.concepts)
+
+    def search_query(self, signal: SignalSpec) -> str:
+        """The text news APIs are searched with for this signal, concepts written out."""
+        return search_query(signal, self.concepts)
+
+    def unused_concepts(self) -> list[str]:
+        """The concepts no signal's query or search names (a warning: they do nothing)."""
+        texts = [t for s in self.signals for t in (s.query, s.search) if t is not None]
+        return unused_concepts(self.concepts, texts)
 
     def signal(self, signal_id: str) -> SignalSpec:
         """The signal with this id; KeyError if there is none."""
@@ -611,6 +729,8 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
     problems += _duplicates("sources", "source", sources)
     known = [item["id"] for item in signals if isinstance(item.get("id"), str)]
 
+    problems += _concept_problems(data.get("concepts"), signals)
+
     for index, source in enumerate(sources):
         scope = source.get("signals")
         if isinstance(scope, list):
@@ -647,6 +767,62 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
         elif _hashable(key):
             seen_routes[key] = index
     return problems
+
+
+def _concept_problems(concepts: Any, signals: list[Mapping[str, Any]]) -> list[ReferenceProblem]:
+    """Queries that name an unknown concept, or that its terms make too large.
+
+    A concept with problems of its own (empty, a bad term) is reported on its own line and
+    stands here as a one-word concept, so its users are not reported again.
+    """
+    usable: dict[str, Sequence[str]] = {}
+    if isinstance(concepts, Mapping):
+        for name, entries in concepts.items():
+            if isinstance(name, str):
+                usable[name] = entries if _usable_entries(entries) else (name,)
+    problems = []
+    budget = MAX_WATCHLIST_CONCEPT_TERMS
+    for index, signal in enumerate(signals):
+        for key in ("query", "search"):
+            text = signal.get(key)
+            if not isinstance(text, str) or "@" not in text:
+                continue
+            text = text.strip()
+            try:
+                parse_query(text, ANY_CONCEPT)
+            except QueryError:
+                continue  # a syntax error, reported on the field itself
+            # Counted before the query is parsed with them: that is the work to bound.
+            budget -= sum(len(usable.get(name, ())) for name, _ in concept_references(text))
+            if budget < 0:
+                problems.append(
+                    ReferenceProblem(
+                        ("signals", index, key),
+                        f"the watchlist's queries name more than {MAX_WATCHLIST_CONCEPT_TERMS:,}"
+                        " concept terms in all (a concept counts its terms each time it is"
+                        " named)",
+                    )
+                )
+                return problems
+            try:
+                parse_query(text, usable)
+            except QueryError as err:
+                problems.append(ReferenceProblem(("signals", index, key), str(err)))
+    return problems
+
+
+def _usable_entries(entries: Any) -> bool:
+    """Whether a concept's raw entries are a list of terms that all parse."""
+    if not isinstance(entries, list) or not entries or len(entries) > MAX_CONCEPT_ENTRIES:
+        return False
+    try:
+        for entry in entries:
+            if not isinstance(entry, str):
+                return False
+            concept_term(entry)
+    except QueryError:
+        return False
+    return True
 
 
 def _items(value: Any) -> list[Mapping[str, Any]]:

@@ -11,7 +11,7 @@ import asyncio
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -21,6 +21,13 @@ from discord.ext import commands
 from bot.charts import hits_per_day_png
 from bot.chat import format as fmt
 from bot.chat.cogs.common import signal_choices
+from bot.feedback import (
+    FEEDBACK_WINDOW_DAYS,
+    NO_FEEDBACK,
+    FeedbackShare,
+    feedback_field,
+    share_of_tallies,
+)
 from bot.model import StoryUpdateAlert
 from bot.render import truncate
 from bot.store import ArticleRecord, SignalStats, SignalTimeline
@@ -61,6 +68,7 @@ class SignalActivity:
     timeline: SignalTimeline
     chart: bytes | None
     merges: list[StoryUpdateAlert] = field(default_factory=list)  # copies that joined stories
+    feedback: FeedbackShare = NO_FEEDBACK  # subscribers' verdicts, last 30 days
 
 
 class LookupCog(commands.Cog):
@@ -109,6 +117,9 @@ class LookupCog(commands.Cog):
             timeline=timeline,
             chart=chart,
             merges=store.recent_story_updates(spec.id, RECENT_MERGES),
+            feedback=share_of_tallies(
+                store.feedback_tallies(spec.id, now - timedelta(days=FEEDBACK_WINDOW_DAYS))
+            ),
         )
 
     @app_commands.command(name="signals", description="List every signal with its recent activity")
@@ -135,16 +146,16 @@ class LookupCog(commands.Cog):
         routes = fmt.route_labels(
             self.services.compiled().destinations(spec.id), self.bot.settings.channel
         )
-        embed = discord.Embed.from_dict(
-            fmt.signal_embed(
-                spec,
-                activity.stats,
-                routes,
-                activity.recent,
-                activity.timeline,
-                merges=activity.merges,
-            )
+        payload = fmt.signal_embed(
+            spec,
+            activity.stats,
+            routes,
+            activity.recent,
+            activity.timeline,
+            merges=activity.merges,
         )
+        payload["fields"].append(feedback_field(activity.feedback))
+        embed = discord.Embed.from_dict(payload)
         if activity.chart is None:
             await interaction.response.send_message(embed=embed)
             return

@@ -1,8 +1,17 @@
-"""/watch add | edit | remove | route | preview | history: signals, routes, the audit log."""
+"""/watch add | edit | remove | route | preview | history: signals, routes, the audit log.
+
+/watch edit of a query shows first what the draft would have done over the last N days of
+stored items (bot/admin/preview.py decides), and saves only when the admin presses Save:
+
+    edit with a new query → preview (newly alert / would stop) with [Save] [Cancel]
+    | Save   → the edit, as any other (validated, under the lock, reload, audit)
+    | Cancel, or 5 minutes without an answer → nothing saved
+"""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -10,17 +19,27 @@ from discord import app_commands
 
 from bot.admin import (
     CLEAR,
+    EditPreview,
     Refused,
     build_signal_spec,
     describe_change,
+    format_edit_preview,
     format_history,
     format_preview,
+    preview_edit,
     preview_items,
     preview_query,
     query_problem,
+    recent_items,
     signal_changes,
 )
-from bot.admin.preview import PREVIEW_ARTICLE_LIMIT, PREVIEW_SEEN_LIMIT
+from bot.admin.preview import (
+    EDIT_PREVIEW_DAYS,
+    EDIT_PREVIEW_LIMIT,
+    PREVIEW_ARTICLE_LIMIT,
+    PREVIEW_SAMPLES,
+    PREVIEW_SEEN_LIMIT,
+)
 from bot.chat.cogs.admin import (
     AdminCogBase,
     admin_group,
@@ -31,11 +50,13 @@ from bot.chat.cogs.admin import (
 from bot.chat.cogs.common import MAX_CHOICES
 from bot.errors import QueryError
 from bot.matching import parse_query
+from bot.matching.query import Concepts
 from bot.watchlist import Change, Severity, WatchlistEditor
 
 __all__ = ["WatchCog"]
 
 HISTORY_DEFAULT = 10
+CONFIRM_TIMEOUT_S = 300.0  # how long an edit preview waits for Save or Cancel
 
 
 def _route_name(signal: str) -> str:
@@ -52,10 +73,51 @@ async def admin_route_choices(
     return choices[:MAX_CHOICES]
 
 
+class ConfirmEdit(discord.ui.View):
+    """[Save] [Cancel] under an edit preview; only the admin who asked may press them."""
+
+    def __init__(self, author_id: int, timeout: float = CONFIRM_TIMEOUT_S) -> None:
+        super().__init__(timeout=timeout)
+        self.author_id = author_id
+        self.saved: bool | None = None  # None: no answer before the timeout
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """Only the admin who ran /watch edit decides."""
+        if interaction.user.id == self.author_id:
+            return True
+        await interaction.response.send_message(
+            "Only the admin who asked for this edit can save or cancel it.", ephemeral=True
+        )
+        return False
+
+    async def _answer(self, interaction: discord.Interaction[Any], saved: bool) -> None:
+        self.saved = saved
+        await interaction.response.defer()  # the command edits the preview itself
+        self.stop()
+
+    @discord.ui.button(label="Save", style=discord.ButtonStyle.success)
+    async def save(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]
+    ) -> None:
+        """Save the previewed edit."""
+        await self._answer(interaction, True)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(
+        self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]
+    ) -> None:
+        """Drop the previewed edit."""
+        await self._answer(interaction, False)
+
+
 class WatchCog(AdminCogBase):
     """Edit the signals and their routes; read the audit log."""
 
     watch = admin_group("watch", "Edit the signals signalwatch watches for (admins)")
+
+    def _concepts(self) -> Concepts:
+        """The live watchlist's concepts, which a query may name (`@pact`)."""
+        return self.bot.services.compiled().watchlist.concepts
 
     @watch.command(name="add", description="Add a signal to the watchlist")
     @app_commands.rename(signal_id="id")
@@ -78,7 +140,9 @@ class WatchCog(AdminCogBase):
     ) -> None:
         """/watch add: a new signal, written to the watchlist file."""
         try:
-            spec = build_signal_spec(signal_id, title, query, severity, description)
+            spec = build_signal_spec(
+                signal_id, title, query, severity, description, self._concepts()
+            )
         except Refused as error:
             await self._reply(interaction, str(error))
             return
@@ -98,6 +162,10 @@ class WatchCog(AdminCogBase):
         severity="New severity",
         description=f"New description ('{CLEAR}' removes it)",
         enabled="Switch the signal on or off",
+        preview_days=(
+            f"A new query is first previewed on this many days of stored items"
+            f" (default {EDIT_PREVIEW_DAYS})"
+        ),
     )
     @app_commands.autocomplete(signal_id=admin_signal_choices)
     @checked
@@ -110,19 +178,103 @@ class WatchCog(AdminCogBase):
         severity: Severity | None = None,
         description: str | None = None,
         enabled: bool | None = None,
+        preview_days: app_commands.Range[int, 1, 90] = EDIT_PREVIEW_DAYS,
     ) -> None:
-        """/watch edit: change the given fields of a signal."""
+        """/watch edit: change the given fields of a signal (a new query after a preview)."""
         try:
-            changes = signal_changes(title, query, severity, description, enabled)
+            changes = signal_changes(title, query, severity, description, enabled, self._concepts())
         except Refused as error:
             await self._reply(interaction, str(error))
             return
-        await self._edit_and_report(
+        await self._defer(interaction)
+        if "query" in changes:
+            previewed = await asyncio.to_thread(
+                self._edit_preview, signal_id, changes, preview_days
+            )
+            if previewed is not None:
+                await self._confirm_edit(interaction, signal_id, changes, *previewed)
+                return
+        change = await self._apply(
             interaction,
             "signal.edit",
             f"signal:{signal_id}",
             lambda e: e.update_signal(signal_id, **changes),
         )
+        if change is not None:
+            await self._reply(interaction, describe_change(change))
+
+    def _edit_preview(
+        self, signal_id: str, changes: dict[str, Any], days: int
+    ) -> tuple[str, EditPreview] | None:
+        """The signal's query now and what the new one would change over the last `days` days
+        (blocking: run in a thread); None when there is nothing to preview (no such signal,
+        the same query), and the edit goes ahead as any other."""
+        watchlist = self._current()
+        try:
+            spec = watchlist.signal(signal_id)
+        except KeyError:
+            return None
+        if changes["query"] == spec.query.strip():
+            return None
+        services = self.bot.services
+        since = services.clock() - timedelta(days=days)
+        seen = services.store.recent_seen(EDIT_PREVIEW_LIMIT)
+        articles = services.store.articles_matching(since, EDIT_PREVIEW_LIMIT)
+        # The newest EDIT_PREVIEW_LIMIT entries all inside the window: it may hold more.
+        capped = len(seen) == EDIT_PREVIEW_LIMIT and seen[-1].first_seen_at >= since
+        out_of_scope = {
+            s.id for s in watchlist.sources if s.signals is not None and signal_id not in s.signals
+        }
+        enabled = bool(changes.get("enabled", spec.enabled))
+        preview = preview_edit(
+            spec.query if spec.enabled else None,
+            changes["query"] if enabled else None,
+            recent_items(seen, articles, since),
+            days,
+            out_of_scope=out_of_scope,
+            capped=capped,
+            concepts=watchlist.concepts,
+        )
+        return spec.query, preview
+
+    async def _confirm_edit(
+        self,
+        interaction: discord.Interaction[Any],
+        signal_id: str,
+        changes: dict[str, Any],
+        previewed_query: str,
+        preview: EditPreview,
+    ) -> None:
+        """Show the preview with [Save] [Cancel]; save the edit only on Save."""
+        view = ConfirmEdit(interaction.user.id, timeout=CONFIRM_TIMEOUT_S)
+        text = format_edit_preview(signal_id, changes["query"], preview)
+        await interaction.edit_original_response(content=text, view=view)
+        await view.wait()
+        if not view.saved:
+            note = "Cancelled" if view.saved is False else "No answer in 5 minutes"
+            await interaction.edit_original_response(
+                content=f"{note}: nothing saved; `{signal_id}` keeps its query.", view=None
+            )
+            return
+        await interaction.edit_original_response(view=None)
+
+        def edit(editor: WatchlistEditor) -> Change:
+            # Another admin may have changed the query since the preview: it showed the
+            # difference from a query that is no longer there.
+            try:
+                query_now: str | None = self._current().signal(signal_id).query
+            except KeyError:
+                query_now = None
+            if query_now != previewed_query:
+                raise Refused(
+                    f"`{signal_id}`'s query changed since this preview: nothing saved."
+                    " Run /watch edit again to preview against the new one."
+                )
+            return editor.update_signal(signal_id, **changes)
+
+        change = await self._apply(interaction, "signal.edit", f"signal:{signal_id}", edit)
+        if change is not None:
+            await self._reply(interaction, describe_change(change))
 
     @watch.command(name="remove", description="Delete a signal from the watchlist")
     @app_commands.rename(signal_id="id")
@@ -193,8 +345,9 @@ class WatchCog(AdminCogBase):
     async def watch_preview(self, interaction: discord.Interaction[Any], query: str) -> None:
         """/watch preview: count and sample the recent items a query matches."""
         text = query.strip()
+        concepts = self._concepts()
         try:
-            parse_query(text)
+            parse_query(text, concepts)
         except QueryError as error:
             await self._reply(interaction, query_problem(text, error))
             return
@@ -202,7 +355,8 @@ class WatchCog(AdminCogBase):
         store = self.bot.services.store
         seen = await asyncio.to_thread(store.recent_seen, PREVIEW_SEEN_LIMIT)
         articles = await asyncio.to_thread(store.recent_articles, PREVIEW_ARTICLE_LIMIT)
-        result = await asyncio.to_thread(preview_query, text, preview_items(seen, articles))
+        items = preview_items(seen, articles)
+        result = await asyncio.to_thread(preview_query, text, items, PREVIEW_SAMPLES, concepts)
         await self._reply(interaction, format_preview(text, result))
 
     @watch.command(name="history", description="Recent admin edits: who, what, when")

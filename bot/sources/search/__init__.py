@@ -1,8 +1,11 @@
 """News-API search sources: each signal's query sent to GDELT, Google News, NewsAPI or the Guardian.
 
-    config.SearchConfig                      one configured search source (endpoint, key, quota)
+    config.SearchConfig                      one configured search source (endpoint, key, quota,
+                                             min_interval)
     translate.translate_for(dialect, query)  our query language → an API's syntax, never narrower
-    gdelt / google_news / newsapi / guardian one adapter each, all pure:
+    forms                                    which words a prefix* stands for, which plurals occur
+    adapter.SearchAdapter                    what an API is (a Protocol); adapters.ADAPTERS by type
+    gdelt / google_news / newsapi / guardian one ApiAdapter each (ADAPTER), all pure:
         translate(query_text)                    → Translation(text, broadened, dropped)
         build_request(config, signal_id, query_text, since, now)
                                                  → SearchRequest(signal_id, url, headers)
@@ -10,7 +13,10 @@
         describe_failure(failed)                 → one readable line
         next_page(config, request, fetched)      → the next page's request, or None (GDELT,
                                                    NewsAPI, Guardian; Google has no pages)
-    pacing.Pacer, pacing.QuotaLedger         global per-API spacing; daily request quotas
+    pacing.Pacer, pacing.QuotaLedger         global per-API spacing (+ margin, held again as a
+                                             request leaves); daily request quotas
+    reference, reach                         each API's syntax read as documented; what a search
+                                             returns vs. what its signal matches (search-reach)
     runner.run_search(...)                   the only I/O: per signal, its window, up to
                                              MAX_PAGES paced and counted requests
                                              → SearchOutcome

@@ -6,6 +6,7 @@ comes from the environment (`KEY_ENV_DEFAULTS`, or the entry's own `key_env`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +22,7 @@ __all__ = [
     "NEEDS_KEY",
     "ApiType",
     "SearchConfig",
+    "min_interval_problem",
     "resolve_key",
 ]
 
@@ -84,6 +86,10 @@ class SearchConfig:
     country: str | None = None
     daily_quota: int | None = None
     backfill: timedelta = timedelta(hours=24)
+    # Seconds between two requests, where not the API's rule (`MIN_REQUEST_SPACING`): above
+    # it for a gentler pace; below it only for an endpoint of the operator's own (`base_url`
+    # not the API's): a mirror, or a plan with its own rule.
+    min_interval: float | None = None
 
     def __post_init__(self) -> None:
         where = f"search source '{self.source_id}'"
@@ -110,6 +116,9 @@ class SearchConfig:
             raise ValueError(f"{where}: daily_quota must be 1 or more, got {self.daily_quota!r}")
         if self.backfill <= timedelta(0):
             raise ValueError(f"{where}: backfill must be positive, got {self.backfill}")
+        problem = min_interval_problem(self.type, self.base_url, self.min_interval)
+        if problem is not None:
+            raise ValueError(f"{where}: {problem}")
 
     @property
     def api_name(self) -> str:
@@ -126,7 +135,27 @@ class SearchConfig:
     @property
     def spacing(self) -> float:
         """The least number of seconds between two requests to this source's API."""
-        return MIN_REQUEST_SPACING[self.type]
+        return MIN_REQUEST_SPACING[self.type] if self.min_interval is None else self.min_interval
+
+
+def min_interval_problem(api: str, url: str, min_interval: float | None) -> str | None:
+    """Why `min_interval` cannot be used for a source of `api` at `url`, or None.
+
+    Below the API's documented rule only where `url` is not the API's own endpoint: the rule
+    is the API's, and its server answers faster callers with 429s (GDELT) or bans.
+    """
+    if min_interval is None:
+        return None
+    if isinstance(min_interval, bool) or not math.isfinite(min_interval) or min_interval <= 0:
+        return f"min_interval must be a positive number of seconds, got {min_interval!r}"
+    rule = MIN_REQUEST_SPACING.get(api)
+    if rule is not None and min_interval < rule and url == DEFAULT_BASE_URLS.get(api):
+        return (
+            f"min_interval {min_interval:g} s is below {API_NAMES[api]}'s rule of one request"
+            f" every {rule:g} s; only a source whose url points elsewhere (a mirror, a plan"
+            " with its own endpoint) may go below it"
+        )
+    return None
 
 
 def resolve_key(

@@ -7,21 +7,13 @@ and `signalwatch check` lists it, so the admin can give the signal a `search:` q
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.errors import QueryError, SourceError
-from bot.sources.search import gdelt, google_news, guardian, newsapi
-from bot.sources.search.translate import Translation
+from bot.sources.search.adapters import ADAPTERS
 
 __all__ = ["Coverage", "search_coverage"]
-
-TRANSLATORS: Mapping[str, Callable[[str], Translation]] = {
-    "gdelt": gdelt.translate,
-    "google_news": google_news.translate,
-    "newsapi": newsapi.translate,
-    "guardian": guardian.translate,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +26,12 @@ class Coverage:
 
 def search_coverage(api: str, queries: Sequence[tuple[str, str]]) -> Coverage:
     """Split `queries` by whether `api` can be asked for them."""
-    translate = TRANSLATORS[api]
+    adapter = ADAPTERS[api]
     searchable: list[tuple[str, str]] = []
     unsearchable: dict[str, str] = {}
     for signal_id, text in queries:
         try:
-            translate(text)
+            adapter.translate(text)
         except (SourceError, QueryError) as exc:
             unsearchable[signal_id] = str(exc)
         else:

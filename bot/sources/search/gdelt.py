@@ -26,6 +26,8 @@ from urllib.parse import urlencode
 
 from bot.errors import ParseError, SourceError
 from bot.model import Entry
+from bot.outlets import display_name
+from bot.sources.search.adapter import ApiAdapter
 from bot.sources.search.common import (
     SearchRequest,
     body_text,
@@ -43,7 +45,15 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "build_request", "describe_failure", "next_page", "parse", "translate"]
+__all__ = [
+    "ADAPTER",
+    "DIALECT",
+    "build_request",
+    "describe_failure",
+    "next_page",
+    "parse",
+    "translate",
+]
 
 API = "GDELT"
 # GDELT documents no query length limit; long queries slow it and URLs past a few KB are
@@ -121,7 +131,8 @@ def parse(
             link=item.get("url"),
             published=_seen_date(item.get("seendate")),
             now=now,
-            publisher=item.get("domain"),
+            # GDELT names only the domain: the outlet's name where it is well known.
+            publisher=_publisher(item.get("domain"), item.get("url")),
         )
         for item in articles
         if isinstance(item, dict)
@@ -181,3 +192,21 @@ def describe_failure(failed: FetchFailed) -> str:
         detail = body_text(failed.body) or "too many requests"
         return f"{API}: rate limited (HTTP 429): {detail}"
     return error_text(API, failed)
+
+
+def _publisher(domain: object, url: object) -> str | None:
+    """The outlet's well-known name for a GDELT domain, else the domain itself."""
+    if not isinstance(domain, str) or not domain.strip():
+        return None
+    return display_name(domain.strip(), url if isinstance(url, str) else None, API)
+
+
+ADAPTER = ApiAdapter(
+    api="gdelt",
+    dialect=DIALECT,
+    page_size=PAGE_SIZE,
+    build_request=build_request,
+    parse=parse,
+    describe_failure=describe_failure,
+    next_page=next_page,
+)

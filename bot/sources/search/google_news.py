@@ -19,6 +19,7 @@ from bot.errors import ParseError
 from bot.model import Entry
 from bot.sources.entries import entry_key
 from bot.sources.feeds import parse_feed
+from bot.sources.search.adapter import ApiAdapter
 from bot.sources.search.common import SearchRequest, error_text, signal_query
 from bot.sources.search.config import SearchConfig
 from bot.sources.search.translate import Dialect, Translation, translate_for
@@ -26,7 +27,7 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "build_request", "describe_failure", "parse", "translate"]
+__all__ = ["ADAPTER", "DIALECT", "build_request", "describe_failure", "parse", "translate"]
 
 API = "Google News"
 # Google publishes no limit for News search; web search ignores words past the 32nd, which
@@ -93,3 +94,14 @@ def describe_failure(failed: FetchFailed) -> str:
     if failed.status in (429, 503):
         return f"{API}: HTTP {failed.status}: Google is throttling automated searches; backing off"
     return error_text(API, failed)
+
+
+ADAPTER = ApiAdapter(
+    api="google_news",
+    dialect=DIALECT,
+    page_size=PAGE_SIZE,
+    build_request=build_request,
+    parse=parse,
+    describe_failure=describe_failure,
+    pages=False,
+)

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from bot.errors import ParseError, SourceError
 from bot.model import Entry
+from bot.sources.search.adapter import ApiAdapter
 from bot.sources.search.common import (
     SearchRequest,
     build_entry,
@@ -39,7 +40,15 @@ from bot.sources.search.translate import Dialect, Translation, translate_for
 if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
-__all__ = ["DIALECT", "build_request", "describe_failure", "next_page", "parse", "translate"]
+__all__ = [
+    "ADAPTER",
+    "DIALECT",
+    "build_request",
+    "describe_failure",
+    "next_page",
+    "parse",
+    "translate",
+]
 
 API = "Guardian"
 # No documented q limit; we stay well under URL limits.
@@ -139,3 +148,14 @@ def describe_failure(failed: FetchFailed) -> str:
         )
         return f"{API}: {reason} (HTTP {failed.status}): {' '.join(message.split())}"
     return error_text(API, failed)
+
+
+ADAPTER = ApiAdapter(
+    api="guardian",
+    dialect=DIALECT,
+    page_size=PAGE_SIZE,
+    build_request=build_request,
+    parse=parse,
+    describe_failure=describe_failure,
+    next_page=next_page,
+)

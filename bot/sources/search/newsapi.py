@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 from bot.errors import ParseError, SourceError
 from bot.model import Entry
+from bot.sources.search.adapter import ApiAdapter
 from bot.sources.search.common import (
     SearchRequest,
     build_entry,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from bot.sources.fetch import Fetched, FetchFailed
 
 __all__ = [
+    "ADAPTER",
     "DIALECT",
     "ERROR_CODES",
     "build_request",
@@ -194,3 +196,15 @@ def describe_failure(failed: FetchFailed) -> str:
     if isinstance(document, dict) and document.get("status") == "error":
         return _describe_document(document)
     return error_text(API, failed)
+
+
+ADAPTER = ApiAdapter(
+    api="newsapi",
+    dialect=DIALECT,
+    page_size=PAGE_SIZE,
+    build_request=build_request,
+    parse=parse,
+    describe_failure=describe_failure,
+    next_page=next_page,
+    refuses_more=refuses_more,
+)

@@ -32,27 +32,19 @@ window is searched again next poll and the repeats are dropped downstream.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from types import ModuleType
 
 from bot.errors import QueryError, SourceError
 from bot.model import Entry
 from bot.sources.fetch import Fetched, Fetcher, FetchFailed, FetchRequest, FetchResult
-from bot.sources.search import gdelt, google_news, guardian, newsapi
+from bot.sources.search.adapters import ADAPTERS
 from bot.sources.search.common import SearchRequest, unique_entries
 from bot.sources.search.config import KEY_ENV_DEFAULTS, NEEDS_KEY, SearchConfig
 from bot.sources.search.pacing import QuotaLedger, SearchPacer
 
 __all__ = ["ADAPTERS", "MAX_PAGES", "SearchOutcome", "run_search"]
-
-ADAPTERS: dict[str, ModuleType] = {
-    "gdelt": gdelt,
-    "google_news": google_news,
-    "newsapi": newsapi,
-    "guardian": guardian,
-}
 
 # Statuses after which every other signal's request would fail the same way.
 _STOP_STATUSES = frozenset({401, 429})
@@ -113,14 +105,6 @@ async def run_search(
             errors=[f"{name}: no API key for source '{config.source_id}' (set {variable})"]
         )
     adapter = ADAPTERS[api]
-    build: Callable[..., SearchRequest] = adapter.build_request
-    next_page: Callable[..., SearchRequest | str | None] | None = getattr(
-        adapter, "next_page", None
-    )
-    refuses_more: Callable[[FetchFailed], str | None] | None = getattr(
-        adapter, "refuses_more", None
-    )
-    page_size: int | None = getattr(adapter, "PAGE_SIZE", None)
     limit = config.quota
     entries: list[Entry] = []
     errors: list[str] = []
@@ -177,6 +161,9 @@ async def run_search(
                 first = False
             else:
                 await pace_and_count()
+            # Last, as the request leaves: whatever held it since its slot (the quota, the
+            # host's queue), the server sees it no closer to the one before than the rule.
+            await pacer.departing(api, config.spacing)
 
         return await fetcher.fetch(
             FetchRequest(
@@ -200,7 +187,7 @@ async def run_search(
             if result is None:
                 return False
             if isinstance(result, FetchFailed):
-                refused = refuses_more(result) if refuses_more and pages > 1 else None
+                refused = adapter.refuses_more(result) if pages > 1 else None
                 if refused is not None:
                     # The plan serves no more of this search, now or on a later poll: what
                     # the earlier pages gave is all there is, so the signal moves on.
@@ -217,7 +204,8 @@ async def run_search(
                     retry_after = result.retry_after
                     if result.status == 429:
                         await pacer.hold(
-                            api, retry_after if retry_after is not None else config.spacing
+                            api,
+                            retry_after if retry_after is not None else config.spacing,
                         )
                     return False
                 return True
@@ -236,9 +224,9 @@ async def run_search(
                 return True
             entries.extend(page)
             found.extend(page)
-            more = next_page(config, request, result) if next_page else None
+            more = adapter.next_page(config, request, result)
             if more is None:
-                if next_page is None and page_size is not None and len(page) >= page_size:
+                if not adapter.pages and len(page) >= adapter.page_size:
                     warnings.append(_line(name, signal_id, _cut(pages, len(found))))
                 break
             if isinstance(more, str):  # full, but the API cannot be paged past it
@@ -255,7 +243,9 @@ async def run_search(
             exhausted = True
             break
         try:
-            request = build(config, signal_id, query_text, starts.get(signal_id, since), now)
+            request = adapter.build_request(
+                config, signal_id, query_text, starts.get(signal_id, since), now
+            )
         except (SourceError, QueryError) as exc:
             errors.append(_line(name, signal_id, str(exc)))
             continue

@@ -50,13 +50,14 @@ from dataclasses import dataclass, field
 from bot.errors import SourceError
 from bot.matching.normalize import fold_word, tokenize
 from bot.matching.query import And, Near, Node, Not, Or, Regex, Term, parse_query
+from bot.sources.search.forms import MAX_PREFIX_FORMS, group_share, inflections, prefix_forms, zipf
 
 __all__ = [
     "Dialect",
     "NearPair",
     "Phrase",
     "Translation",
-    "plural_spellings",
+    "clause_share",
     "translate_for",
 ]
 
@@ -120,21 +121,28 @@ def translate_for(dialect: Dialect, query_text: str, *, reserve: int = 0) -> Tra
     node = parse_query(query_text)
     limit = dialect.max_length - reserve
     try:
-        return _translate(dialect, node, limit, every_word=True)
+        return _translate(dialect, node, limit, every_word=True, cut=False)
     except _OverLimit:
-        if dialect.stems_plurals:
-            raise
-    # The plurals of every word of every phrase make the longest queries; with only the last
-    # word's (English plurals mostly inflect it: "peace talks") the query may fit. Narrower,
-    # and noted, but searched rather than refused.
-    return _translate(dialect, node, limit, every_word=False)
+        pass
+    if not dialect.stems_plurals:
+        # The plurals of every word of every phrase make the longest queries; with only the
+        # last word's (English plurals mostly inflect it: "peace talks") the query may fit.
+        # Narrower, and noted, but only in spellings rarely written.
+        try:
+            return _translate(dialect, node, limit, every_word=False, cut=False)
+        except _OverLimit:
+            pass
+    # Still too long: leave out whole groups, the least selective first (broader).
+    return _translate(dialect, node, limit, every_word=dialect.stems_plurals, cut=True)
 
 
 class _OverLimit(SourceError):
-    """Even the smallest required group is longer than the API's limit."""
+    """The query is longer than the API's limit (even its smallest group, when `cut`)."""
 
 
-def _translate(dialect: Dialect, node: Node, limit: int, *, every_word: bool) -> Translation:
+def _translate(
+    dialect: Dialect, node: Node, limit: int, *, every_word: bool, cut: bool
+) -> Translation:
     dropped: list[str] = []
     last_word_only = None if every_word else f"to fit {limit} characters"
     clauses = _Translator(dialect, dropped.append, last_word_only).clauses(node)
@@ -144,10 +152,15 @@ def _translate(dialect: Dialect, node: Node, limit: int, *, every_word: bool) ->
             f" syntax ({'; '.join(dropped) or 'nothing to search'})"
         )
     clauses = _unique(clauses)
+    if not cut and len(render(dialect, clauses)) > limit:
+        raise _OverLimit(f"{dialect.name}: the query is over the {limit}-character limit")
     while len(render(dialect, clauses)) > limit and len(clauses) > 1:
-        longest = max(clauses, key=lambda c: len(_clause_text(c)))
-        clauses.remove(longest)
-        dropped.append(f"group {_clause_text(longest)} (to fit {limit} characters)")
+        # The group most items hold narrows the search least: leaving it out costs least.
+        broadest = max(clauses, key=lambda c: (clause_share(c), len(_clause_text(c))))
+        clauses.remove(broadest)
+        dropped.append(
+            f"group {_clause_text(broadest)} (the least selective, to fit {limit} characters)"
+        )
     text = render(dialect, clauses)
     if len(text) > limit:
         raise _OverLimit(
@@ -157,6 +170,12 @@ def _translate(dialect: Dialect, node: Node, limit: int, *, every_word: bool) ->
     # A term tried as one side of a NEAR and again on its own notes its drops twice.
     dropped = list(dict.fromkeys(dropped))
     return Translation(text=text, broadened=bool(dropped), dropped=dropped)
+
+
+def clause_share(clause: Clause) -> float:
+    """About what share of news items hold one of the group's words or phrases (wordfreq)."""
+    phrases = [lit.words if isinstance(lit, Phrase) else (lit.left, lit.right) for lit in clause]
+    return group_share(phrases)
 
 
 def render(dialect: Dialect, clauses: list[Clause]) -> str:
@@ -176,14 +195,6 @@ def _literal_text(literal: Literal) -> str:
     if len(words) == 1 and words[0].isalnum() and words[0] not in _OPERATOR_WORDS:
         return words[0]
     return '"' + " ".join(words) + '"'
-
-
-def plural_spellings(word: str) -> list[str]:
-    """Every spelling our plural folding maps to `word` ("pact" → pact, pacts), word first."""
-    candidates = [word, word + "s", word + "es"]
-    if word.endswith("y"):
-        candidates.append(word[:-1] + "ies")
-    return [c for c in dict.fromkeys(candidates) if fold_word(c) == word]
 
 
 def _absorb(clauses: list[Clause]) -> list[Clause]:
@@ -296,12 +307,11 @@ class _Translator:
     def term(self, term: Term) -> Clause | None:
         """The spellings to send for a term, or None when it cannot be said."""
         name = self.dialect.name
-        if term.prefix:
-            self.note(f"prefix {term.source} (no wildcards in {name})")
-            return None
         if any(any(ch.isdigit() for ch in w) or "%" in w for w in term.words):
             self.note(f"number {term.source} (its spellings are ours to fold)")
             return None
+        if term.prefix:
+            return self.prefix_term(term)
         if term.field is not None:
             self.note(f"{term.field}: scope of {term.source} (searched everywhere)")
         # Send the words as written (case and accents folded), not our plural-folded form:
@@ -315,6 +325,26 @@ class _Translator:
         spellings = self.spellings(term.source, words)
         return None if spellings is None else tuple(Phrase(s) for s in spellings)
 
+    def prefix_term(self, term: Term) -> Clause | None:
+        """A prefix* term as the words it stands for (wordfreq), or None ("anything")."""
+        name = self.dialect.name
+        words = tuple(t.text for t in tokenize(term.source.strip('"*'), plural=False))
+        if term.field is not None:
+            self.note(f"{term.field}: scope of {term.source} (searched everywhere)")
+        forms = prefix_forms(words[-1]) if words else None
+        if not forms:
+            many = f"more than {MAX_PREFIX_FORMS} words" if forms is None else "no word we know"
+            self.note(f"prefix {term.source} ({many} start so; no wildcards in {name})")
+            return None
+        if self.dialect.stems_plurals:
+            # The API folds plurals itself: one spelling of each folded word is enough.
+            first: dict[str, str] = {}
+            for form in forms:
+                first.setdefault(fold_word(form), form)
+            forms = tuple(first.values())
+        spellings = self.sendable(term.source, [(*words[:-1], f) for f in forms])
+        return tuple(Phrase(s) for s in spellings) or None
+
     def spellings(self, source: str, words: tuple[str, ...]) -> list[tuple[str, ...]] | None:
         """Every spelling of a phrase that our matcher finds and the API can search, or None."""
         limit = self.dialect.max_spellings
@@ -324,7 +354,7 @@ class _Translator:
         else:
             # Our matcher folds plurals on every word of a phrase ("weapons shipments" is
             # "weapon shipment"), so every combination of each word's spellings is sent.
-            options = [list(dict.fromkeys([w, *plural_spellings(fold_word(w))])) for w in words]
+            options = [list(inflections(w)) for w in words]
             every = list(itertools.product(*options))
             spellings = self.sendable(source, [*every, *compounds])
             reason = self.last_word_only
@@ -348,18 +378,19 @@ class _Translator:
         return spellings
 
     def compounds(self, words: tuple[str, ...]) -> list[tuple[str, ...]]:
-        """The closed-up spellings of a two-word phrase ("cease fire" → ceasefire, ceasefires)."""
+        """The closed-up spellings of a two-word phrase that occur ("cease fire" → ceasefire,
+        ceasefires); none where the closed-up word is not one ("peacetalks")."""
         # Longer phrases are rarely closed up, and each spelling costs length.
         if len(words) != 2:
             return []
-        written = (words[0] + words[1],)
         # Our matcher joins its plural-folded words ("arms sale" → armsale) and folds the
         # text's word too, so "armsales" is found: a stemming API needs that join, an
-        # exact-word API every spelling of it.
-        joined = fold_word(words[0]) + fold_word(words[1])
+        # exact-word API every spelling of it that occurs.
+        joins = [words[0] + words[1], fold_word(words[0]) + fold_word(words[1])]
+        real = [j for j in dict.fromkeys(joins) if zipf(j) > 0]
         if self.dialect.stems_plurals:
-            return list(dict.fromkeys([written, (joined,)]))
-        return list(dict.fromkeys([written, *((w,) for w in plural_spellings(joined))]))
+            return [(j,) for j in real]
+        return list(dict.fromkeys((f,) for j in real for f in inflections(j)))
 
     def sendable(self, source: str, spellings: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
         """`spellings` without repeats and without single words the API rejects as too short."""

@@ -20,6 +20,7 @@ from bot.store.postgres._audit import AuditMixin
 from bot.store.postgres._base import PostgresBase, describe
 from bot.store.postgres._cluster import ClusterMixin
 from bot.store.postgres._digests import DigestsMixin
+from bot.store.postgres._feedback import FeedbackMixin
 from bot.store.postgres._leases import LeasesMixin
 from bot.store.postgres._outbox import OutboxMixin
 from bot.store.postgres._poll import PollMixin
@@ -40,6 +41,7 @@ class PostgresStore(
     ArticlesMixin,
     TimelineMixin,
     SubscriptionsMixin,
+    FeedbackMixin,
     AuditMixin,
     StoriesMixin,
     DigestsMixin,

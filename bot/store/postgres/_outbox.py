@@ -149,13 +149,16 @@ class OutboxMixin(PostgresBase):
             ).fetchall()
         return distinct_updates([codec.alert_from_json(row["payload"]) for row in rows], limit)
 
-    def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
-        """How many alerts for this signal were enqueued at or after `since`, any status."""
+    def alerts_for_signal_since(
+        self, signal_id: str, since: datetime, *, limit: int | None = None
+    ) -> int:
+        """How many alerts for this signal were enqueued at or after `since`, any status,
+        counted up to `limit`."""
         with self._transaction("alerts_for_signal_since", write=False) as db:
             row = db.execute(
-                "SELECT COUNT(*) AS n FROM outbox WHERE signal_id = %s AND created_at >= %s"
-                " AND kind != 'update'",
-                (signal_id, codec.utc(since, "since")),
+                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM outbox WHERE signal_id = %s"
+                " AND created_at >= %s AND kind != 'update' LIMIT %s) AS recent",
+                (signal_id, codec.utc(since, "since"), limit),
             ).fetchone()
         return 0 if row is None else int(row["n"])
 

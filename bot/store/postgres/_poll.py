@@ -208,6 +208,12 @@ def _write_stories(db: Conn, writes: Sequence[StoryWrite], at: datetime) -> None
             (story_id, copy.source_id, copy.key, copy.title, copy.link, copy.publisher, at,
              story_id),
         )  # fmt: skip
+        for ident in write.idents:
+            db.execute(
+                "INSERT INTO story_idents (ident, story_id) VALUES (%s, %s)"
+                " ON CONFLICT (ident, story_id) DO NOTHING",
+                (ident, story_id),
+            )
         for announced in write.announced:
             db.execute(
                 "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"

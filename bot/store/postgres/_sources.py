@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from bot.errors import LeaseLost, StoreError
+from bot.errors import StoreError
 from bot.store import codec
-from bot.store.base import SOURCE_HEALTHS, SourceConfig, SourceState
-from bot.store.leases import DEFAULT_HOLDER, Lease, check_holder
+from bot.store.base import SOURCE_HEALTHS, NotModifiedRecord, SourceConfig, SourceState
+from bot.store.leases import DEFAULT_HOLDER, Lease, check_holder, lease_lost
 from bot.store.postgres._base import Conn, PostgresBase, Row, utc_of, utc_or_none
 
 
@@ -132,17 +132,37 @@ class SourcesMixin(PostgresBase):
         lease: Lease | None = None,
     ) -> None:
         """Record a 304 Not Modified: a success that keeps the validators; lease released."""
-        at = codec.utc(now, "now")
-        self._update_source(
-            "record_not_modified",
-            source_id,
-            "UPDATE sources SET last_status = 304, next_poll_at = %s, last_attempt_at = %s,"
-            " last_success_at = %s, consecutive_failures = 0, last_error = NULL,"
-            " lease_until = NULL WHERE id = %s",
-            (codec.utc(next_poll_at, "next_poll_at"), at, at),
-            lease=lease,
-            at=at,
-        )
+        record = NotModifiedRecord(source_id, now, next_poll_at, lease)
+        if self.record_not_modified_many([record]):
+            if lease is not None:
+                raise lease_lost(source_id, lease)
+            raise StoreError(f"no source {source_id!r}")
+
+    def record_not_modified_many(self, records: Sequence[NotModifiedRecord]) -> list[str]:
+        """Several 304s in one transaction; the ids not recorded (lease lost, or gone)."""
+        lost: list[str] = []
+        if not records:
+            return lost
+        with self._transaction("record_not_modified") as db:
+            for r in records:
+                at = codec.utc(r.now, "now")
+                sql = (
+                    "UPDATE sources SET last_status = 304, next_poll_at = %s,"
+                    " last_attempt_at = %s, last_success_at = %s, consecutive_failures = 0,"
+                    " last_error = NULL, lease_until = NULL WHERE id = %s"
+                )
+                params: tuple[object, ...] = (
+                    codec.utc(r.next_poll_at, "next_poll_at"),
+                    at,
+                    at,
+                    r.source_id,
+                )
+                if r.lease is not None:  # the lease check in the same statement
+                    sql += " AND lease_holder = %s AND lease_token = %s AND lease_until >= %s"
+                    params += (r.lease.holder, r.lease.token, at)
+                if db.execute(sql, params).rowcount == 0:
+                    lost.append(r.source_id)
+        return lost
 
     def record_fetch_failed(
         self,
@@ -316,7 +336,4 @@ def check_lease(db: Conn, source_id: str, lease: Lease | None, at: datetime) -> 
         (source_id, lease.holder, lease.token, at),
     ).fetchone()
     if row is None:
-        raise LeaseLost(
-            f"the lease of source {source_id!r} (token {lease.token}) ran out or was taken over:"
-            " its next holder polls it again"
-        )
+        raise lease_lost(source_id, lease)

@@ -17,6 +17,9 @@ the end and never edit one that has shipped.
     6  a covering index for the flood guard's count
     7  lease holders and tokens on sources and alerts
     8  alert kinds and updates by original; each destination's oldest pending alert by index
+    9  live watchlist, admin notice queue, news-API request slots
+   10  story idents: every copy's link and headline lead to its story
+   11  subscribers' feedback on alerts; matched articles by source and link
 """
 
 from __future__ import annotations
@@ -304,6 +307,38 @@ CREATE TABLE IF NOT EXISTS api_slots (
 )
 """
 
+STORY_IDENTS = """
+CREATE TABLE IF NOT EXISTS story_idents (
+    ident    TEXT NOT NULL,
+    story_id BIGINT NOT NULL REFERENCES stories (id) ON DELETE CASCADE,
+    PRIMARY KEY (ident, story_id)
+);
+CREATE INDEX IF NOT EXISTS story_idents_by_story ON story_idents (story_id)
+"""
+
+FEEDBACK = """
+CREATE TABLE IF NOT EXISTS feedback (
+    alert_id   TEXT NOT NULL,
+    user_id    BIGINT NOT NULL,
+    message_id BIGINT,
+    signal_id  TEXT NOT NULL,
+    source_id  TEXT NOT NULL,
+    item_key   TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    summary    TEXT NOT NULL,
+    link       TEXT,
+    publisher  TEXT,
+    published  TIMESTAMPTZ,
+    verdict    SMALLINT NOT NULL CHECK (verdict IN (1, -1)),
+    at         TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (alert_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (at);
+CREATE INDEX IF NOT EXISTS feedback_by_signal
+    ON feedback (signal_id, at, source_id, item_key, verdict);
+CREATE INDEX IF NOT EXISTS articles_by_link ON articles (source_id, link) WHERE link IS NOT NULL
+"""
+
 MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(1, "core schema: sources, seen, articles, outbox", CORE),
     PgMigration(2, "article full-text search", ARTICLE_SEARCH),
@@ -314,4 +349,6 @@ MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(7, "lease holders and tokens", LEASE_HOLDERS),
     PgMigration(8, "alert kinds, updates by original, pending alerts by destination", ALERT_KINDS),
     PgMigration(9, "live watchlist, notice queue, API slots", CLUSTER),
+    PgMigration(10, "story idents: every copy's link and headline", STORY_IDENTS),
+    PgMigration(11, "subscribers' feedback, articles by link", FEEDBACK),
 )

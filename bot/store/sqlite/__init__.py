@@ -17,6 +17,7 @@ from bot.store.sqlite._audit import AuditMixin
 from bot.store.sqlite._base import BUSY_TIMEOUT_S, SQLiteBase, sqlite_path
 from bot.store.sqlite._cluster import ClusterMixin
 from bot.store.sqlite._digests import DigestsMixin
+from bot.store.sqlite._feedback import FeedbackMixin
 from bot.store.sqlite._leases import LeasesMixin
 from bot.store.sqlite._outbox import OutboxMixin
 from bot.store.sqlite._poll import PollMixin
@@ -37,6 +38,7 @@ class SQLiteStore(
     ArticlesMixin,
     TimelineMixin,
     SubscriptionsMixin,
+    FeedbackMixin,
     AuditMixin,
     StoriesMixin,
     DigestsMixin,

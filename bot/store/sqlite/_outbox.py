@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from bot.errors import StoreError
@@ -139,13 +139,16 @@ class OutboxMixin(SQLiteBase):
             ).fetchall()
         return distinct_updates([codec.alert_from_json(row[0]) for row in rows], limit)
 
-    def alerts_for_signal_since(self, signal_id: str, since: datetime) -> int:
-        """How many alerts for this signal were enqueued at or after `since`, any status."""
+    def alerts_for_signal_since(
+        self, signal_id: str, since: datetime, *, limit: int | None = None
+    ) -> int:
+        """How many alerts for this signal were enqueued at or after `since`, any status,
+        counted up to `limit`."""
         with self._transaction("alerts_for_signal_since", write=False) as db:
             row = db.execute(
-                "SELECT COUNT(*) FROM outbox WHERE signal_id = ? AND created_at >= ?"
-                " AND kind != 'update'",
-                (signal_id, codec.to_text(since, "since")),
+                "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE signal_id = ?"
+                " AND created_at >= ? AND kind != 'update' LIMIT ?)",
+                (signal_id, codec.to_text(since, "since"), -1 if limit is None else limit),
             ).fetchone()
         return int(row[0])
 
@@ -205,21 +208,31 @@ def _pending_alert(row: sqlite3.Row, *, claimed_by: str | None = None) -> Pendin
 
 def insert_alert(db: sqlite3.Connection, alert: Alert, at: str) -> int:
     """Enqueue `alert` in the open transaction, with its kind; 1 if new, 0 if already there."""
-    cursor = db.execute(
+    return insert_alerts(db, [alert], at)
+
+
+def insert_alerts(db: sqlite3.Connection, alerts: Sequence[Alert], at: str) -> int:
+    """Enqueue `alerts` in the open transaction (one statement); how many were new."""
+    if not alerts:
+        return 0
+    cursor = db.executemany(
         "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, kind,"
         " update_of, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (alert_id) DO NOTHING",
-        (
-            alert.alert_id,
-            alert.signal_id,
-            alert.destination,
-            alert.source_id,
-            codec.alert_to_json(alert),
-            alert_kind(alert),
-            alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
-            at,
-            at,
-        ),
+        [
+            (
+                alert.alert_id,
+                alert.signal_id,
+                alert.destination,
+                alert.source_id,
+                codec.alert_to_json(alert),
+                alert_kind(alert),
+                alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
+                at,
+                at,
+            )
+            for alert in alerts
+        ],
     )
     return cursor.rowcount
 

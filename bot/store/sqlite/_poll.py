@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from bot.errors import StoreError
@@ -20,7 +21,7 @@ from bot.store.base import (
 )
 from bot.store.leases import Lease
 from bot.store.sqlite._base import SQLiteBase, _chunks
-from bot.store.sqlite._outbox import insert_alert
+from bot.store.sqlite._outbox import insert_alerts
 from bot.store.sqlite._sources import check_lease
 
 
@@ -113,40 +114,45 @@ class PollMixin(SQLiteBase):
         with self._transaction("commit_poll", durable=True) as db:
             self._require_source(db, source_id)
             check_lease(db, source_id, lease, at)
-            for ident in seen:
-                # ON CONFLICT names its target, unlike INSERT OR IGNORE, which would also
-                # swallow NOT NULL and CHECK violations and so hide a broken batch.
-                db.execute(
+            # One statement per table: executemany, and RETURNING instead of reading back.
+            # ON CONFLICT names its target, unlike INSERT OR IGNORE, which would also
+            # swallow NOT NULL and CHECK violations and so hide a broken batch.
+            if seen:
+                db.executemany(
                     "INSERT INTO seen (source_id, key, link, title_norm, published, first_seen_at,"
                     " title, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (source_id, key) DO NOTHING",
-                    (
-                        source_id,
-                        ident.key,
-                        ident.link or None,
-                        ident.title_norm or None,
-                        codec.opt_to_text(ident.published, "published"),
-                        at,
-                        ident.title or None,
-                        (ident.summary or "")[:SEEN_SUMMARY_MAX_CHARS] or None,
-                    ),
+                    [
+                        (
+                            source_id,
+                            ident.key,
+                            ident.link or None,
+                            ident.title_norm or None,
+                            codec.opt_to_text(ident.published, "published"),
+                            at,
+                            ident.title or None,
+                            (ident.summary or "")[:SEEN_SUMMARY_MAX_CHARS] or None,
+                        )
+                        for ident in seen
+                    ],
                 )
-            for article in articles:
-                self._insert_article(db, article)
-            for alert in alerts:
-                enqueued += insert_alert(db, alert, at)
+            self._insert_articles(db, articles)
+            enqueued = insert_alerts(db, alerts, at)
             self._write_stories(db, stories, at)
-            for item in digest_items:
-                db.execute(
+            if digest_items:
+                db.executemany(
                     "INSERT INTO digest_items (alert_id, destination, schedule, payload,"
                     " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
-                    (
-                        item.alert.alert_id,
-                        item.alert.destination,
-                        item.schedule,
-                        codec.alert_to_json(item.alert),
-                        at,
-                    ),
+                    [
+                        (
+                            item.alert.alert_id,
+                            item.alert.destination,
+                            item.schedule,
+                            codec.alert_to_json(item.alert),
+                            at,
+                        )
+                        for item in digest_items
+                    ],
                 )
             db.execute("UPDATE sources SET first_fetch_done = 1 WHERE id = ?", (source_id,))
         return enqueued
@@ -192,6 +198,12 @@ class PollMixin(SQLiteBase):
                     story_id,
                 ),
             )
+            for ident in write.idents:
+                db.execute(
+                    "INSERT INTO story_idents (ident, story_id) VALUES (?, ?)"
+                    " ON CONFLICT (ident, story_id) DO NOTHING",
+                    (ident, story_id),
+                )
             for announced in write.announced:
                 db.execute(
                     "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"
@@ -201,45 +213,60 @@ class PollMixin(SQLiteBase):
                 )
 
     @staticmethod
-    def _insert_article(db: sqlite3.Connection, article: ArticleRecord) -> None:
-        # The first stored copy of an article wins; a replay or a later signal only adds
-        # the signals not recorded yet.
-        matched_at = codec.to_text(article.matched_at, "matched_at")
-        db.execute(
-            "INSERT INTO articles (source_id, key, title, summary, link, published, publisher,"
-            " matched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (source_id, key) DO NOTHING",
-            (
-                article.source_id,
-                article.key,
-                article.title,
-                article.summary,
-                article.link,
-                codec.opt_to_text(article.published, "published"),
-                article.publisher,
-                matched_at,
-            ),
-        )
-        article_id = db.execute(
-            "SELECT id FROM articles WHERE source_id = ? AND key = ?",
-            (article.source_id, article.key),
-        ).fetchone()["id"]
-        position = db.execute(
-            "SELECT COALESCE(MAX(position) + 1, 0) FROM article_signals WHERE article_id = ?",
-            (article_id,),
-        ).fetchone()[0]
-        for match in article.matches:
-            cursor = db.execute(
+    def _insert_articles(db: sqlite3.Connection, articles: Sequence[ArticleRecord]) -> None:
+        """Store matched articles and their signals. The first stored copy of an article
+        wins; a replay or a later signal only adds the signals not recorded yet."""
+        signal_rows: list[tuple[int, str, int, str, str, str]] = []
+        for article in articles:
+            matched_at = codec.to_text(article.matched_at, "matched_at")
+            row = db.execute(
+                "INSERT INTO articles (source_id, key, title, summary, link, published,"
+                " publisher, matched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (source_id, key) DO NOTHING RETURNING id",
+                (
+                    article.source_id,
+                    article.key,
+                    article.title,
+                    article.summary,
+                    article.link,
+                    codec.opt_to_text(article.published, "published"),
+                    article.publisher,
+                    matched_at,
+                ),
+            ).fetchone()
+            if row is not None:  # new: its signals take positions 0, 1, …
+                article_id, position = int(row[0]), 0
+            else:  # stored before: its signals so far keep their positions
+                article_id = db.execute(
+                    "SELECT id FROM articles WHERE source_id = ? AND key = ?",
+                    (article.source_id, article.key),
+                ).fetchone()[0]
+                taken = {
+                    r[0]: r[1]
+                    for r in db.execute(
+                        "SELECT signal_id, position FROM article_signals WHERE article_id = ?",
+                        (article_id,),
+                    )
+                }
+                position = max(taken.values(), default=-1) + 1
+                matches = [m for m in article.matches if m.signal_id not in taken]
+                article = replace(article, matches=tuple(matches))
+            for match in article.matches:
+                signal_rows.append(
+                    (
+                        article_id,
+                        match.signal_id,
+                        position,
+                        codec.terms_to_json(match.terms),
+                        match.snippet,
+                        matched_at,
+                    )
+                )
+                position += 1
+        if signal_rows:
+            db.executemany(
                 "INSERT INTO article_signals (article_id, signal_id, position, terms, snippet,"
                 " matched_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (article_id, signal_id) DO NOTHING",
-                (
-                    article_id,
-                    match.signal_id,
-                    position,
-                    codec.terms_to_json(match.terms),
-                    match.snippet,
-                    matched_at,
-                ),
+                signal_rows,
             )
-            position += cursor.rowcount

@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from bot.errors import LeaseLost, StoreError
+from bot.errors import StoreError
 from bot.store import codec
-from bot.store.base import SOURCE_HEALTHS, SourceConfig, SourceState
-from bot.store.leases import DEFAULT_HOLDER, Lease, check_holder
+from bot.store.base import SOURCE_HEALTHS, NotModifiedRecord, SourceConfig, SourceState
+from bot.store.leases import DEFAULT_HOLDER, Lease, check_holder, lease_lost
 from bot.store.sqlite._base import SQLiteBase, _chunks
 
 
@@ -134,18 +134,37 @@ class SourcesMixin(SQLiteBase):
         lease: Lease | None = None,
     ) -> None:
         """Record a 304 Not Modified: a success that keeps the validators; lease released."""
-        at = codec.to_text(now, "now")
-        params = (codec.to_text(next_poll_at, "next_poll_at"), at, at)
+        record = NotModifiedRecord(source_id, now, next_poll_at, lease)
+        if self.record_not_modified_many([record]):
+            if lease is not None:
+                raise lease_lost(source_id, lease)
+            raise StoreError(f"no source {source_id!r}")
+
+    def record_not_modified_many(self, records: Sequence[NotModifiedRecord]) -> list[str]:
+        """Several 304s in one transaction; the ids not recorded (lease lost, or gone)."""
+        lost: list[str] = []
+        if not records:
+            return lost
         with self._transaction("record_not_modified") as db:
-            check_lease(db, source_id, lease, at)
-            self._update_source(
-                db,
-                source_id,
-                "UPDATE sources SET last_status = 304, next_poll_at = ?, last_attempt_at = ?,"
-                " last_success_at = ?, consecutive_failures = 0, last_error = NULL,"
-                " lease_until = NULL WHERE id = ?",
-                params,
-            )
+            for r in records:
+                at = codec.to_text(r.now, "now")
+                sql = (
+                    "UPDATE sources SET last_status = 304, next_poll_at = ?, last_attempt_at = ?,"
+                    " last_success_at = ?, consecutive_failures = 0, last_error = NULL,"
+                    " lease_until = NULL WHERE id = ?"
+                )
+                params: tuple[object, ...] = (
+                    codec.to_text(r.next_poll_at, "next_poll_at"),
+                    at,
+                    at,
+                    r.source_id,
+                )
+                if r.lease is not None:  # the lease check in the same statement
+                    sql += " AND lease_holder = ? AND lease_token = ? AND lease_until >= ?"
+                    params += (r.lease.holder, r.lease.token, at)
+                if db.execute(sql, params).rowcount == 0:
+                    lost.append(r.source_id)
+        return lost
 
     def record_fetch_failed(
         self,
@@ -312,7 +331,4 @@ def check_lease(db: sqlite3.Connection, source_id: str, lease: Lease | None, at:
         (source_id, lease.holder, lease.token, at),
     ).fetchone()
     if row is None:
-        raise LeaseLost(
-            f"the lease of source {source_id!r} (token {lease.token}) ran out or was taken over:"
-            " its next holder polls it again"
-        )
+        raise lease_lost(source_id, lease)
