@@ -565,6 +565,7 @@ def _child_ours(args: argparse.Namespace, urls: list[str], setup_rss: list[float
     watchlist = Watchlist(
         version=shipped.version,
         defaults=shipped.defaults,
+        concepts=shipped.concepts,
         signals=shipped.signals,
         sources=[SourceSpec(id=f"gen-{i}", url=url) for i, url in enumerate(urls)],
         routes=shipped.routes,
