@@ -20,7 +20,8 @@ Two kinds of feeds, each polled by ours and reader:
              matching a signal (8%), and feeds in groups of 5 carrying the same stories under
              their own links and GUIDs (copies to merge into one story, as wire stories are)
 
-Plus a memory check: ours alone with 10,000 dense feeds (full cycle, then the 304 cycle).
+Plus a memory check: ours alone with 10,000 feeds, realistic (the aim) and dense (full cycle,
+then the 304 cycle).
 
     python -m bench.bench_poll [--feeds N] [--workers W] [--memory-feeds M] [--quick] [--profile]
                                [--parser fast|feedparser]
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         plan += [("reader", feeds, "dense")] if have_reader else []
         plan += [("ours", feeds, "realistic")]
         plan += [("reader", feeds, "realistic")] if have_reader else []
-        plan += [("ours", memory, "dense")] if memory else []
+        plan += [("ours", memory, "dense"), ("ours", memory, "realistic")] if memory else []
         for system, n, kind in plan:
             rows += _run_child(
                 server, system, n, workers, now, Path(tmp), args.verbose, kind, args.parser
@@ -345,7 +346,8 @@ def _print_table(rows: list[dict[str, Any]], feeds: int, memory: int, have_reade
 
     ours_full, ours_304 = row("ours", "full", feeds), row("ours", "304", feeds)
     raw_full = row("raw", "full", feeds)
-    big = row("ours", "full", memory) if memory else None
+    big = row("ours", "full", memory, "realistic") if memory else None
+    big_dense = row("ours", "full", memory, "dense") if memory else None
     assert ours_full is not None and ours_304 is not None
     wall_x = cpu_x = None
     for kind in ("dense", "realistic"):
@@ -393,9 +395,14 @@ def _print_table(rows: list[dict[str, Any]], feeds: int, memory: int, have_reade
     print(f"  ≤{AIM_304_MS:g} ms CPU per feed, 304 cycle: {ms:.3f} ms {_verdict(ms <= AIM_304_MS)}")
     if big is not None:
         print(
-            f"  {memory:,} feeds within {AIM_RSS_MB:g} MB:     peak RSS {big['rss_mb']:.1f} MB"
-            f" {_verdict(big['rss_mb'] <= AIM_RSS_MB)} (its full cycle: {big['wall']:.0f} s wall,"
-            f" {big['cpu']:.0f} s CPU)"
+            f"  {memory:,} realistic feeds within {AIM_RSS_MB:g} MB: peak RSS"
+            f" {big['rss_mb']:.1f} MB {_verdict(big['rss_mb'] <= AIM_RSS_MB)} (its full cycle:"
+            f" {big['wall']:.0f} s wall, {big['cpu']:.0f} s CPU)"
+        )
+    if big_dense is not None:
+        print(
+            f"  {memory:,} dense feeds (reported):  peak RSS {big_dense['rss_mb']:.1f} MB"
+            f" (its full cycle: {big_dense['wall']:.0f} s wall, {big_dense['cpu']:.0f} s CPU)"
         )
     else:
         print(f"  {MEMORY_FEEDS:,} feeds within {AIM_RSS_MB:g} MB:     not run (--memory-feeds 0)")
