@@ -122,7 +122,7 @@ class StoredStories:
     A fingerprint never changes once stored, so each is parsed and indexed once: a poll
     reads only the stories new since the last read (by id), and asks the store again about
     the ones that seem to have left the window (a copy may have joined one since, in this
-    process or another), forgetting those that did. The index keeps the few thousand
+    process or another), forgetting those that did. The index keeps the thousand
     fingerprints last used and loads others by id; copies and announcements are loaded only
     for the stories an entry joins. Set `now` before a poll reads the index.
     """

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 from bot.stories.signature import (
     MIN_SIGNATURE_WORDS,
@@ -35,6 +35,9 @@ __all__ = ["LINK_RULE", "NEAR_RULE", "TITLE_RULE", "IndexMatch", "StoryIndex"]
 _BATCH = 32
 
 K = TypeVar("K")
+
+# One slot, or several in ascending order.
+Postings: TypeAlias = "int | array[int]"
 
 # How a story was found, strongest first: the same link, the same title, a near-duplicate.
 LINK_RULE, TITLE_RULE, NEAR_RULE = 0, 1, 2
@@ -72,18 +75,21 @@ class StoryIndex(Generic[K]):
       stories whose own title numbers it holds, and stories with no title number (a cluster
       of "… (112.5)"-style headlines costs nothing but their numbers' postings).
 
-    What the index keeps per story is small: its key, its slot in sorted arrays of postings,
-    hashes of its link and title, its title numbers. Fingerprints themselves are kept only
-    without a `load`; with one (the store's stories), the last `cache` used are kept and the
-    others are loaded, by key, for the few stories that pass the filters above. Stories can be
-    removed (they left the window); the index is compacted once most of its slots are gone.
+    What the index keeps per story is small (about 450 bytes, `bench.bench_stories`): its key,
+    its slot in the postings of its words (4-byte slots; a word only one story has holds its
+    slot alone), hashes of its link and title, its title numbers. Fingerprints themselves
+    (about 6 KB parsed) are kept only without a `load`; with one (the store's stories), the
+    last `cache` used are kept and the others are loaded, by key, for the few stories that
+    pass the filters above, so memory grows by the small part alone as stories accumulate.
+    Stories can be removed (they left the window); the index is compacted once most of its
+    slots are gone.
     """
 
     def __init__(
         self,
         load: Callable[[list[K]], Mapping[K, StoryFingerprint]] | None = None,
         *,
-        cache: int = 4096,
+        cache: int = 1024,
     ) -> None:
         self._load = load
         self._cache = cache
@@ -93,9 +99,11 @@ class StoryIndex(Generic[K]):
         self._fps: dict[int, StoryFingerprint] = {}
         self._idents: dict[int, int] = {}  # hash of (rule, link or title) → its first slot
         self._more: dict[int, list[int]] = {}  # later slots under the same hash, in order
-        self._plain: dict[int, array[int]] = {}  # word → slots of stories with no title number
-        self._numbered: dict[int, array[int]] = {}  # word → slots of the others
-        self._by_number: dict[int, array[int]] = {}  # one title number → slots filed under it
+        # Postings: a word's slots in ascending order, a lone slot as a bare int (most words of
+        # a window occur in one story, and an int costs a third of the smallest array).
+        self._plain: dict[int, Postings] = {}  # word → slots of stories with no title number
+        self._numbered: dict[int, Postings] = {}  # word → slots of the others
+        self._by_number: dict[int, Postings] = {}  # one title number → slots filed under it
         self._title_numbers: dict[int, tuple[int, ...]] = {}  # slot → its title numbers
         self._removed = 0
 
@@ -125,13 +133,13 @@ class StoryIndex(Generic[K]):
         numbers = fp.title_words & fp.numbers
         family = self._numbered if numbers else self._plain
         for word in fp.words:
-            family.setdefault(word, array("L")).append(slot)
+            _post(family, word, slot)
         if numbers:
             self._title_numbers[slot] = tuple(numbers)
             # A story whose title numbers the candidate must all hold is found under any one
             # of them: the one least filed under so far keeps every list short.
-            home = min(numbers, key=lambda n: len(self._by_number.get(n, ())))
-            self._by_number.setdefault(home, array("L")).append(slot)
+            home = min(numbers, key=lambda n: _count(self._by_number.get(n)))
+            _post(self._by_number, home, slot)
 
     def remove(self, key: K) -> None:
         """Forget the story under `key` (nothing happens if there is none)."""
@@ -186,10 +194,10 @@ class StoryIndex(Generic[K]):
         else:  # stories without title numbers, then those the number rule lets through
             bounds = self._sharing(words, need, self._plain)
             others: set[int] = set()
-            rarest = min(numbers, key=lambda n: len(self._numbered.get(n, ())))
-            others.update(self._numbered.get(rarest, ()))  # those holding all are among these
+            rarest = min(numbers, key=lambda n: _count(self._numbered.get(n)))
+            others.update(_slots(self._numbered.get(rarest)))  # those holding all are among these
             for number in candidate.numbers:
-                others.update(self._by_number.get(number, ()))  # those whose numbers it holds
+                others.update(_slots(self._by_number.get(number)))  # those whose numbers it holds
             heaviest = sorted(words, key=units, reverse=True)
             for slot in others:
                 if self._keys[slot] is None or self._vetoed(slot, numbers, candidate.words):
@@ -239,7 +247,7 @@ class StoryIndex(Generic[K]):
     # -- filters, in the postings alone ------------------------------------------------------
 
     def _sharing(
-        self, words: frozenset[int], need: int, *families: dict[int, array[int]]
+        self, words: frozenset[int], need: int, *families: dict[int, Postings]
     ) -> dict[int, list[int]]:
         """The live stories in `families` that may hold `need` units (weights rounded up) of
         `words`, by the most each may hold (a superset: the score decides).
@@ -256,7 +264,7 @@ class StoryIndex(Generic[K]):
             allowance += units(ordered.pop(0))
         hits = Counter(
             chain.from_iterable(
-                family[w] * units(w) for w in ordered for family in families if w in family
+                _slots(family[w]) * units(w) for w in ordered for family in families if w in family
             )
         )
         need -= allowance
@@ -274,6 +282,8 @@ class StoryIndex(Generic[K]):
         postings = family.get(word)
         if postings is None:
             return False
+        if isinstance(postings, int):
+            return postings == slot
         i = bisect_left(postings, slot)
         return i < len(postings) and postings[i] == slot
 
@@ -366,9 +376,11 @@ class StoryIndex(Generic[K]):
         self._title_numbers = {moved[s]: n for s, n in self._title_numbers.items() if moved[s] >= 0}
         for family in (self._plain, self._numbered, self._by_number):
             for word, postings in list(family.items()):
-                kept = array("L", (moved[s] for s in postings if moved[s] >= 0))
-                if kept:
-                    family[word] = kept
+                kept = [moved[s] for s in _slots(postings) if moved[s] >= 0]
+                if len(kept) > 1:
+                    family[word] = array("I", kept)
+                elif kept:
+                    family[word] = kept[0]
                 else:
                     del family[word]
         idents, more = self._idents, self._more
@@ -378,3 +390,25 @@ class StoryIndex(Generic[K]):
             for slot in chain:
                 if moved[slot] >= 0:
                     self._add_ident(ident, moved[slot])
+
+
+def _post(family: dict[int, Postings], word: int, slot: int) -> None:
+    """Add `slot` (the highest so far) to `word`'s postings in `family`."""
+    held = family.get(word)
+    if held is None:
+        family[word] = slot
+    elif isinstance(held, int):
+        family[word] = array("I", (held, slot))
+    else:
+        held.append(slot)
+
+
+def _slots(postings: Postings | None) -> tuple[int, ...] | array[int]:
+    """The slots of some postings (none for None)."""
+    if postings is None:
+        return ()
+    return (postings,) if isinstance(postings, int) else postings
+
+
+def _count(postings: Postings | None) -> int:
+    return len(_slots(postings))

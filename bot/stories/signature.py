@@ -308,10 +308,11 @@ def _decode(text: str, where: str) -> frozenset[int]:
         raw = base64.urlsafe_b64decode(text.encode("ascii"))
     except (ValueError, UnicodeEncodeError) as exc:
         raise ValueError(f"story fingerprint: {where} is not base64url: {exc}") from None
-    return frozenset(int.from_bytes(raw[i : i + 3], "big") for i in range(0, len(raw), 3))
+    return frozenset(int.from_bytes(raw[i : i + 3], "big") for i in range(0, len(raw), 3)) or _NONE
 
 
 _NO_TERMS: Mapping[int, str] = MappingProxyType({})
+_NONE: frozenset[int] = frozenset()
 _EPOCH_DAY = date(1970, 1, 1)
 
 
@@ -353,9 +354,10 @@ class StoryFingerprint:
         object.__setattr__(self, "words", words)
         object.__setattr__(self, "title_weight", _weigh(self.title_words))
         object.__setattr__(self, "weight", _weigh(words))
-        object.__setattr__(self, "title_numbers", self.title_words & self.numbers)
-        object.__setattr__(self, "title_places", self.title_words & _COUNTRY_TERMS)
-        object.__setattr__(self, "days", words & _WEEKDAYS)
+        # The derived sets are mostly empty: one shared empty set, not one per fingerprint.
+        object.__setattr__(self, "title_numbers", self.title_words & self.numbers or _NONE)
+        object.__setattr__(self, "title_places", self.title_words & _COUNTRY_TERMS or _NONE)
+        object.__setattr__(self, "days", words & _WEEKDAYS or _NONE)
 
     def to_text(self) -> str:
         """One line for a TEXT column: scheme, link, title, then the signature."""
