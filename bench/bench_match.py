@@ -31,6 +31,7 @@ import ahocorasick
 from bot.matching import Matcher
 from bot.matching.matcher import _Item
 from bot.matching.normalize import fold_word, normal_form
+from bot.matching.text import EntryText
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted((ROOT / "tests" / "data" / "labelled").glob("*.jsonl"))
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
 
 
 def _probe(matcher: Matcher, title: str, summary: str) -> _Item:
-    return _Item(title, summary)
+    return _Item(EntryText(title, summary))
 
 
 if __name__ == "__main__":

@@ -9,13 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.matching import Matcher
-from bot.matching import matcher as matcher_module
+from bot.matching import text as text_module
 from bot.matching.matcher import MAX_HITS, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, _Item, _within
+from bot.matching.text import EntryText
 
 
 def test_the_word_scan_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each hit counted spaces from the start of the text: 312 KB took 5.5 s."""
-    monkeypatch.setattr(matcher_module, "MAX_SUMMARY_CHARS", 10**7)
+    monkeypatch.setattr(text_module, "MAX_SUMMARY_CHARS", 10**7)
     text = "nato agrees " * 35_000  # 420 KB, a hit every other word: was 9 s
     matcher = Matcher.compile([("s", "nato NEAR/3 agree"), ("t", "agree*")])
     started = time.perf_counter()
@@ -57,7 +58,7 @@ def test_near_check_agrees_with_brute_force(
     lefts: list[tuple[int, int]], rights: list[tuple[int, int]], distance: int
 ) -> None:
     """The sorted NEAR check keeps exactly the spans the all-pairs check would."""
-    item = _Item("w " * 20, "w " * 20)  # tokens 0-19 in the title, 21-40 in the summary
+    item = _Item(EntryText("w " * 20, "w " * 20))  # tokens 0-19 in the title, 21-40 in the summary
     expected = {
         s
         for a in lefts

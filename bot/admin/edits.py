@@ -20,7 +20,7 @@ from bot.matching import parse_query
 from bot.matching.query import Concepts
 from bot.render import truncate
 from bot.watchlist import SignalSpec, SourceSpec, format_duration, parse_duration
-from bot.watchlist.schema import MIN_INTERVAL, SLUG_MAX
+from bot.watchlist.fields import MIN_INTERVAL, SLUG_MAX
 
 __all__ = [
     "CLEAR",

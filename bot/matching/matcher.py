@@ -31,17 +31,14 @@ import ahocorasick
 
 from bot.errors import QueryError
 from bot.matching.inflect import MAX_TERM_FORMS, term_forms
-from bot.matching.normalize import Token, normal_form, scrub_surrogates, tokenize
+from bot.matching.normalize import Token
 from bot.matching.query import And, Near, Node, Not, Or, Regex, Term, parse_query
-from bot.matching.snippet import make_snippet
+from bot.matching.snippet import make_snippet, prepare
+from bot.matching.text import MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, EntryText
 from bot.model import Hit, Match
 
 __all__ = ["MAX_HITS", "MAX_SUMMARY_CHARS", "MAX_TITLE_CHARS", "Matcher"]
 
-# Only this much of each field is matched: a feed's megabyte "summary" costs no more than a
-# long article's first pages (the rest rarely decides a signal, and never its headline).
-MAX_TITLE_CHARS = 10_000
-MAX_SUMMARY_CHARS = 20_000
 # A match explains itself with at most this many hits (a regex like /\w+/ hits every word).
 MAX_HITS = 100
 
@@ -69,27 +66,33 @@ Span = tuple[int, int]  # first and last token index (inclusive) in the joined s
 
 
 class _Item:
-    """One item being matched: its fields in normal form, joined, and the hits found.
+    """One item being matched: its fields' normal forms joined, and the hits found.
 
-    Scanning needs only the joined normal form (cheap); word spans in the source text are
-    computed lazily, for the few items that match, by `tokenize`, which yields the same words.
+    Scanning needs only the joined normal form (cheap); word spans in the source text come
+    from the item's `EntryText` tokens, computed on first use, for the few items that match.
     """
 
-    __slots__ = ("_spaces", "_tokens", "hits", "joined", "regex_cache", "split", "texts")
+    __slots__ = ("_prepared", "_spaces", "hits", "joined", "regex_cache", "split", "text", "texts")
 
-    def __init__(self, title: str, summary: str):
-        title = _clip(scrub_surrogates(title), MAX_TITLE_CHARS)
-        summary = _clip(scrub_surrogates(summary), MAX_SUMMARY_CHARS)
-        self.texts = (title, summary)
-        norm_title, norm_summary = normal_form(title), normal_form(summary)
+    def __init__(self, text: EntryText):
+        self.text = text
+        self.texts = text.fields
+        norm_title, norm_summary = text.normal(0), text.normal(1)
         self.split = norm_title.count(" ") + 1 if norm_title else 0  # the separator's index
         # " title words \0 summary words ": every token, the separator included, sits
         # between single spaces, so a word's index is the count of spaces before it.
         self.joined = " " + " ".join(filter(None, (norm_title, _SEPARATOR, norm_summary))) + " "
         self.hits: dict[int, list[Span]] = {}
         self.regex_cache: dict[int, list[Span] | None] = {}
-        self._tokens: tuple[list[Token], list[Token]] | None = None
         self._spaces: list[int] | None = None
+        self._prepared: list[tuple[str, bool] | None] = [None, None]
+
+    def prepared(self, field: int) -> tuple[str, bool]:
+        """The field made ready for snippets (`snippet.prepare`), once for all its matches."""
+        ready = self._prepared[field]
+        if ready is None:
+            ready = self._prepared[field] = prepare(self.texts[field])
+        return ready
 
     def word_index(self, offset: int) -> int:
         """The index of the token whose leading space is at `offset` in `joined`."""
@@ -101,9 +104,7 @@ class _Item:
     @property
     def tokens(self) -> tuple[list[Token], list[Token]]:
         """Each field's tokens with source spans (computed on first use)."""
-        if self._tokens is None:
-            self._tokens = (tokenize(self.texts[0]), tokenize(self.texts[1]))
-        return self._tokens
+        return (self.text.tokens(0), self.text.tokens(1))
 
     def field_of(self, index: int) -> int:
         """0 for a title token, 1 for a summary token."""
@@ -120,18 +121,6 @@ class _Item:
 
 _FIELD_INDEX = {"title": 0, "summary": 1}
 _SPACE = re.compile(" ")
-_LAST_WORD = re.compile(r"\s\S*\Z")
-
-
-def _clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, before a word cut in two if there is a space."""
-    if len(text) <= limit:
-        return text
-    head = text[:limit]
-    if text[limit].isspace():
-        return head
-    partial = _LAST_WORD.search(head)
-    return head[: partial.start()] if partial else head
 
 
 class _Eval:
@@ -451,9 +440,13 @@ class Matcher:
                     hits[tid] = [span]
         return candidates
 
-    def match(self, title: str, summary: str = "") -> list[Match]:
-        """The signals this item matches, in compile order, each with its explanation."""
-        item = _Item(title or "", summary or "")
+    def match(self, title: str | EntryText, summary: str = "") -> list[Match]:
+        """The signals this item matches, in compile order, each with its explanation.
+
+        Given an `EntryText` (and no summary), its normal forms are used and kept: the
+        caller's story fingerprint then reads the same tokens.
+        """
+        item = _Item(_entry_text(title, summary))
         out: list[Match] = []
         for index in sorted(self._scan(item)):
             signal = self._signals[index]
@@ -462,14 +455,22 @@ class Matcher:
                 out.append(_explain(signal.id, item, spans))
         return out
 
-    def match_ids(self, title: str, summary: str = "") -> list[str]:
+    def match_ids(self, title: str | EntryText, summary: str = "") -> list[str]:
         """Only the matching signal ids (no explanation): for bulk evaluation."""
-        item = _Item(title or "", summary or "")
+        item = _Item(_entry_text(title, summary))
         return [
             self._signals[i].id
             for i in sorted(self._scan(item))
             if self._signals[i].program.run(item) is not None
         ]
+
+
+def _entry_text(title: str | EntryText, summary: str) -> EntryText:
+    if isinstance(title, EntryText):
+        if summary:
+            raise TypeError("match(EntryText, summary): the summary is the EntryText's own")
+        return title
+    return EntryText(title, summary)
 
 
 def _explain(signal_id: str, item: _Item, spans: list[Span]) -> Match:
@@ -489,5 +490,5 @@ def _explain(signal_id: str, item: _Item, spans: list[Span]) -> Match:
             hits.append(Hit(("title", "summary")[field], item.texts[field][start:end], start, end))
         per_field[field].append((start, end))
     field = 1 if per_field[1] else 0
-    snippet = make_snippet(item.texts[field], per_field[field])
+    snippet = make_snippet(item.texts[field], per_field[field], prepared=item.prepared(field))
     return Match(signal_id, tuple(hits), snippet)

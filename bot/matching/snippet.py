@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SNIPPET_LIMIT", "escape_markdown", "make_snippet"]
+__all__ = ["SNIPPET_LIMIT", "escape_markdown", "make_snippet", "prepare"]
 
 SNIPPET_LIMIT = 200
 _CONTEXT_BEFORE = 50  # characters of lead-in before the first matched word
@@ -22,7 +22,14 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def _render(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def _render(
+    text: str, start: int, end: int, spans: list[tuple[int, int]], plain: bool = False
+) -> str:
+    escape = _same if plain else escape_markdown
     parts: list[str] = []
     if start > 0:
         parts.append(_ELLIPSIS)
@@ -31,10 +38,10 @@ def _render(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> st
         a, b = max(a, start), min(b, end)
         if a >= b or a < pos:
             continue
-        parts.append(escape_markdown(text[pos:a]))
-        parts.append("**" + escape_markdown(text[a:b]) + "**")
+        parts.append(escape(text[pos:a]))
+        parts.append("**" + escape(text[a:b]) + "**")
         pos = b
-    parts.append(escape_markdown(text[pos:end]))
+    parts.append(escape(text[pos:end]))
     if end < len(text):
         parts.append(_ELLIPSIS)
     return "".join(parts)
@@ -50,9 +57,24 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def make_snippet(text: str, spans: list[tuple[int, int]], limit: int = SNIPPET_LIMIT) -> str:
-    """At most `limit` characters of `text` around `spans`, spans in bold, markdown escaped."""
-    text = _WHITESPACE.sub(" ", text)  # one for one, so the spans' offsets still hold
+def prepare(text: str) -> tuple[str, bool]:
+    """`text` with each whitespace character a space (one for one, so offsets hold), and
+    whether it has nothing to escape: what `make_snippet` needs of a text, worked out once
+    when several snippets come from it."""
+    text = _WHITESPACE.sub(" ", text)
+    return text, _MARKDOWN.search(text) is None
+
+
+def make_snippet(
+    text: str,
+    spans: list[tuple[int, int]],
+    limit: int = SNIPPET_LIMIT,
+    *,
+    prepared: tuple[str, bool] | None = None,
+) -> str:
+    """At most `limit` characters of `text` around `spans`, spans in bold, markdown escaped
+    (`prepared`: `prepare(text)`, when the caller made it already)."""
+    text, plain = prepared or prepare(text)
     spans = _merge([(a, b) for a, b in spans if 0 <= a < b <= len(text)])
     first = spans[0][0] if spans else 0
     start = max(0, first - _CONTEXT_BEFORE)
@@ -66,7 +88,7 @@ def make_snippet(text: str, spans: list[tuple[int, int]], limit: int = SNIPPET_L
             space = text.rfind(" ", start, end)
             if space > start + width // 2:
                 end = space
-        rendered = _render(text, start, end, spans)
+        rendered = _render(text, start, end, spans, plain)
         if len(rendered) <= limit:
             return rendered
         width -= max(1, len(rendered) - limit)

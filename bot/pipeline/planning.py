@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.matching.text import EntryText
 from bot.model import Alert, Entry
 from bot.pipeline.alerts import entry_alert_for_route, summary_alert, update_alert
 from bot.pipeline.compiled import Compiled
@@ -103,15 +104,12 @@ def plan_poll(
         if first_poll and (entry.published is None or entry.published < now - backfill):
             backfilled += 1
             continue
-        matches = [
-            m
-            for m in compiled.matcher.match(entry.title, entry.summary)
-            if scope is None or m.signal_id in scope
-        ]
+        text = EntryText(entry.title, entry.summary)  # normalised once: matcher and story
+        matches = [m for m in compiled.matcher.match(text) if scope is None or m.signal_id in scope]
         if not matches:
             continue
         articles.append(ArticleRecord.from_matches(entry, matches, now))
-        story, idents = index.file(entry)
+        story, idents = index.file(entry, text)
         copy_outlet = outlet(entry.source_id, entry.publisher, entry.link)
         new_outlet = copy_outlet not in story.outlets
         if new_outlet:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from bot.matching.text import EntryText
 from bot.model import Entry
 from bot.store import KnownStory, Store
 from bot.stories import (
@@ -28,7 +29,7 @@ from bot.stories import (
     fingerprint,
     outlet_key,
 )
-from bot.stories.signature import title_identifies
+from bot.stories.signature import fingerprint_of, title_identifies
 
 __all__ = [
     "STORY_WINDOW",
@@ -205,16 +206,21 @@ class StoryIndexInPoll:
         # Idents of the copies filed in this poll, and the store's answers so far (None: none).
         self._idents: dict[str, StoryInPoll | None] = {}
 
-    def file(self, entry: Entry) -> tuple[StoryInPoll, tuple[str, ...]]:
+    def file(
+        self, entry: Entry, text: EntryText | None = None
+    ) -> tuple[StoryInPoll, tuple[str, ...]]:
         """The story `entry` belongs to (a new one, kept for the rest of the poll, if none),
-        and the entry's idents, to be stored with its copy.
+        and the entry's idents, to be stored with its copy. `text`: the entry's text as the
+        matcher read it, whose tokens the fingerprint reuses.
 
         The strongest rule wins: the same link as any copy, then the same identifying
         headline as any copy, then a near-duplicate of a story's first copy.
         """
         if self._stored is None:
             self._stored = self._book.index()
-        candidate = fingerprint(entry.title, entry.summary, entry.link, entry.published)
+        if text is None:
+            text = EntryText(entry.title, entry.summary)
+        candidate = fingerprint_of(text, entry.link, entry.published)
         idents = copy_idents(candidate)
         story = self._file(entry, candidate, idents)
         for ident in idents:

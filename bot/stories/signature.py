@@ -1,6 +1,7 @@
 """Story fingerprints and the rule that says two items report one event. Pure: no I/O, no clock.
 
 fingerprint(title, summary, link) → StoryFingerprint   once per entry; the store keeps to_text()
+fingerprint_of(entry_text, link)                       the same, reusing the matcher's tokens
 merge_reason(a, b) → MergeReason                       the score, and the terms the two share
 same_story(a, b), similarity(a, b)                     the verdict and the score alone
 find_story(candidate, [(key, fingerprint), ...])       the best known story in the window, or None
@@ -48,7 +49,8 @@ from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import TypeVar
 
-from bot.matching.normalize import tokenize
+from bot.matching.normalize import Token
+from bot.matching.text import EntryText
 from bot.sources.entries import canonical_link, normalised_title
 from bot.stories.common_words import DOCUMENTS, FREQUENCY
 
@@ -62,6 +64,7 @@ __all__ = [
     "event_score",
     "find_story",
     "fingerprint",
+    "fingerprint_of",
     "merge_reason",
     "same_story",
     "score_bound",
@@ -243,21 +246,36 @@ def _safe_link(link: str) -> str:
 
 def clean_title(title: str) -> str:
     """`title` without a trailing "- Publisher" or a leading "Breaking:"-style label."""
-    title = _LABEL_PREFIX.sub("", title.strip())
-    m = _PUBLISHER_SUFFIX.match(title)
+    start, end = _clean_span(title)
+    return title[start:end]
+
+
+def _clean_span(title: str) -> tuple[int, int]:
+    """Where in `title` its `clean_title` lies: [start, end)."""
+    start = len(title) - len(title.lstrip())
+    stripped = title.strip()
+    label = _LABEL_PREFIX.match(stripped)
+    if label:
+        start += label.end()
+        stripped = stripped[label.end() :]
+    end = start + len(stripped)
+    m = _PUBLISHER_SUFFIX.match(stripped)
     if m and len(m["title"].split()) >= MIN_TITLE_WORDS and len(m["pub"].split()) <= 5:
-        title = m["title"]
-    return title
+        end = start + m.end("title")
+    return start, end
 
 
-def _terms(text: str, limit: int | None = None) -> tuple[list[str], set[str]]:
-    """The content words of `text` (normalised, places folded, scales joined to their number)
-    and which of them are named entities (capitalised inside a sentence, or acronyms)."""
+def _terms(
+    text: str, tokens: Iterable[Token], start: int = 0, limit: int | None = None
+) -> tuple[list[str], set[str]]:
+    """The content words of `tokens` (`text`'s, from offset `start` on: normalised, places
+    folded, scales joined to their number) and which of them are named entities
+    (capitalised inside a sentence, or acronyms)."""
     words: list[str] = []
     entities: set[str] = set()
-    previous_end = 0
+    previous_end = start
     last = -2  # the token index of the last word kept
-    for i, token in enumerate(tokenize(text)):
+    for i, token in enumerate(tokens):
         word, raw = token.text, text[token.start : token.end]
         between = text[previous_end : token.start]
         previous_end = token.end
@@ -403,11 +421,23 @@ def fingerprint(
     title: str, summary: str, link: str | None, published: datetime | date | None = None
 ) -> StoryFingerprint:
     """The fingerprint of one news item (`summary` as plain text; `published` when known)."""
-    cleaned = clean_title(title)
+    return fingerprint_of(EntryText(title, summary), link, published)
+
+
+def fingerprint_of(
+    text: EntryText, link: str | None, published: datetime | date | None = None
+) -> StoryFingerprint:
+    """The fingerprint of an item's text as the matcher read it: its tokens are reused."""
+    title, summary = text.title, text.summary
+    start, end = _clean_span(title)
+    cleaned = title[start:end]
     live = bool(_LIVE.search(cleaned))
     title_norm = normalised_title(cleaned) or None
-    title_words, title_entities = _terms(cleaned)
-    lede_words, lede_entities = _terms(summary, LEDE_WORDS)
+    # The cleaned title's tokens are the title's that lie inside it (a label ends, and a
+    # publisher suffix begins, at a break between words).
+    inside = [t for t in text.tokens(0) if t.start >= start and t.end <= end]
+    title_words, title_entities = _terms(title, inside, start)
+    lede_words, lede_entities = _terms(summary, text.tokens(1), 0, LEDE_WORDS)
     if _title_case(cleaned):  # every word has a capital: trust only names the lede confirms
         title_entities &= lede_entities | {w for w in title_words if _is_number(w)}
     terms = {_hash(w): w for w in (*title_words, *lede_words)}

@@ -6,18 +6,15 @@ WatchlistReloader(path).check(now) -> Watchlist | None               polling hot
 """
 
 from bot.watchlist.editor import Change, WatchlistEditor, atomic_write
+from bot.watchlist.fields import Severity, SourceType, format_duration, parse_duration
 from bot.watchlist.loader import load_watchlist, parse_watchlist
 from bot.watchlist.reload import WatchlistReloader
 from bot.watchlist.schema import (
     Defaults,
     RouteSpec,
-    Severity,
     SignalSpec,
     SourceSpec,
-    SourceType,
     Watchlist,
-    format_duration,
-    parse_duration,
     search_query,
 )
 

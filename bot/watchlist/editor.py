@@ -39,6 +39,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from bot.errors import WatchlistError
+from bot.watchlist.fields import format_duration
 from bot.watchlist.loader import (
     decode_text,
     load_document,
@@ -47,14 +48,8 @@ from bot.watchlist.loader import (
     read_bytes,
     to_plain,
 )
-from bot.watchlist.schema import (
-    RouteSpec,
-    SignalSpec,
-    SourceSpec,
-    Watchlist,
-    did_you_mean,
-    format_duration,
-)
+from bot.watchlist.references import did_you_mean
+from bot.watchlist.schema import RouteSpec, SignalSpec, SourceSpec, Watchlist
 
 Plain = dict[str, Any]
 

@@ -33,14 +33,14 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 from bot.errors import WatchlistError
 from bot.matching.normalize import scrub_surrogates
 from bot.matching.query import regex_terms
-from bot.watchlist.schema import (
+from bot.watchlist.references import (
     REFERENCES_ERROR,
     Loc,
     ReferenceProblem,
-    Watchlist,
     did_you_mean,
     reference_problems,
 )
+from bot.watchlist.schema import Watchlist
 
 # A small YAML file can alias one list into itself a thousand times over ("billion laughs");
 # the plain copy would expand that, so stop long before it hurts.

@@ -22,22 +22,16 @@ reported at its column, like any query error. `Watchlist.query_node(signal)` and
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Self
-from urllib.parse import urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     ValidationInfo,
     field_validator,
@@ -49,279 +43,37 @@ from bot.digest import DigestSchedule, parse_at
 from bot.errors import QueryError
 from bot.matching import Node, parse_query
 from bot.matching.concepts import expand_concepts, unused_concepts
-from bot.matching.query import CONCEPT_NAME, Concepts, concept_references, concept_term
+from bot.matching.query import Concepts
 from bot.sources.search.config import (
-    API_TYPES,
-    DEFAULT_BASE_URLS,
-    KEY_ENV_DEFAULTS,
     min_interval_problem,
 )
-
-# --- ids -------------------------------------------------------------------------------------
-
-SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-SLUG_MAX = 63
-
-
-def _check_slug(value: str) -> str:
-    """Return `value` if it is a valid id, else raise with the specific reason."""
-    if SLUG_PATTERN.fullmatch(value):
-        return value
-    if not value:
-        raise PydanticCustomError("slug", "must not be empty")
-    if len(value) > SLUG_MAX:
-        raise PydanticCustomError("slug", f"must be at most {SLUG_MAX} characters")
-    if re.fullmatch(r"[a-z0-9-]+", value):
-        raise PydanticCustomError("slug", "must start with a letter or digit")
-    raise PydanticCustomError("slug", "must be lower-case letters, digits and hyphens")
-
-
-def _slug(value: Any) -> Any:
-    # Only strings get the slug check; anything else falls through to pydantic's "must be text".
-    return _check_slug(value) if isinstance(value, str) else value
-
-
-Slug = Annotated[str, BeforeValidator(_slug)]
-
-
-def _signal_ref(value: Any) -> Any:
-    if value == "*" or not isinstance(value, str):
-        return value
-    try:
-        return _check_slug(value)
-    except PydanticCustomError:
-        raise PydanticCustomError("signal_ref", "must be a signal id or '*'") from None
-
-
-SignalRef = Annotated[str, BeforeValidator(_signal_ref)]
-
-# --- durations -------------------------------------------------------------------------------
-
-_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-# Units must come largest first and at most once each, so "1h30m" parses but "30m1h" and
-# "1h1h" (surely typos) do not.
-_DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-_DURATION_HINT = "use seconds or a duration like '90s', '10m', '1h30m', '2d'"
-MIN_INTERVAL = timedelta(seconds=60)
-
-
-def parse_duration(value: int | str | timedelta) -> timedelta:
-    """Parse int seconds or a string like "90s", "10m", "1h30m", "2d" into a positive timedelta."""
-    if isinstance(value, timedelta):
-        result = value
-    else:
-        try:
-            result = timedelta(seconds=_seconds(value))
-        except OverflowError:
-            raise PydanticCustomError("duration", "is too long") from None
-    if result <= timedelta(0):
-        raise PydanticCustomError("duration", "must be positive")
-    return result
-
-
-def _seconds(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        # bool is an int subclass; `interval: true` is a mistake, not one second.
-        raise PydanticCustomError("duration", f"must be a duration ({_DURATION_HINT})")
-    if isinstance(value, int):
-        return value
-    text = re.sub(r"\s+", "", value.lower())
-    if text.isdigit():
-        return int(text)
-    match = _DURATION.fullmatch(text)
-    if not text or match is None:
-        raise PydanticCustomError(
-            "duration",
-            "invalid duration '{value}' ({hint})",
-            {"value": value, "hint": _DURATION_HINT},
-        )
-    return sum(
-        int(amount) * _UNIT_SECONDS[unit]
-        for amount, unit in zip(match.groups(), _UNIT_SECONDS, strict=True)
-        if amount
-    )
-
-
-def format_duration(value: timedelta) -> str:
-    """Write a timedelta the way a person would in the watchlist: "1h30m", "2d", "90s"."""
-    seconds = int(value.total_seconds())
-    if seconds <= 0:
-        return f"{seconds}s"
-    parts = []
-    for unit, size in _UNIT_SECONDS.items():
-        amount, seconds = divmod(seconds, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return "".join(parts)
-
-
-def _interval(value: Any) -> timedelta:
-    duration = parse_duration(value)
-    if duration < MIN_INTERVAL:
-        raise PydanticCustomError(
-            "interval_too_short",
-            f"must be at least 60s (got {format_duration(duration)}): "
-            "feeds polled more often than once a minute tend to block us",
-        )
-    return duration
-
-
-# The serializer writes durations back in the file's own notation (model_dump(mode="json")).
-_AsText = PlainSerializer(format_duration, return_type=str, when_used="json")
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), _AsText]
-Interval = Annotated[timedelta, BeforeValidator(_interval), _AsText]
-
-DEFAULT_INTERVAL = timedelta(minutes=10)
-DEFAULT_BACKFILL = timedelta(hours=24)
-DEFAULT_RETENTION = timedelta(days=30)
-
-# --- other field types -----------------------------------------------------------------------
-
-
-def _non_blank(value: str) -> str:
-    stripped = value.strip()
-    if not stripped:
-        raise PydanticCustomError("blank", "must not be empty")
-    return stripped
-
-
-def _http_url(value: str) -> str:
-    url = value.strip()
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
-    except ValueError as err:
-        raise PydanticCustomError(
-            "url", "is not a valid URL ({reason})", {"reason": str(err)}
-        ) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise PydanticCustomError("url", "must start with http:// or https://")
-    if not parts.hostname:
-        raise PydanticCustomError("url", "has no host name")
-    if any(char.isspace() for char in url):
-        raise PydanticCustomError("url", "must not contain spaces (encode them as %20)")
-    return url
-
-
-def _snowflake(value: Any) -> Any:
-    # Discord ids are 64-bit integers. A quoted id ("1234…") is fine, but true/false (ints to
-    # Python) and floats (which silently round 18-digit ids) are not.
-    if isinstance(value, bool | float):
-        raise PydanticCustomError("snowflake", "must be a Discord id (a whole number)")
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return value
-
-
-Snowflake = Annotated[int, BeforeValidator(_snowflake), Field(gt=0, strict=True)]
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# A run of 16+ hex digits with a digit in it is a key (NewsAPI's are 32 hex), never a name,
-# even where it happens to start with a letter and so passes `_ENV_NAME`.
-_LOOKS_LIKE_KEY = re.compile(r"(?=.*[0-9])[0-9A-Fa-f]{16,}")
-
-
-def _env_var_name(value: str) -> str:
-    if _ENV_NAME.fullmatch(value):
-        return value
-    if "://" in value:
-        # The one mistake worth a special message: the secret itself pasted into the file.
-        raise PydanticCustomError(
-            "webhook",
-            "must be the NAME of an environment variable holding the webhook URL, "
-            "not the URL itself (keep secrets out of the watchlist)",
-        )
-    raise PydanticCustomError(
-        "webhook", "must be an environment variable name (letters, digits and underscores)"
-    )
-
-
-Severity = Literal["low", "medium", "high", "critical"]
-
-# "rss" polls a feed URL; the others are news APIs searched with each signal's query
-# (bot.sources.search), where `url` is optional and overrides the API's endpoint.
-SourceType = Literal["rss", "gdelt", "google_news", "newsapi", "guardian"]
-SEARCH_TYPES: tuple[str, ...] = API_TYPES
-# A search source without `url` uses its API's real endpoint.
-SEARCH_ENDPOINTS: Mapping[str, str] = DEFAULT_BASE_URLS
-# The environment variable holding a keyed API's key unless the source names another.
-SEARCH_KEY_ENVS: Mapping[str, str] = KEY_ENV_DEFAULTS
-_SEARCH_ONLY_FIELDS = ("key_env", "language", "country", "daily_quota", "min_interval")
-
-# --- concepts --------------------------------------------------------------------------------
-
-MAX_CONCEPTS = 500
-MAX_CONCEPT_ENTRIES = 500
-# Each query that names a concept holds all its terms: the watchlist's queries together may
-# hold this many (real watchlists: a few thousand), so no edit can make validation and
-# compiling take minutes.
-MAX_WATCHLIST_CONCEPT_TERMS = 50_000
-
-
-def _concept_name(value: Any) -> Any:
-    if not isinstance(value, str) or CONCEPT_NAME.fullmatch(value):
-        return value
-    raise PydanticCustomError(
-        "concept_name",
-        "concept name '{name}' must be lower-case letters, digits and hyphens (at most 63),"
-        " as it is written after '@' in queries",
-        {"name": value},
-    )
-
-
-def _concept_entry(value: str) -> str:
-    try:
-        concept_term(value)
-    except QueryError as err:
-        raise PydanticCustomError("concept_term", "{detail}", {"detail": err.message}) from None
-    return value.strip()
-
-
-def _concept_entries(value: Any) -> Any:
-    # `pact:` with nothing after it is an empty concept, said as such (not "must be a list").
-    if value is None or value == []:
-        raise PydanticCustomError(
-            "concept_empty", "has no terms: give it at least one word or phrase"
-        )
-    if isinstance(value, list) and len(value) > MAX_CONCEPT_ENTRIES:
-        raise PydanticCustomError(
-            "concept_size", f"has {len(value):,} terms (the limit is {MAX_CONCEPT_ENTRIES})"
-        )
-    return value
-
-
-def _concept_count(value: Any) -> Any:
-    if value is None:
-        return {}
-    if isinstance(value, Mapping) and len(value) > MAX_CONCEPTS:
-        raise PydanticCustomError(
-            "concepts_size", f"{len(value):,} concepts (the limit is {MAX_CONCEPTS})"
-        )
-    return value
-
-
-ConceptName = Annotated[str, BeforeValidator(_concept_name)]
-ConceptEntry = Annotated[str, AfterValidator(_concept_entry)]
-ConceptEntries = Annotated[list[ConceptEntry], BeforeValidator(_concept_entries)]
-
-
-class _AnyConcept(Mapping[str, Sequence[str]]):
-    """Stands in for the watchlist's concepts while a query is checked on its own: every
-    `@name` is a one-word concept. The Watchlist then checks the names against its own."""
-
-    def __getitem__(self, name: str) -> Sequence[str]:
-        return (name,)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-ANY_CONCEPT: Concepts = _AnyConcept()
-
-# --- models ----------------------------------------------------------------------------------
+from bot.watchlist.fields import (
+    ANY_CONCEPT,
+    DEFAULT_BACKFILL,
+    DEFAULT_INTERVAL,
+    DEFAULT_RETENTION,
+    ENV_NAME,
+    LOOKS_LIKE_KEY,
+    SEARCH_ENDPOINTS,
+    SEARCH_KEY_ENVS,
+    SEARCH_ONLY_FIELDS,
+    SEARCH_TYPES,
+    ConceptEntries,
+    ConceptName,
+    Duration,
+    Interval,
+    Severity,
+    SignalRef,
+    Slug,
+    Snowflake,
+    SourceType,
+    concept_count,
+    env_var_name,
+    http_url,
+    non_blank,
+    parse_duration,
+)
+from bot.watchlist.references import REFERENCES_ERROR, reference_problems
 
 
 def _empty_if_none(value: Any, empty: Any) -> Any:
@@ -372,14 +124,14 @@ class SignalSpec(_Spec):
     @field_validator("title")
     @classmethod
     def _title_not_blank(cls, value: str) -> str:
-        return _non_blank(value)
+        return non_blank(value)
 
     @field_validator("query", "search")
     @classmethod
     def _query_parses(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        query = _non_blank(value)
+        query = non_blank(value)
         try:
             parse_query(query, ANY_CONCEPT)
         except QueryError as err:
@@ -441,7 +193,7 @@ class SourceSpec(_Spec):
     @field_validator("url")
     @classmethod
     def _url_is_http(cls, value: str, info: ValidationInfo) -> str:
-        url = _http_url(value)
+        url = http_url(value)
         # A news API's parameters are ours to build; a query here is most likely a pasted key
         # (Guardian's ?api-key=…), which would then be logged, stored and listed. The message
         # does not repeat the URL, so the key goes no further than the file.
@@ -457,7 +209,7 @@ class SourceSpec(_Spec):
     @field_validator("key_env")
     @classmethod
     def _key_env_is_name(cls, value: str | None) -> str | None:
-        if value is None or (_ENV_NAME.fullmatch(value) and not _LOOKS_LIKE_KEY.fullmatch(value)):
+        if value is None or (ENV_NAME.fullmatch(value) and not LOOKS_LIKE_KEY.fullmatch(value)):
             return value
         raise PydanticCustomError(
             "key_env",
@@ -468,7 +220,7 @@ class SourceSpec(_Spec):
     @model_validator(mode="after")
     def _fields_fit_type(self) -> Self:
         if self.type == "rss":
-            given = [name for name in _SEARCH_ONLY_FIELDS if getattr(self, name) is not None]
+            given = [name for name in SEARCH_ONLY_FIELDS if getattr(self, name) is not None]
             if given:
                 raise PydanticCustomError(
                     "source_type",
@@ -541,7 +293,7 @@ class RouteSpec(_Spec):
     @field_validator("webhook")
     @classmethod
     def _webhook_is_env_name(cls, value: str | None) -> str | None:
-        return None if value is None else _env_var_name(value)
+        return None if value is None else env_var_name(value)
 
     @field_validator("at", mode="before")
     @classmethod
@@ -583,7 +335,7 @@ class Watchlist(_Spec):
 
     version: int = Field(default=SUPPORTED_VERSION, strict=True)
     defaults: Defaults = Field(default_factory=Defaults)
-    concepts: Annotated[dict[ConceptName, ConceptEntries], BeforeValidator(_concept_count)] = Field(
+    concepts: Annotated[dict[ConceptName, ConceptEntries], BeforeValidator(concept_count)] = Field(
         default_factory=dict
     )
     signals: list[SignalSpec]
@@ -693,179 +445,3 @@ def _with_defaults(source: SourceSpec, defaults: Defaults) -> SourceSpec:
     if "backfill" not in source.model_fields_set:
         update["backfill"] = defaults.backfill
     return source.model_copy(update=update) if update else source
-
-
-# --- cross-references ------------------------------------------------------------------------
-
-REFERENCES_ERROR = "watchlist_references"
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ReferenceProblem:
-    """A problem between items (duplicate id, unknown signal); `first` is the earlier twin."""
-
-    loc: Loc
-    message: str
-    first: Loc | None = None
-
-    def describe(self) -> str:
-        """The problem without line numbers, for errors raised outside the loader."""
-        where = ".".join(str(part) for part in self.loc)
-        return f"{where}: {self.message}"
-
-
-def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
-    """Duplicate ids and unknown signal references in plain watchlist data, however malformed.
-
-    Works on the raw YAML as well as on a validated Watchlist's `model_dump()`, so the loader
-    can report these next to field errors; items whose ids are not strings are skipped.
-    """
-    signals = _items(data.get("signals"))
-    sources = _items(data.get("sources"))
-    routes = _items(data.get("routes"))
-    problems = _duplicates("signals", "signal", signals)
-    problems += _duplicates("sources", "source", sources)
-    known = [item["id"] for item in signals if isinstance(item.get("id"), str)]
-
-    problems += _concept_problems(data.get("concepts"), signals)
-
-    for index, source in enumerate(sources):
-        scope = source.get("signals")
-        if isinstance(scope, list):
-            for position, ref in enumerate(scope):
-                if isinstance(ref, str) and ref not in known:
-                    loc: Loc = ("sources", index, "signals", position)
-                    problems.append(ReferenceProblem(loc, _unknown_signal(ref, known)))
-
-    seen_routes: dict[tuple[object, ...], int] = {}
-    for index, route in enumerate(routes):
-        ref = route.get("signal")
-        if isinstance(ref, str) and ref != "*" and ref not in known:
-            problems.append(
-                ReferenceProblem(("routes", index, "signal"), _unknown_signal(ref, known))
-            )
-        # str(channel): the raw YAML may quote an id that validation turns into an int.
-        channel = route.get("channel")
-        # A digest route is a different way to deliver: it may share a plain route's target.
-        key = (
-            ref,
-            None if channel is None else str(channel),
-            route.get("webhook"),
-            route.get("digest"),
-            route.get("at"),
-        )
-        if _hashable(key) and key in seen_routes:
-            # Two identical routes would post every alert twice.
-            first = seen_routes[key]
-            problems.append(
-                ReferenceProblem(
-                    ("routes", index), f"same signal and destination as route #{first + 1}"
-                )
-            )
-        elif _hashable(key):
-            seen_routes[key] = index
-    return problems
-
-
-def _concept_problems(concepts: Any, signals: list[Mapping[str, Any]]) -> list[ReferenceProblem]:
-    """Queries that name an unknown concept, or that its terms make too large.
-
-    A concept with problems of its own (empty, a bad term) is reported on its own line and
-    stands here as a one-word concept, so its users are not reported again.
-    """
-    usable: dict[str, Sequence[str]] = {}
-    if isinstance(concepts, Mapping):
-        for name, entries in concepts.items():
-            if isinstance(name, str):
-                usable[name] = entries if _usable_entries(entries) else (name,)
-    problems = []
-    budget = MAX_WATCHLIST_CONCEPT_TERMS
-    for index, signal in enumerate(signals):
-        for key in ("query", "search"):
-            text = signal.get(key)
-            if not isinstance(text, str) or "@" not in text:
-                continue
-            text = text.strip()
-            try:
-                parse_query(text, ANY_CONCEPT)
-            except QueryError:
-                continue  # a syntax error, reported on the field itself
-            # Counted before the query is parsed with them: that is the work to bound.
-            budget -= sum(len(usable.get(name, ())) for name, _ in concept_references(text))
-            if budget < 0:
-                problems.append(
-                    ReferenceProblem(
-                        ("signals", index, key),
-                        f"the watchlist's queries name more than {MAX_WATCHLIST_CONCEPT_TERMS:,}"
-                        " concept terms in all (a concept counts its terms each time it is"
-                        " named)",
-                    )
-                )
-                return problems
-            try:
-                parse_query(text, usable)
-            except QueryError as err:
-                problems.append(ReferenceProblem(("signals", index, key), str(err)))
-    return problems
-
-
-def _usable_entries(entries: Any) -> bool:
-    """Whether a concept's raw entries are a list of terms that all parse."""
-    if not isinstance(entries, list) or not entries or len(entries) > MAX_CONCEPT_ENTRIES:
-        return False
-    try:
-        for entry in entries:
-            if not isinstance(entry, str):
-                return False
-            concept_term(entry)
-    except QueryError:
-        return False
-    return True
-
-
-def _items(value: Any) -> list[Mapping[str, Any]]:
-    # Non-mapping items are kept as empty mappings so that indexes still match the file.
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return []
-    return [item if isinstance(item, Mapping) else {} for item in value]
-
-
-def _duplicates(section: str, kind: str, items: list[Mapping[str, Any]]) -> list[ReferenceProblem]:
-    counts = Counter(item.get("id") for item in items if isinstance(item.get("id"), str))
-    first_seen: dict[str, int] = {}
-    problems = []
-    for index, item in enumerate(items):
-        item_id = item.get("id")
-        if not isinstance(item_id, str) or counts[item_id] < 2:
-            continue
-        if item_id in first_seen:
-            problems.append(
-                ReferenceProblem(
-                    (section, index, "id"),
-                    f"duplicate {kind} id '{item_id}'",
-                    first=(section, first_seen[item_id], "id"),
-                )
-            )
-        else:
-            first_seen[item_id] = index
-    return problems
-
-
-def _unknown_signal(ref: str, known: list[str]) -> str:
-    return f"unknown signal '{ref}'{did_you_mean(ref, known)}"
-
-
-def did_you_mean(word: str, candidates: Sequence[str]) -> str:
-    """ " (did you mean 'x'?)" for the closest candidate, or "" when nothing is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _hashable(value: object) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True

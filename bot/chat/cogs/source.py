@@ -23,7 +23,7 @@ from bot.render import truncate
 from bot.settings import Settings
 from bot.sources.safety import check_url_allowed_async
 from bot.watchlist import Change, WatchlistEditor, format_duration
-from bot.watchlist.schema import did_you_mean
+from bot.watchlist.references import did_you_mean
 
 if TYPE_CHECKING:
     from bot.chat.bot import SignalBot

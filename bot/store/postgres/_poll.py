@@ -63,7 +63,7 @@ class PollMixin(PostgresBase):
         if limit <= 0:
             return []
         with self._transaction("recent_seen", write=False) as db:
-            # The WHERE repeats the partial index's condition so that index serves the query.
+            # Walks seen_by_age newest first (nearly every row has text) and stops at `limit`.
             rows = db.execute(
                 "SELECT source_id, key, link, published, first_seen_at, title, summary FROM seen"
                 " WHERE title IS NOT NULL OR summary IS NOT NULL"

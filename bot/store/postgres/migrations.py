@@ -339,6 +339,12 @@ CREATE INDEX IF NOT EXISTS feedback_by_signal
 CREATE INDEX IF NOT EXISTS articles_by_link ON articles (source_id, link) WHERE link IS NOT NULL
 """
 
+INDEX_AUDIT = """
+-- `python -m bench.index_audit`: every row of seen keeps its text, so this partial index was
+-- seen_by_age again, paid for on every insert; recent_seen walks seen_by_age instead
+DROP INDEX IF EXISTS seen_text_by_age
+"""
+
 MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(1, "core schema: sources, seen, articles, outbox", CORE),
     PgMigration(2, "article full-text search", ARTICLE_SEARCH),
@@ -351,4 +357,5 @@ MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(9, "live watchlist, notice queue, API slots", CLUSTER),
     PgMigration(10, "story idents: every copy's link and headline", STORY_IDENTS),
     PgMigration(11, "subscribers' feedback, articles by link", FEEDBACK),
+    PgMigration(12, "drop seen_text_by_age (seen_by_age serves its query)", INDEX_AUDIT),
 )
