@@ -101,11 +101,6 @@ class _Item:
             self._spaces = [m.start() for m in _SPACE.finditer(self.joined)]
         return bisect.bisect_right(self._spaces, offset) - 1
 
-    @property
-    def tokens(self) -> tuple[list[Token], list[Token]]:
-        """Each field's tokens with source spans (computed on first use)."""
-        return (self.text.tokens(0), self.text.tokens(1))
-
     def field_of(self, index: int) -> int:
         """0 for a title token, 1 for a summary token."""
         return 0 if index < self.split else 1
@@ -165,7 +160,7 @@ class _RegexEval(_Eval):
     def _search(self, item: _Item) -> list[Span] | None:
         spans: list[Span] = []
         for field in (0, 1):
-            tokens = item.tokens[field]
+            tokens = item.text.tokens(field)
             if not tokens:
                 continue
             ends = [t.end for t in tokens]
@@ -481,7 +476,7 @@ def _explain(signal_id: str, item: _Item, spans: list[Span]) -> Match:
     for first, last in unique:
         field, a = item.local(first)
         _, b = item.local(last)
-        tokens: list[Token] = item.tokens[field]
+        tokens: list[Token] = item.text.tokens(field)
         if not tokens:
             continue
         a, b = max(0, min(a, len(tokens) - 1)), max(0, min(b, len(tokens) - 1))
