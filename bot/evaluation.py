@@ -1,7 +1,9 @@
 """Precision/recall of the compiled watchlist on a labelled set of real headlines.
 
 Each line of a labelled file is a JSON object with `title`, `summary` and `labels` (the signal
-ids the item is a hit for); other keys are kept for the report. Pure: no I/O but reading files.
+ids the item is a hit for); other keys are kept for the report. An item with `judged` (what
+`feedback export` writes: the signals subscribers judged on it) is scored on those signals
+only: for any other, nobody said whether it should fire. Pure: no I/O but reading files.
 """
 
 from __future__ import annotations
@@ -99,11 +101,15 @@ def evaluate(matcher: Matcher, items: Iterable[dict[str, object]]) -> EvalReport
     for item in items:
         count += 1
         labels = set(item.get("labels") or [])  # type: ignore[call-overload]
+        judged = item.get("judged")
+        scope = None if judged is None else set(judged)  # type: ignore[call-overload]
         title = str(item.get("title") or "")
         summary = str(item.get("summary") or "")
         got = set(matcher.match_ids(title, summary))
         label = f"{item.get('id', count)}: {title}"
         for sid, score in scores.items():
+            if scope is not None and sid not in scope:
+                continue
             if sid in got and sid in labels:
                 score.tp += 1
             elif sid in got:

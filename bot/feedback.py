@@ -119,7 +119,8 @@ class FeedbackExport:
 
 def labelled_items(judgements: Sequence[Judgement]) -> FeedbackExport:
     """One labelled-set item per judged item: 👍 majority on S → S in `labels`, 👎 majority →
-    S in `hard_negative_for`; ties left out (an item with nothing decided is left out too)."""
+    S in `hard_negative_for`, and every decided S in `judged`; ties left out (an item with
+    nothing decided is left out too)."""
     by_item: dict[tuple[str, str], list[ItemVerdict]] = {}
     for verdict in item_verdicts(judgements):
         by_item.setdefault(_item_key(verdict.item), []).append(verdict)
@@ -142,6 +143,9 @@ def labelled_items(judgements: Sequence[Judgement]) -> FeedbackExport:
                 "published": item.published.date().isoformat() if item.published else None,
                 "labels": [v.signal_id for v in decided if v.outcome > 0],
                 "hard_negative_for": [v.signal_id for v in decided if v.outcome < 0],
+                # Only these signals were judged: `eval` scores no other signal on the item
+                # (another signal matching it is not a false positive nobody reported).
+                "judged": [v.signal_id for v in decided],
                 "provenance": PROVENANCE,
                 "note": "; ".join(f"{v.signal_id}: 👍 {v.up}, 👎 {v.down}" for v in decided),
             }

@@ -165,6 +165,7 @@ def test_export_writes_labelled_lines_that_eval_reads(
         (labelled(MISFIRE)["title"], [], ["nato-5pct"]),
         (labelled(SPAIN)["title"], ["nato-5pct"], []),
     ]
+    assert [x["judged"] for x in lines] == [["nato-5pct"], ["nato-5pct"]]
     assert lines[0]["source"] == f"{labelled(MISFIRE)['source']} (via wire)"
     assert lines[0]["provenance"] == "feedback" and lines[0]["url"] == labelled(MISFIRE)["url"]
 
@@ -178,3 +179,18 @@ def test_export_writes_labelled_lines_that_eval_reads(
     assert cli.main(["feedback", "export", "--db", f"sqlite:///{db}"]) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 3  # all time: the 40-day-old hit too
+
+
+def test_eval_scores_an_exported_item_only_on_the_signals_judged() -> None:
+    """A 👎 on nato-5pct says nothing about another signal matching the same headline: with
+    `judged`, that signal is not charged a false positive (without it, it would be)."""
+    from bot.evaluation import evaluate
+    from bot.matching import Matcher
+
+    matcher = Matcher.compile([("nato-5pct", "nato AND spending"), ("spending", "spending")])
+    item = {"title": "NATO spending row", "labels": [], "hard_negative_for": ["nato-5pct"]}
+    plain = {s.signal_id: (s.tp, s.fp, s.fn) for s in evaluate(matcher, [item]).scores}
+    assert plain == {"nato-5pct": (0, 1, 0), "spending": (0, 1, 0)}
+    judged = {**item, "judged": ["nato-5pct"]}
+    scoped = {s.signal_id: (s.tp, s.fp, s.fn) for s in evaluate(matcher, [judged]).scores}
+    assert scoped == {"nato-5pct": (0, 1, 0), "spending": (0, 0, 0)}
