@@ -133,12 +133,15 @@ class StoriesContract(ContractBase):
                 ],
             )
         since = T0 - timedelta(hours=47)
-        assert polled.story_of_ident("link:a/k1", since) == story.id
-        assert polled.story_of_ident("link:b/k2", since) == story.id
-        assert polled.story_of_ident("title:allies", since) == story.id
-        assert polled.story_of_ident("link:c/k3", since) is None
+        idents = ["link:a/k1", "link:b/k2", "title:allies", "link:c/k3", "link:a/k1"]
+        assert polled.stories_of_idents(idents, since) == {
+            "link:a/k1": story.id,
+            "link:b/k2": story.id,
+            "title:allies": story.id,
+        }  # an ident of no story is left out; a repeated one is asked once
+        assert polled.stories_of_idents([], since) == {}
         # Last seen at T0 + 1h: a window starting after that finds nothing.
-        assert polled.story_of_ident("link:a/k1", T0 + timedelta(hours=2)) is None
+        assert polled.stories_of_idents(["link:a/k1"], T0 + timedelta(hours=2)) == {}
 
     def test_writes_with_one_new_ref_share_one_story(self, polled: Store) -> None:
         """Two copies of a story new in this poll make one story, not two."""

@@ -506,3 +506,32 @@ def test_stored_stories_follow_the_window_reading_only_what_changed(store: Store
     assert book.index().find(fingerprint(HEADLINE, "", None)) == s1
     assert ids(book, NOW + timedelta(hours=73)) == [s3]
     assert ids(book, NOW + timedelta(hours=79)) == []
+
+
+def test_a_poll_asks_the_store_about_its_copies_idents_once() -> None:
+    """Every matched copy's link and headline go to the store in one question per poll, and
+    a copy of a stored story is still found by its link (one query, not one per copy)."""
+    compiled = compiled_for(SOURCES)
+    first = entry("a", HEADLINE)
+    (original,) = plan(compiled, [first]).alerts
+    asked: list[list[str]] = []
+
+    class Counting(GivenStories):
+        def stories_of_idents(self, idents: Sequence[str]) -> dict[str, int]:
+            asked.append(list(idents))
+            return super().stories_of_idents(idents)
+
+    words = ["alpha", "bravo", "charlie"]
+    fresh = [entry("a", HEADLINE)] + [entry(f"n{i}", f"{OTHER} {w}") for i, w in enumerate(words)]
+    result = plan_poll(
+        compiled,
+        "wire",
+        fresh,
+        NOW,
+        first_poll=False,
+        backfill=timedelta(hours=24),
+        sent_last_hour=no_alerts_sent,
+        stories=Counting((known(7, first, original),)),
+    )
+    assert len(asked) == 1 and len(asked[0]) >= len(fresh)  # a link (and headline) each
+    assert [w.story_id for w in result.stories][:1] == [7]  # the repeat joined its story

@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.matching.text import EntryText
-from bot.model import Alert, Entry
+from bot.model import Alert, Entry, Match
 from bot.pipeline.alerts import entry_alert_for_route, summary_alert, update_alert
 from bot.pipeline.compiled import Compiled
-from bot.pipeline.storybook import GivenStories, StoryBook, StoryIndexInPoll, StoryInPoll, outlet
+from bot.pipeline.storybook import (
+    GivenStories,
+    StoryBook,
+    StoryIndexInPoll,
+    StoryInPoll,
+    entry_fingerprint,
+    outlet,
+)
 from bot.sources.entries import normalised_title
 from bot.store import (
     Announcement,
@@ -22,6 +29,7 @@ from bot.store import (
     StoryCopy,
     StoryWrite,
 )
+from bot.stories import StoryFingerprint
 from bot.watchlist import SourceSpec, Watchlist
 
 __all__ = ["PollPlan", "identify", "plan_poll", "source_spec"]
@@ -100,16 +108,20 @@ def plan_poll(
     digest_items: list[DigestItem] = []
     index = StoryIndexInPoll(stories)
     backfilled = 0
+    matched: list[tuple[Entry, list[Match], StoryFingerprint]] = []
     for entry in fresh:
         if first_poll and (entry.published is None or entry.published < now - backfill):
             backfilled += 1
             continue
         text = EntryText(entry.title, entry.summary)  # normalised once: matcher and story
         matches = [m for m in compiled.matcher.match(text) if scope is None or m.signal_id in scope]
-        if not matches:
-            continue
+        if matches:
+            matched.append((entry, matches, entry_fingerprint(entry, text)))
+    if matched:  # the store is asked about every copy's link and headline at once
+        index.prefetch([fp for _, _, fp in matched])
+    for entry, matches, candidate in matched:
         articles.append(ArticleRecord.from_matches(entry, matches, now))
-        story, idents = index.file(entry, text)
+        story, idents = index.file(entry, candidate)
         copy_outlet = outlet(entry.source_id, entry.publisher, entry.link)
         new_outlet = copy_outlet not in story.outlets
         if new_outlet:

@@ -38,6 +38,7 @@ __all__ = [
     "StoryBook",
     "StoryIndexInPoll",
     "copy_idents",
+    "entry_fingerprint",
     "outlet",
 ]
 
@@ -48,6 +49,14 @@ STORY_WINDOW = timedelta(hours=48)
 def outlet(source_id: str, publisher: str | None, link: str | None) -> str:
     """Who published a copy, as a key every source spells alike (see `outlet_key`)."""
     return outlet_key(link, publisher, source_id)
+
+
+def entry_fingerprint(entry: Entry, text: EntryText | None = None) -> StoryFingerprint:
+    """An entry's story fingerprint (`text`: the entry's text as the matcher read it, whose
+    tokens it reuses)."""
+    if text is None:
+        text = EntryText(entry.title, entry.summary)
+    return fingerprint_of(text, entry.link, entry.published)
 
 
 def copy_idents(fp: StoryFingerprint) -> tuple[str, ...]:
@@ -86,8 +95,9 @@ class StoryBook(Protocol):
         """One story in full: its copies and announcements."""
         ...
 
-    def story_of_ident(self, ident: str) -> int | None:
-        """The story of the window one of whose copies has this link or headline ident."""
+    def stories_of_idents(self, idents: Sequence[str]) -> dict[str, int]:
+        """The story of the window each ident (a copy's link or headline) was filed under;
+        idents of no such story are left out."""
         ...
 
 
@@ -108,13 +118,16 @@ class GivenStories:
         """The story with this id, if given."""
         return next((s for s in self.stories if s.id == story_id), None)
 
-    def story_of_ident(self, ident: str) -> int | None:
-        """The first given story with a copy that has this ident."""
+    def stories_of_idents(self, idents: Sequence[str]) -> dict[str, int]:
+        """The first given story with a copy that has each ident."""
+        wanted = set(idents)
+        found: dict[str, int] = {}
         for s in self.stories:
             for c in s.copies:
-                if ident in copy_idents(fingerprint(c.title, "", c.link)):
-                    return s.id
-        return None
+                for ident in copy_idents(fingerprint(c.title, "", c.link)):
+                    if ident in wanted:
+                        found.setdefault(ident, s.id)
+        return found
 
 
 class StoredStories:
@@ -171,11 +184,11 @@ class StoredStories:
         """One story in full, from the store."""
         return self.store.story(story_id)
 
-    def story_of_ident(self, ident: str) -> int | None:
-        """The story of the window one of whose copies has this ident, from the store."""
+    def stories_of_idents(self, idents: Sequence[str]) -> dict[str, int]:
+        """The story of the window each ident's copy was filed under, from the store."""
         if self.now is None:
             raise RuntimeError("StoredStories.now must be set before a poll reads stories")
-        return self.store.story_of_ident(ident, self.now - self.window)
+        return self.store.stories_of_idents(idents, self.now - self.window)
 
 
 _ID_BITS = 40
@@ -205,22 +218,33 @@ class StoryIndexInPoll:
         self._new_stories: list[StoryInPoll] = []
         # Idents of the copies filed in this poll, and the store's answers so far (None: none).
         self._idents: dict[str, StoryInPoll | None] = {}
+        # The store's story id for each ident asked about before filing (None: no story).
+        self._asked: dict[str, int | None] = {}
+
+    def prefetch(self, candidates: Sequence[StoryFingerprint]) -> None:
+        """Ask the store at once about every ident of the copies about to be filed (one query
+        for a poll, instead of one per copy and ident)."""
+        idents = [i for fp in candidates for i in copy_idents(fp) if i not in self._asked]
+        if not idents:
+            return
+        found = self._book.stories_of_idents(idents)
+        for ident in idents:
+            self._asked[ident] = found.get(ident)
 
     def file(
-        self, entry: Entry, text: EntryText | None = None
+        self, entry: Entry, candidate: StoryFingerprint | None = None
     ) -> tuple[StoryInPoll, tuple[str, ...]]:
         """The story `entry` belongs to (a new one, kept for the rest of the poll, if none),
-        and the entry's idents, to be stored with its copy. `text`: the entry's text as the
-        matcher read it, whose tokens the fingerprint reuses.
+        and the entry's idents, to be stored with its copy. `candidate`: the entry's
+        fingerprint, when the caller made it (`entry_fingerprint`).
 
         The strongest rule wins: the same link as any copy, then the same identifying
         headline as any copy, then a near-duplicate of a story's first copy.
         """
         if self._stored is None:
             self._stored = self._book.index()
-        if text is None:
-            text = EntryText(entry.title, entry.summary)
-        candidate = fingerprint_of(text, entry.link, entry.published)
+        if candidate is None:
+            candidate = entry_fingerprint(entry)
         idents = copy_idents(candidate)
         story = self._file(entry, candidate, idents)
         for ident in idents:
@@ -254,7 +278,9 @@ class StoryIndexInPoll:
     def _by_ident(self, ident: str) -> StoryInPoll | None:
         """The story a copy with `ident` was filed under: in this poll, else in the store."""
         if ident not in self._idents:
-            story_id = self._book.story_of_ident(ident)
+            if ident not in self._asked:
+                self._asked[ident] = self._book.stories_of_idents([ident]).get(ident)
+            story_id = self._asked[ident]
             self._idents[ident] = None if story_id is None else self._stored_story(story_id)
         return self._idents[ident]
 

@@ -348,9 +348,11 @@ class Store(Protocol):
         """The stored fingerprint of each of these stories; unknown ids are left out."""
         ...
 
-    def story_of_ident(self, ident: str, since: datetime) -> int | None:
-        """The story seen at or after `since` that a copy with this link or headline ident
-        ("link:…", "title:…", see `StoryWrite.idents`) was filed under; the oldest if several."""
+    def stories_of_idents(self, idents: Sequence[str], since: datetime) -> dict[str, int]:
+        """For each of these link or headline idents ("link:…", "title:…", see
+        `StoryWrite.idents`) that a copy of a story seen at or after `since` was filed
+        under, that story (the oldest if several); idents of no such story are left out.
+        One query for a poll's idents, however many."""
         ...
 
     def story(self, story_id: int) -> KnownStory | None:

@@ -309,7 +309,7 @@ class StoryWrite:
     of them gives its `fingerprint` and title. `announced` records the alerts this poll
     enqueues for the story (new signals or destinations), so later copies update them.
     `idents` are the copy's canonical link and identifying headline ("link:…", "title:…"),
-    by which `story_of_ident` finds the story again.
+    by which `stories_of_idents` finds the story again.
     """
 
     copy: StoryCopy

@@ -46,6 +46,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -222,6 +223,7 @@ def _weigh(terms: Iterable[int]) -> float:
     return sum(_WEIGHTS[t >> _LEVEL_SHIFT] for t in terms)
 
 
+@lru_cache(maxsize=1 << 16)  # news vocabulary repeats: most words are hashed many times
 def _hash(word: str) -> int:
     """A stable 24-bit term (Python's hash() is salted per process; rows outlive processes)."""
     return _level(word) << _LEVEL_SHIFT | zlib.crc32(word.encode("utf-8")) & _HASH_MASK

@@ -61,15 +61,19 @@ class StoriesMixin(PostgresBase):
             ).fetchall()
         return [(int(row["id"]), row["v"]) for row in rows]
 
-    def story_of_ident(self, ident: str, since: datetime) -> int | None:
-        """The story seen at or after `since` a copy with this ident was filed under."""
-        with self._transaction("story_of_ident", write=False) as db:
-            row = db.execute(
-                "SELECT s.id FROM story_idents i JOIN stories s ON s.id = i.story_id"
-                " WHERE i.ident = %s AND s.last_seen_at >= %s ORDER BY s.id LIMIT 1",
-                (ident, codec.utc(since, "since")),
-            ).fetchone()
-        return None if row is None else int(row["id"])
+    def stories_of_idents(self, idents: Sequence[str], since: datetime) -> dict[str, int]:
+        """The oldest story seen at or after `since` each ident's copy was filed under."""
+        wanted = list(dict.fromkeys(idents))
+        if not wanted:
+            return {}
+        with self._transaction("stories_of_idents", write=False) as db:
+            rows = db.execute(
+                "SELECT i.ident, MIN(s.id) AS id FROM story_idents i"
+                " JOIN stories s ON s.id = i.story_id"
+                " WHERE i.ident = ANY(%s) AND s.last_seen_at >= %s GROUP BY i.ident",
+                (wanted, codec.utc(since, "since")),
+            ).fetchall()
+        return {str(row["ident"]): int(row["id"]) for row in rows}
 
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""

@@ -64,15 +64,24 @@ class StoriesMixin(SQLiteBase):
                 ]
         return found
 
-    def story_of_ident(self, ident: str, since: datetime) -> int | None:
-        """The story seen at or after `since` a copy with this ident was filed under."""
-        with self._transaction("story_of_ident", write=False) as db:
-            row = db.execute(
-                "SELECT s.id FROM story_idents i JOIN stories s ON s.id = i.story_id"
-                " WHERE i.ident = ? AND s.last_seen_at >= ? ORDER BY s.id LIMIT 1",
-                (ident, codec.to_text(since, "since")),
-            ).fetchone()
-        return None if row is None else int(row[0])
+    def stories_of_idents(self, idents: Sequence[str], since: datetime) -> dict[str, int]:
+        """The oldest story seen at or after `since` each ident's copy was filed under."""
+        wanted = list(dict.fromkeys(idents))
+        found: dict[str, int] = {}
+        if not wanted:
+            return found
+        at = codec.to_text(since, "since")
+        with self._transaction("stories_of_idents", write=False) as db:
+            for chunk in _chunks(wanted):
+                marks = ", ".join("?" * len(chunk))
+                rows = db.execute(
+                    "SELECT i.ident, MIN(s.id) FROM story_idents i"
+                    " JOIN stories s ON s.id = i.story_id"
+                    f" WHERE i.ident IN ({marks}) AND s.last_seen_at >= ? GROUP BY i.ident",
+                    (*chunk, at),
+                ).fetchall()
+                found.update((str(row[0]), int(row[1])) for row in rows)
+        return found
 
     def story(self, story_id: int) -> KnownStory | None:
         """One story with its copies and announcements, or None."""
