@@ -1,8 +1,8 @@
 """One item's text, normalised once for everything that reads it.
 
     EntryText(title, summary)
-        .field(i)    the field as read: at most MAX_TITLE_CHARS / MAX_SUMMARY_CHARS, cut
-                     before a split word, lone surrogates as U+FFFD
+        .fields[i]   the field as read (also .title, .summary): at most MAX_TITLE_CHARS /
+                     MAX_SUMMARY_CHARS, cut before a split word, lone surrogates as U+FFFD
         .normal(i)   its normal form, space-joined (`normalize.normal_form`): the matcher's scan
         .tokens(i)   its tokens with their spans (`normalize.tokenize`): the matcher's
                      explanation and the story fingerprint
