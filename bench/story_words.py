@@ -14,7 +14,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from bot.stories.signature import LEDE_WORDS, _terms, clean_title
+from bot.stories.signature import LEDE_WORDS
+from bot.stories.words import clean_title, content_words
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "data" / "stories" / "pairs_dev.jsonl"
@@ -31,7 +32,8 @@ def main() -> None:
                 items[side["title"]] = side.get("summary") or ""
     counts: Counter[str] = Counter()
     for title, summary in items.items():
-        words = set(_terms(clean_title(title))[0]) | set(_terms(summary, LEDE_WORDS)[0])
+        words = set(content_words(clean_title(title))[0])
+        words |= set(content_words(summary, limit=LEDE_WORDS)[0])
         counts.update(words)
     kept = sorted((w, n) for w, n in counts.items() if n >= 2)
     entries = [f"{w!r}: {n}," for w, n in kept]

@@ -14,7 +14,8 @@ from bot.matching import Matcher
 from bot.matching import text as text_module
 from bot.matching.normalize import tokenize
 from bot.matching.text import EntryText
-from bot.stories.signature import _terms, clean_title, fingerprint, fingerprint_of
+from bot.stories.signature import fingerprint, fingerprint_of
+from bot.stories.words import clean_title, content_words
 
 DATA = Path(__file__).parent / "data"
 
@@ -106,5 +107,5 @@ def test_the_cleaned_titles_tokens_are_a_slice_of_the_titles(
     own = fingerprint_of(EntryText(cleaned), None)
     assert cut.to_text() == own.to_text()  # words, numbers and named entities alike
     assert dict(cut.terms) == dict(own.terms)
-    own_words, _ = _terms(cleaned, tokenize(cleaned))
+    own_words, _ = content_words(cleaned, tokenize(cleaned))
     assert sorted(cut.terms.values()) == sorted(set(own_words))

@@ -1,5 +1,6 @@
 """Same-story detection: one alert per story, however many outlets carry it. Pure: no I/O.
 
+words.py       what an item's text yields: cleaned title, content words, named entities
 signature.py   fingerprints, the event score and why two items merged (MergeReason)
 index.py       StoryIndex: the window's stories, found through postings of their words
 outlets.py     outlet_key: who published a copy, spelled alike by every source
