@@ -72,11 +72,10 @@ class _Item:
     from the item's `EntryText` tokens, computed on first use, for the few items that match.
     """
 
-    __slots__ = ("_prepared", "_spaces", "hits", "joined", "regex_cache", "split", "text", "texts")
+    __slots__ = ("_prepared", "_spaces", "hits", "joined", "regex_cache", "split", "text")
 
     def __init__(self, text: EntryText):
         self.text = text
-        self.texts = text.fields
         norm_title, norm_summary = text.normal(0), text.normal(1)
         self.split = norm_title.count(" ") + 1 if norm_title else 0  # the separator's index
         # " title words \0 summary words ": every token, the separator included, sits
@@ -91,7 +90,7 @@ class _Item:
         """The field made ready for snippets (`snippet.prepare`), once for all its matches."""
         ready = self._prepared[field]
         if ready is None:
-            ready = self._prepared[field] = prepare(self.texts[field])
+            ready = self._prepared[field] = prepare(self.text.fields[field])
         return ready
 
     def word_index(self, offset: int) -> int:
@@ -165,7 +164,7 @@ class _RegexEval(_Eval):
                 continue
             ends = [t.end for t in tokens]
             starts = [t.start for t in tokens]
-            for m in self.regex.finditer(item.texts[field]):
+            for m in self.regex.finditer(item.text.fields[field]):
                 a, b = m.span()
                 if a == b:
                     continue
@@ -482,8 +481,10 @@ def _explain(signal_id: str, item: _Item, spans: list[Span]) -> Match:
         a, b = max(0, min(a, len(tokens) - 1)), max(0, min(b, len(tokens) - 1))
         start, end = tokens[a].start, tokens[b].end
         if len(hits) < MAX_HITS:
-            hits.append(Hit(("title", "summary")[field], item.texts[field][start:end], start, end))
+            hits.append(
+                Hit(("title", "summary")[field], item.text.fields[field][start:end], start, end)
+            )
         per_field[field].append((start, end))
     field = 1 if per_field[1] else 0
-    snippet = make_snippet(item.texts[field], per_field[field], prepared=item.prepared(field))
+    snippet = make_snippet(item.text.fields[field], per_field[field], prepared=item.prepared(field))
     return Match(signal_id, tuple(hits), snippet)

@@ -51,11 +51,9 @@ def outlet(source_id: str, publisher: str | None, link: str | None) -> str:
     return outlet_key(link, publisher, source_id)
 
 
-def entry_fingerprint(entry: Entry, text: EntryText | None = None) -> StoryFingerprint:
-    """An entry's story fingerprint (`text`: the entry's text as the matcher read it, whose
-    tokens it reuses)."""
-    if text is None:
-        text = EntryText(entry.title, entry.summary)
+def entry_fingerprint(entry: Entry, text: EntryText) -> StoryFingerprint:
+    """An entry's story fingerprint, from its text as the matcher read it (whose tokens it
+    reuses)."""
     return fingerprint_of(text, entry.link, entry.published)
 
 
@@ -232,19 +230,17 @@ class StoryIndexInPoll:
             self._asked[ident] = found.get(ident)
 
     def file(
-        self, entry: Entry, candidate: StoryFingerprint | None = None
+        self, entry: Entry, candidate: StoryFingerprint
     ) -> tuple[StoryInPoll, tuple[str, ...]]:
-        """The story `entry` belongs to (a new one, kept for the rest of the poll, if none),
-        and the entry's idents, to be stored with its copy. `candidate`: the entry's
-        fingerprint, when the caller made it (`entry_fingerprint`).
+        """The story `entry` (whose fingerprint is `candidate`, see `entry_fingerprint`)
+        belongs to (a new one, kept for the rest of the poll, if none), and the entry's idents,
+        to be stored with its copy.
 
         The strongest rule wins: the same link as any copy, then the same identifying
         headline as any copy, then a near-duplicate of a story's first copy.
         """
         if self._stored is None:
             self._stored = self._book.index()
-        if candidate is None:
-            candidate = entry_fingerprint(entry)
         idents = copy_idents(candidate)
         story = self._file(entry, candidate, idents)
         for ident in idents:
