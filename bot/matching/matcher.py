@@ -72,7 +72,16 @@ class _Item:
     from the item's `EntryText` tokens, computed on first use, for the few items that match.
     """
 
-    __slots__ = ("_prepared", "_spaces", "hits", "joined", "regex_cache", "split", "text")
+    __slots__ = (
+        "_prepared",
+        "_spaces",
+        "hits",
+        "joined",
+        "located",
+        "regex_cache",
+        "split",
+        "text",
+    )
 
     def __init__(self, text: EntryText):
         self.text = text
@@ -83,6 +92,7 @@ class _Item:
         self.joined = " " + " ".join(filter(None, (norm_title, _SEPARATOR, norm_summary))) + " "
         self.hits: dict[int, list[Span]] = {}
         self.regex_cache: dict[int, list[Span] | None] = {}
+        self.located: dict[Span, _Located] = {}  # `_locate`'s answers, per span
         self._spaces: list[int] | None = None
         self._prepared: list[tuple[str, bool] | None] = [None, None]
 
@@ -469,22 +479,39 @@ def _entry_text(title: str | EntryText, summary: str) -> EntryText:
 
 def _explain(signal_id: str, item: _Item, spans: list[Span]) -> Match:
     """Turn the spans that made a signal true into Hits (as written) and a snippet."""
-    unique = sorted(set(spans))
     hits: list[Hit] = []
-    per_field: list[list[tuple[int, int]]] = [[], []]
-    for first, last in unique:
-        field, a = item.local(first)
-        _, b = item.local(last)
-        tokens: list[Token] = item.text.tokens(field)
-        if not tokens:
+    per_field: tuple[list[tuple[int, int]], list[tuple[int, int]]] = ([], [])
+    located = item.located
+    for span in sorted(set(spans)):
+        found = located.get(span)
+        if found is None:
+            found = located[span] = _locate(item, span)
+        if found is _NOWHERE:
             continue
-        a, b = max(0, min(a, len(tokens) - 1)), max(0, min(b, len(tokens) - 1))
-        start, end = tokens[a].start, tokens[b].end
+        field, start, end, hit = found
         if len(hits) < MAX_HITS:
-            hits.append(
-                Hit(("title", "summary")[field], item.text.fields[field][start:end], start, end)
-            )
+            hits.append(hit)
         per_field[field].append((start, end))
     field = 1 if per_field[1] else 0
     snippet = make_snippet(item.text.fields[field], per_field[field], prepared=item.prepared(field))
     return Match(signal_id, tuple(hits), snippet)
+
+
+_Located = tuple[int, int, int, Hit]
+_NOWHERE: _Located = (-1, -1, -1, Hit("title", "", 0, 0))  # a span in an empty field
+
+
+def _locate(item: _Item, span: Span) -> _Located:
+    """Where a span of the joined stream lies in its field's text, and its Hit: worked out
+    once per item, since the signals an item matches often share their terms' hits."""
+    first, last = span
+    field, a = item.local(first)
+    _, b = item.local(last)
+    tokens: list[Token] = item.text.tokens(field)
+    if not tokens:
+        return _NOWHERE
+    top = len(tokens) - 1
+    a, b = max(0, min(a, top)), max(0, min(b, top))
+    start, end = tokens[a].start, tokens[b].end
+    text = item.text.fields[field]
+    return field, start, end, Hit(("title", "summary")[field], text[start:end], start, end)

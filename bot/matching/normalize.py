@@ -141,13 +141,16 @@ def _canonical_number(raw: str) -> str:
     return f"{whole}.{frac}" if frac else whole
 
 
-_CHUNK_MEMO: dict[tuple[str, bool], str] = {}
+# Chunk → normal form, one memo with plural folding and one without (keyed by the chunk alone:
+# a lookup per token is the hot path of both `normal_form` and `tokenize`).
+_CHUNK_MEMO: dict[str, str] = {}
+_CHUNK_MEMO_RAW: dict[str, str] = {}
 
 
 def _normal_chunk(chunk: str, plural: bool = True) -> str:
     """The normal form of one chunk of `_CHUNK` (memoised): number, acronym or word."""
-    key = (chunk, plural)
-    cached = _CHUNK_MEMO.get(key)
+    memo = _CHUNK_MEMO if plural else _CHUNK_MEMO_RAW
+    cached = memo.get(chunk)
     if cached is not None:
         return cached
     if chunk[0].isdigit() and _NUMBER.fullmatch(chunk):
@@ -159,9 +162,9 @@ def _normal_chunk(chunk: str, plural: bool = True) -> str:
     else:
         out = fold_word(chunk, plural=plural)
     out = out.replace(" ", "")  # NFKD can introduce spaces; a token never holds one
-    if len(_CHUNK_MEMO) >= _WORD_MEMO_LIMIT:
-        _CHUNK_MEMO.clear()
-    _CHUNK_MEMO[key] = out
+    if len(memo) >= _WORD_MEMO_LIMIT:
+        memo.clear()
+    memo[chunk] = out
     return out
 
 
@@ -191,7 +194,7 @@ def normal_form(text: str) -> str:
     memo = _CHUNK_MEMO
     words = []
     for chunk in _CHUNK.findall(text):
-        word = memo.get((chunk, True))
+        word = memo.get(chunk)
         if word is None:
             word = _normal_chunk(chunk)
         if word:
@@ -204,33 +207,43 @@ def normal_form(text: str) -> str:
 
 def tokenize(text: str, *, plural: bool = True) -> list[Token]:
     """Split `text` into normalised tokens with their source spans."""
+    memo = _CHUNK_MEMO if plural else _CHUNK_MEMO_RAW
+    new = tuple.__new__  # a Token without the Python-level frame of Token(...)
     tokens: list[Token] = []
     append = tokens.append
-    memo = _CHUNK_MEMO
+    percent = False
     for m in _CHUNK.finditer(text):
         chunk = m.group()
-        word = memo.get((chunk, plural))
+        word = memo.get(chunk)
         if word is None:
             word = _normal_chunk(chunk, plural)
-        if not word:
-            continue
-        start, end = m.span()
-        # A number followed by a percent word ("5 percent", "5pc", "5 %", "five per cent")
-        # becomes one token; the same rule as _PERCENT_MERGE.
-        if word in _PERCENT_WORDS and tokens and _is_number(tokens[-1].text):
-            _merge_percent(tokens, tokens[-1], end)
-            continue
-        if (
-            word == "cent"
-            and len(tokens) >= 2
-            and tokens[-1].text == "per"
-            and _is_number(tokens[-2].text)
+        if word:
+            append(new(Token, (word, *m.span())))
+            if word in _PERCENT_HINTS:
+                percent = True
+    return _merge_percents(tokens) if percent else tokens
+
+
+# A token that may take part in a percentage ("5 percent", "5pc", "5 %", "five per cent").
+_PERCENT_HINTS = frozenset({"%", "percentage", "percent", "pct", "pc", "cent"})
+
+
+def _merge_percents(tokens: list[Token]) -> list[Token]:
+    """`tokens` with a number and the percent word after it as one token; the same rule
+    as _PERCENT_MERGE."""
+    out: list[Token] = []
+    for token in tokens:
+        word = token.text
+        if word in _PERCENT_WORDS and out and _is_number(out[-1].text):
+            _merge_percent(out, out[-1], token.end)
+        elif (
+            word == "cent" and len(out) >= 2 and out[-1].text == "per" and _is_number(out[-2].text)
         ):
-            tokens.pop()
-            _merge_percent(tokens, tokens[-1], end)
-            continue
-        append(Token(word, start, end))
-    return tokens
+            out.pop()
+            _merge_percent(out, out[-1], token.end)
+        else:
+            out.append(token)
+    return out
 
 
 def _merge_percent(tokens: list[Token], number: Token, end: int) -> None:
