@@ -26,15 +26,30 @@ from bot.store import (
     ArticleRecord,
     DigestItem,
     EntryIdentity,
+    Identify,
     StoryCopy,
     StoryWrite,
 )
 from bot.stories import StoryFingerprint
 from bot.watchlist import SourceSpec, Watchlist
 
-__all__ = ["PollPlan", "identify", "plan_poll", "source_spec"]
+__all__ = ["Identities", "PollPlan", "identify", "plan_poll", "source_spec"]
 
 NO_STORIES = GivenStories()  # a poll planned with no stored stories (tests, tools)
+
+
+class Identities:
+    """`identify`, remembered per entry for one poll: `store.unseen` and `plan_poll` both
+    need every fresh entry's identity."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Entry, EntryIdentity]] = {}  # by id(); the entry kept
+
+    def __call__(self, entry: Entry) -> EntryIdentity:
+        known = self._known.get(id(entry))
+        if known is None or known[0] is not entry:
+            known = self._known[id(entry)] = (entry, identify(entry))
+        return known[1]
 
 
 def identify(entry: Entry) -> EntryIdentity:
@@ -84,6 +99,7 @@ def plan_poll(
     backfill: timedelta,
     sent_last_hour: Callable[[str], int],
     stories: StoryBook = NO_STORIES,
+    identities: Identify | None = None,
 ) -> PollPlan:
     """Decide what a poll stores, given the entries not seen before. Pure but for the
     counter and the story book, which read the store (`stories` only when something matched).
@@ -94,13 +110,14 @@ def plan_poll(
     copy from a new outlet of a story already announced becomes an update of that alert.
     A digest route's hits are collected for its digest instead of alerting. Past
     `flood_per_hour` hits (entries) for one signal in the last hour, the rest of this poll's
-    alerts for it fold into one summary alert per destination.
+    alerts for it fold into one summary alert per destination. `identities`: `identify`, or
+    one that remembers what the caller's `store.unseen` already worked out (`Identities`).
     """
     watchlist = compiled.watchlist
     source = source_spec(watchlist, source_id)
     scope = None if source is None or source.signals is None else set(source.signals)
     limit = watchlist.defaults.flood_per_hour
-    seen = [identify(e) for e in fresh]
+    seen = list(map(identities or identify, fresh))
     articles: list[ArticleRecord] = []
     per_signal: dict[str, list[tuple[str, Alert]]] = {}  # (entry key, alert), entry-major
     updates: list[Alert] = []

@@ -17,7 +17,7 @@ from bot.model import Entry
 from bot.pipeline.batching import GroupWriter
 from bot.pipeline.compiled import Compiled
 from bot.pipeline.outcome import PollOutcome
-from bot.pipeline.planning import PollPlan, identify, plan_poll, source_spec
+from bot.pipeline.planning import Identities, PollPlan, plan_poll, source_spec
 from bot.pipeline.ports import Notifier
 from bot.pipeline.search import poll_search
 from bot.pipeline.storybook import StoredStories
@@ -307,14 +307,20 @@ class Poller:
     def _commit(
         self, compiled: Compiled, source: SourceState, entries: Sequence[Entry], now: datetime
     ) -> tuple[list[Entry], PollPlan, int]:
-        fresh = self.store.unseen(source.id, entries, identify)
+        identities = Identities()
+        fresh = self.store.unseen(source.id, entries, identities)
         # Only a poll with new entries can file a story: it plans and commits under the
         # store's story lock, which other processes' polls respect too.
         with self.store.story_lock() if fresh else contextlib.nullcontext():
-            return self._plan_and_commit(compiled, source, fresh, now)
+            return self._plan_and_commit(compiled, source, fresh, now, identities)
 
     def _plan_and_commit(
-        self, compiled: Compiled, source: SourceState, fresh: list[Entry], now: datetime
+        self,
+        compiled: Compiled,
+        source: SourceState,
+        fresh: list[Entry],
+        now: datetime,
+        identities: Identities | None = None,
     ) -> tuple[list[Entry], PollPlan, int]:
         plan = plan_poll(
             compiled,
@@ -331,6 +337,7 @@ class Poller:
                 * max(1, len(compiled.destinations(sid))),
             ),
             stories=self._stories(now),
+            identities=identities,
         )
         queued = self.store.commit_poll(
             source.id,

@@ -5,6 +5,7 @@ outlet_key(link, publisher, source_id)   "reuters" for reuters.com, Reuters and 
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -64,6 +65,9 @@ def _link_host(link: str | None) -> str | None:
     return host
 
 
+# A poll asks for each copy's outlet several times (its seen identity, its story's outlets);
+# the answer depends on three short strings only.
+@functools.lru_cache(maxsize=4096)
 def outlet_key(link: str | None, publisher: str | None, source_id: str) -> str:
     """Who published a copy, spelled alike whichever source found it ("reuters.com", "Reuters").
 

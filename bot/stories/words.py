@@ -163,7 +163,8 @@ def content_words(
             words[-1] += word
             continue
         word = _PLACES.get(word, word)
-        starts = i == 0 or bool(_SENTENCE_BREAK.search(between))
+        # Most words are one space apart: no regex needed to see that no sentence ends there.
+        starts = i == 0 or (between != " " and bool(_SENTENCE_BREAK.search(between)))
         named = raw[:1].isupper() and (not starts or (len(raw) > 1 and raw.isupper()))
         place = _PLACE_PAIRS.get((words[-1], word)) if words and last == i - 1 else None
         if place is not None:  # "United States": one term, named if either word was

@@ -161,6 +161,10 @@ class PollMixin(SQLiteBase):
     @staticmethod
     def _write_stories(db: sqlite3.Connection, writes: Sequence[StoryWrite], at: str) -> None:
         created: dict[str, int] = {}
+        touched: set[int] = set()
+        copies: list[tuple[object, ...]] = []
+        idents: list[tuple[str, int]] = []
+        announcements: list[tuple[int, str, str, str]] = []
         for write in writes:
             story_id = write.story_id
             if story_id is None:
@@ -175,19 +179,17 @@ class PollMixin(SQLiteBase):
                         (write.fingerprint, write.copy.title, at, at),
                     )
                     story_id = created[write.new_ref] = int(cursor.lastrowid or 0)
-            elif (
-                db.execute(
-                    "UPDATE stories SET last_seen_at = ? WHERE id = ?", (at, story_id)
-                ).rowcount
-                == 0
-            ):
-                raise StoreError(f"no story {story_id}")
+            elif story_id not in touched:
+                touched.add(story_id)
+                if (
+                    db.execute(
+                        "UPDATE stories SET last_seen_at = ? WHERE id = ?", (at, story_id)
+                    ).rowcount
+                    == 0
+                ):
+                    raise StoreError(f"no story {story_id}")
             copy = write.copy
-            db.execute(
-                "INSERT INTO story_copies (story_id, position, source_id, key, title, link,"
-                " publisher, added_at) SELECT ?, COALESCE(MAX(position) + 1, 0), ?, ?, ?, ?, ?, ?"
-                " FROM story_copies WHERE story_id = ?"
-                " ON CONFLICT (story_id, source_id, key) DO NOTHING",
+            copies.append(
                 (
                     story_id,
                     copy.source_id,
@@ -197,21 +199,35 @@ class PollMixin(SQLiteBase):
                     copy.publisher,
                     at,
                     story_id,
-                ),
+                )
             )
-            for ident in write.idents:
-                db.execute(
-                    "INSERT INTO story_idents (ident, story_id) VALUES (?, ?)"
-                    " ON CONFLICT (ident, story_id) DO NOTHING",
-                    (ident, story_id),
-                )
-            for announced in write.announced:
-                db.execute(
-                    "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"
-                    " VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (story_id, signal_id, destination) DO NOTHING",
-                    (story_id, announced.signal_id, announced.destination, announced.alert_id),
-                )
+            idents.extend((ident, story_id) for ident in write.idents)
+            announcements.extend(
+                (story_id, a.signal_id, a.destination, a.alert_id) for a in write.announced
+            )
+        # One statement per table, run row by row in order: a copy's position counts the
+        # copies the rows before it added.
+        if copies:
+            db.executemany(
+                "INSERT INTO story_copies (story_id, position, source_id, key, title, link,"
+                " publisher, added_at) SELECT ?, COALESCE(MAX(position) + 1, 0), ?, ?, ?, ?, ?, ?"
+                " FROM story_copies WHERE story_id = ?"
+                " ON CONFLICT (story_id, source_id, key) DO NOTHING",
+                copies,
+            )
+        if idents:
+            db.executemany(
+                "INSERT INTO story_idents (ident, story_id) VALUES (?, ?)"
+                " ON CONFLICT (ident, story_id) DO NOTHING",
+                idents,
+            )
+        if announcements:
+            db.executemany(
+                "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"
+                " VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (story_id, signal_id, destination) DO NOTHING",
+                announcements,
+            )
 
     @staticmethod
     def _insert_articles(db: sqlite3.Connection, articles: Sequence[ArticleRecord]) -> None:
