@@ -215,6 +215,26 @@ class _OrEval(_Eval):
         return spans
 
 
+class _AnyTermEval(_Eval):
+    """An OR of plain terms (a concept, a list of synonyms): the item's hits are looked up
+    among the group's terms in one set operation rather than term by term."""
+
+    __slots__ = ("tids",)
+
+    def __init__(self, tids: Iterable[int]):
+        self.tids = frozenset(tids)
+
+    def run(self, item: _Item) -> list[Span] | None:
+        hits = item.hits
+        found = self.tids.intersection(hits)
+        if not found:
+            return None
+        if len(found) == 1:
+            return hits[next(iter(found))]
+        # In no particular order: every reader of spans sorts them (or only asks if any).
+        return [span for tid in found for span in hits[tid]]
+
+
 class _NotEval(_Eval):
     __slots__ = ("child",)
 
@@ -391,7 +411,10 @@ class Matcher:
             case And(children):
                 return _AndEval([self._build(c) for c in children])
             case Or(children):
-                return _OrEval([self._build(c) for c in children])
+                built = [self._build(c) for c in children]
+                if all(isinstance(c, _TermEval) and c.field is None for c in built):
+                    return _AnyTermEval(c.tid for c in built if isinstance(c, _TermEval))
+                return _OrEval(built)
             case Not(child):
                 return _NotEval(self._build(child))
             case Near(left, right, distance):

@@ -119,7 +119,7 @@ _SENTENCE_BREAK = re.compile(r"[.!?:;\"“‘(\[—–]\s*$|^\s*[\"“‘]")
 
 
 def is_number(word: str) -> bool:
-    return any(c.isdigit() for c in word)
+    return any(map(str.isdigit, word))
 
 
 def clean_title(title: str) -> str:
