@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from bot.errors import StoreError
@@ -220,24 +220,37 @@ ALERTS_CHANNEL_SQL = "'signalwatch_alerts_' || left(md5(current_schema()), 16)"
 
 def insert_alert(db: Conn, alert: Alert, at: datetime) -> int:
     """Enqueue `alert` in the open transaction, with its kind; 1 if new, 0 if already there."""
-    cursor = db.execute(
-        "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, kind,"
-        " update_of, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (alert_id) DO NOTHING",
-        (
-            alert.alert_id,
-            alert.signal_id,
-            alert.destination,
-            alert.source_id,
-            codec.alert_to_json(alert),
-            alert_kind(alert),
-            alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
-            at,
-            at,
-        ),
-    )
-    if cursor.rowcount:
+    return insert_alerts(db, [alert], at)
+
+
+def insert_alerts(db: Conn, alerts: Sequence[Alert], at: datetime) -> int:
+    """Enqueue `alerts` in the open transaction (one pipelined statement, in id order: two
+    polls enqueueing the same alerts lock them in one order); how many were new."""
+    if not alerts:
+        return 0
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, kind,"
+            " update_of, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (alert_id) DO NOTHING",
+            [
+                (
+                    alert.alert_id,
+                    alert.signal_id,
+                    alert.destination,
+                    alert.source_id,
+                    codec.alert_to_json(alert),
+                    alert_kind(alert),
+                    alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
+                    at,
+                    at,
+                )
+                for alert in sorted(alerts, key=lambda a: str(a.alert_id))
+            ],
+        )
+        new = max(0, cur.rowcount)  # executemany's rowcount: the rows of every statement
+    if new:
         # Heard by the gateway's LISTEN when this transaction commits (one per commit); the
         # channel names the schema, so deployments sharing a database do not wake each other.
         db.execute(f"SELECT pg_notify({ALERTS_CHANNEL_SQL}, '')")
-    return int(cursor.rowcount)
+    return new

@@ -19,7 +19,7 @@ from bot.store.base import (
 )
 from bot.store.leases import Lease
 from bot.store.postgres._base import Conn, PostgresBase, utc_of, utc_or_none
-from bot.store.postgres._outbox import insert_alert
+from bot.store.postgres._outbox import insert_alerts
 from bot.store.postgres._sources import check_lease
 
 # Held (per transaction) while a poll files new stories, so that story ids are handed out in
@@ -142,10 +142,8 @@ class PollMixin(PostgresBase):
                     " ON CONFLICT (source_id, key) DO NOTHING",
                     seen_rows,
                 )
-            for article in articles:
-                _insert_article(db, article)
-            for alert in sorted(alerts, key=lambda a: str(a.alert_id)):
-                enqueued += insert_alert(db, alert, at)
+            _insert_articles(db, articles)
+            enqueued = insert_alerts(db, alerts, at)
             _write_stories(db, stories, at)
             with db.cursor() as cur:
                 cur.executemany(
@@ -172,7 +170,15 @@ def _seen_values(db: Conn, source_id: str, column: str, values: Sequence[str]) -
 
 
 def _write_stories(db: Conn, writes: Sequence[StoryWrite], at: datetime) -> None:
+    """File each write's copy under its story. Stories are created or touched one statement
+    each (the UPDATE locks a story's row, so two polls adding copies to one story take
+    turns and each copy gets a position of its own); copies, idents and announcements then
+    go in one pipelined statement per table (psycopg's executemany: one round trip)."""
     created: dict[str, int] = {}
+    touched: set[int] = set()
+    copies: list[tuple[object, ...]] = []
+    idents: list[tuple[str, int]] = []
+    announcements: list[tuple[int, str, str, str]] = []
     if any(w.story_id is None for w in writes):
         db.execute("SELECT pg_advisory_xact_lock(%s)", (STORY_ID_LOCK,))
     for write in writes:
@@ -190,70 +196,109 @@ def _write_stories(db: Conn, writes: Sequence[StoryWrite], at: datetime) -> None
                 ).fetchone()
                 assert row is not None  # INSERT ... RETURNING gives its row
                 story_id = created[write.new_ref] = int(row["id"])
-        # The UPDATE locks the story's row, so two polls adding copies to one story take
-        # turns, and each copy gets a position of its own.
-        elif (
-            db.execute(
-                "UPDATE stories SET last_seen_at = %s WHERE id = %s", (at, story_id)
-            ).rowcount
-            == 0
-        ):
-            raise StoreError(f"no story {story_id}")
+        elif story_id not in touched:
+            touched.add(story_id)
+            if (
+                db.execute(
+                    "UPDATE stories SET last_seen_at = %s WHERE id = %s", (at, story_id)
+                ).rowcount
+                == 0
+            ):
+                raise StoreError(f"no story {story_id}")
         copy = write.copy
-        db.execute(
-            "INSERT INTO story_copies (story_id, position, source_id, key, title, link,"
-            " publisher, added_at) SELECT %s, COALESCE(MAX(position) + 1, 0), %s, %s, %s, %s,"
-            " %s, %s FROM story_copies WHERE story_id = %s"
-            " ON CONFLICT (story_id, source_id, key) DO NOTHING",
+        copies.append(
             (story_id, copy.source_id, copy.key, copy.title, copy.link, copy.publisher, at,
-             story_id),
+             story_id)
         )  # fmt: skip
-        for ident in write.idents:
-            db.execute(
+        idents.extend((ident, story_id) for ident in write.idents)
+        announcements.extend(
+            (story_id, a.signal_id, a.destination, a.alert_id) for a in write.announced
+        )
+    with db.cursor() as cur:
+        # Row by row in order within the one statement: a copy's position counts the copies
+        # the rows before it added.
+        if copies:
+            cur.executemany(
+                "INSERT INTO story_copies (story_id, position, source_id, key, title, link,"
+                " publisher, added_at) SELECT %s, COALESCE(MAX(position) + 1, 0), %s, %s, %s,"
+                " %s, %s, %s FROM story_copies WHERE story_id = %s"
+                " ON CONFLICT (story_id, source_id, key) DO NOTHING",
+                copies,
+            )
+        if idents:
+            cur.executemany(
                 "INSERT INTO story_idents (ident, story_id) VALUES (%s, %s)"
                 " ON CONFLICT (ident, story_id) DO NOTHING",
-                (ident, story_id),
+                idents,
             )
-        for announced in write.announced:
-            db.execute(
+        if announcements:
+            cur.executemany(
                 "INSERT INTO story_alerts (story_id, signal_id, destination, alert_id)"
                 " VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (story_id, signal_id, destination) DO NOTHING",
-                (story_id, announced.signal_id, announced.destination, announced.alert_id),
+                announcements,
             )
 
 
-def _insert_article(db: Conn, article: ArticleRecord) -> None:
-    # The first stored copy of an article wins; a replay or a later signal only adds the
-    # signals not recorded yet.
-    matched_at = codec.utc(article.matched_at, "matched_at")
-    published = None if article.published is None else codec.utc(article.published, "published")
-    db.execute(
-        "INSERT INTO articles (source_id, key, title, summary, link, published, publisher,"
-        " matched_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (source_id, key) DO NOTHING",
-        (article.source_id, article.key, article.title, article.summary, article.link,
-         published, article.publisher, matched_at),
-    )  # fmt: skip
+def _insert_articles(db: Conn, articles: Sequence[ArticleRecord]) -> None:
+    """Store matched articles and their signals, in four round trips however many there are.
+
+    The first stored copy of an article wins; a replay or a later signal only adds the
+    signals not recorded yet, after the ones there (positions 0, 1, …).
+    """
+    if not articles:
+        return
+    ordered = sorted(articles, key=lambda a: (a.source_id, a.key))  # one lock order for all
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO articles (source_id, key, title, summary, link, published, publisher,"
+            " matched_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (source_id, key) DO NOTHING",
+            [
+                (a.source_id, a.key, a.title, a.summary, a.link,
+                 None if a.published is None else codec.utc(a.published, "published"),
+                 a.publisher, codec.utc(a.matched_at, "matched_at"))
+                for a in ordered
+            ],
+        )  # fmt: skip
     # FOR UPDATE: two polls adding signals to one article take turns, so positions stay
     # distinct and in order.
-    row = db.execute(
-        "SELECT id FROM articles WHERE source_id = %s AND key = %s FOR UPDATE",
-        (article.source_id, article.key),
-    ).fetchone()
-    assert row is not None  # inserted just now, or there already
-    article_id = int(row["id"])
-    pos = db.execute(
-        "SELECT COALESCE(MAX(position) + 1, 0) AS p FROM article_signals WHERE article_id = %s",
-        (article_id,),
-    ).fetchone()
-    position = 0 if pos is None else int(pos["p"])
-    for match in article.matches:
-        cursor = db.execute(
-            "INSERT INTO article_signals (article_id, signal_id, position, terms, snippet,"
-            " matched_at) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (article_id, signal_id) DO NOTHING",
-            (article_id, match.signal_id, position, codec.terms_to_json(match.terms),
-             match.snippet, matched_at),
-        )  # fmt: skip
-        position += cursor.rowcount
+    rows = db.execute(
+        "SELECT a.id, a.source_id, a.key FROM articles a"
+        " JOIN unnest(%s::text[], %s::text[]) AS k(source_id, key) USING (source_id, key)"
+        " ORDER BY a.id FOR UPDATE OF a",
+        ([a.source_id for a in ordered], [a.key for a in ordered]),
+    ).fetchall()
+    ids = {(row["source_id"], row["key"]): int(row["id"]) for row in rows}
+    taken: dict[int, set[str]] = {}
+    next_position: dict[int, int] = {}
+    for row in db.execute(
+        "SELECT article_id, signal_id, position FROM article_signals WHERE article_id = ANY(%s)",
+        (list(ids.values()),),
+    ):
+        article_id = int(row["article_id"])
+        taken.setdefault(article_id, set()).add(row["signal_id"])
+        next_position[article_id] = max(next_position.get(article_id, 0), row["position"] + 1)
+    signal_rows: list[tuple[object, ...]] = []
+    for article in articles:
+        article_id = ids[(article.source_id, article.key)]  # inserted just now, or there
+        had = taken.setdefault(article_id, set())
+        matched_at = codec.utc(article.matched_at, "matched_at")
+        for match in article.matches:
+            if match.signal_id in had:
+                continue
+            had.add(match.signal_id)
+            position = next_position.get(article_id, 0)
+            next_position[article_id] = position + 1
+            signal_rows.append(
+                (article_id, match.signal_id, position, codec.terms_to_json(match.terms),
+                 match.snippet, matched_at)
+            )  # fmt: skip
+    if signal_rows:
+        with db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO article_signals (article_id, signal_id, position, terms, snippet,"
+                " matched_at) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (article_id, signal_id) DO NOTHING",
+                signal_rows,
+            )
