@@ -25,6 +25,7 @@ from bot.model import (
     FloodSummary,
     FoldedItem,
     OutletCopy,
+    StoryUpdateAlert,
     alert_kind,
 )
 
@@ -69,6 +70,23 @@ def _decode(obj: dict[str, Any]) -> object:
     if len(obj) == 1 and _DATETIME_TAG in obj:
         return from_text(obj[_DATETIME_TAG])
     return obj
+
+
+def outbox_values(alert: Alert, at: object) -> tuple[object, ...]:
+    """An outbox row's values for `alert` enqueued at `at` (each backend's time value), in
+    the column order (alert_id, signal_id, destination, source_id, payload, kind, update_of,
+    next_attempt_at, created_at)."""
+    return (
+        alert.alert_id,
+        alert.signal_id,
+        alert.destination,
+        alert.source_id,
+        alert_to_json(alert),
+        alert_kind(alert),
+        alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
+        at,
+        at,
+    )
 
 
 def alert_to_json(alert: Alert) -> str:

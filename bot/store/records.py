@@ -323,6 +323,60 @@ class StoryWrite:
         if (self.story_id is None) == (self.new_ref is None):
             raise ValueError("a StoryWrite names an existing story_id or a new_ref, not both")
 
+    def rows(
+        self, story_id: int, at: object
+    ) -> tuple[tuple[object, ...], list[tuple[str, int]], list[tuple[int, str, str, str]]]:
+        """What filing this copy under `story_id` at `at` adds, as each backend's statements
+        take it: the story_copies values (story_id, source_id, key, title, link, publisher,
+        added_at, story_id again for the position's subquery), the story_idents rows and the
+        story_alerts rows."""
+        copy = self.copy
+        return (
+            (story_id, copy.source_id, copy.key, copy.title, copy.link, copy.publisher, at,
+             story_id),
+            [(ident, story_id) for ident in self.idents],
+            [(story_id, a.signal_id, a.destination, a.alert_id) for a in self.announced],
+        )  # fmt: skip
+
+
+class StoryRows(NamedTuple):
+    """What a poll's story writes add, row by row in write order (see `StoryWrite.rows`)."""
+
+    copies: list[tuple[object, ...]]
+    idents: list[tuple[str, int]]
+    announcements: list[tuple[int, str, str, str]]
+
+
+def story_rows(
+    writes: Sequence[StoryWrite],
+    at: object,
+    create: Callable[[StoryWrite], int],
+    touch: Callable[[int], None],
+) -> StoryRows:
+    """Each write's story id, then the rows filing its copy there: `create` makes the story
+    of a write's `new_ref` (once per ref, given the first write, which carries the
+    fingerprint) and returns its id; `touch` marks a known story seen again (once each)."""
+    created: dict[str, int] = {}
+    touched: set[int] = set()
+    rows = StoryRows([], [], [])
+    for write in writes:
+        story_id = write.story_id
+        if story_id is None:
+            assert write.new_ref is not None  # __post_init__ checks one of the two is set
+            story_id = created.get(write.new_ref)
+            if story_id is None:
+                if write.fingerprint is None:
+                    raise ValueError(f"new story {write.new_ref!r} needs a fingerprint")
+                story_id = created[write.new_ref] = create(write)
+        elif story_id not in touched:
+            touched.add(story_id)
+            touch(story_id)
+        copy_row, ident_rows, announced_rows = write.rows(story_id, at)
+        rows.copies.append(copy_row)
+        rows.idents.extend(ident_rows)
+        rows.announcements.extend(announced_rows)
+    return rows
+
 
 @dataclass(frozen=True, slots=True)
 class DigestItem:

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from bot.errors import StoreError
-from bot.model import Alert, StoryUpdateAlert, alert_kind
+from bot.model import Alert, StoryUpdateAlert
 from bot.store import codec
 from bot.store.base import OUTBOX_STATUSES, OutboxRecord, PendingAlert, distinct_updates
 from bot.store.leases import DEFAULT_HOLDER, check_holder
@@ -234,17 +234,7 @@ def insert_alerts(db: Conn, alerts: Sequence[Alert], at: datetime) -> int:
             " update_of, next_attempt_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (alert_id) DO NOTHING",
             [
-                (
-                    alert.alert_id,
-                    alert.signal_id,
-                    alert.destination,
-                    alert.source_id,
-                    codec.alert_to_json(alert),
-                    alert_kind(alert),
-                    alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
-                    at,
-                    at,
-                )
+                codec.outbox_values(alert, at)
                 for alert in sorted(alerts, key=lambda a: str(a.alert_id))
             ],
         )

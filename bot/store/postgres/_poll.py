@@ -21,6 +21,7 @@ from bot.store.leases import Lease
 from bot.store.postgres._base import Conn, PostgresBase, utc_of, utc_or_none
 from bot.store.postgres._outbox import insert_alerts
 from bot.store.postgres._sources import check_lease
+from bot.store.records import story_rows
 
 # Held (per transaction) while a poll files new stories, so that story ids are handed out in
 # commit order: a reader that knows the stories up to some id (`recent_story_fingerprints`
@@ -174,46 +175,24 @@ def _write_stories(db: Conn, writes: Sequence[StoryWrite], at: datetime) -> None
     each (the UPDATE locks a story's row, so two polls adding copies to one story take
     turns and each copy gets a position of its own); copies, idents and announcements then
     go in one pipelined statement per table (psycopg's executemany: one round trip)."""
-    created: dict[str, int] = {}
-    touched: set[int] = set()
-    copies: list[tuple[object, ...]] = []
-    idents: list[tuple[str, int]] = []
-    announcements: list[tuple[int, str, str, str]] = []
     if any(w.story_id is None for w in writes):
         db.execute("SELECT pg_advisory_xact_lock(%s)", (STORY_ID_LOCK,))
-    for write in writes:
-        story_id = write.story_id
-        if story_id is None:
-            assert write.new_ref is not None  # StoryWrite checks one of the two is set
-            story_id = created.get(write.new_ref)
-            if story_id is None:
-                if write.fingerprint is None:
-                    raise ValueError(f"new story {write.new_ref!r} needs a fingerprint")
-                row = db.execute(
-                    "INSERT INTO stories (fingerprint, title, first_seen_at, last_seen_at)"
-                    " VALUES (%s, %s, %s, %s) RETURNING id",
-                    (write.fingerprint, write.copy.title, at, at),
-                ).fetchone()
-                assert row is not None  # INSERT ... RETURNING gives its row
-                story_id = created[write.new_ref] = int(row["id"])
-        elif story_id not in touched:
-            touched.add(story_id)
-            if (
-                db.execute(
-                    "UPDATE stories SET last_seen_at = %s WHERE id = %s", (at, story_id)
-                ).rowcount
-                == 0
-            ):
-                raise StoreError(f"no story {story_id}")
-        copy = write.copy
-        copies.append(
-            (story_id, copy.source_id, copy.key, copy.title, copy.link, copy.publisher, at,
-             story_id)
-        )  # fmt: skip
-        idents.extend((ident, story_id) for ident in write.idents)
-        announcements.extend(
-            (story_id, a.signal_id, a.destination, a.alert_id) for a in write.announced
-        )
+
+    def create(write: StoryWrite) -> int:
+        row = db.execute(
+            "INSERT INTO stories (fingerprint, title, first_seen_at, last_seen_at)"
+            " VALUES (%s, %s, %s, %s) RETURNING id",
+            (write.fingerprint, write.copy.title, at, at),
+        ).fetchone()
+        assert row is not None  # INSERT ... RETURNING gives its row
+        return int(row["id"])
+
+    def touch(story_id: int) -> None:
+        updated = db.execute("UPDATE stories SET last_seen_at = %s WHERE id = %s", (at, story_id))
+        if updated.rowcount == 0:
+            raise StoreError(f"no story {story_id}")
+
+    copies, idents, announcements = story_rows(writes, at, create, touch)
     with db.cursor() as cur:
         # Row by row in order within the one statement: a copy's position counts the copies
         # the rows before it added.

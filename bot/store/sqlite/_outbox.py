@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from bot.errors import StoreError
-from bot.model import Alert, StoryUpdateAlert, alert_kind
+from bot.model import Alert, StoryUpdateAlert
 from bot.store import codec
 from bot.store.base import OUTBOX_STATUSES, OutboxRecord, PendingAlert, distinct_updates
 from bot.store.leases import DEFAULT_HOLDER, check_holder
@@ -219,20 +219,7 @@ def insert_alerts(db: sqlite3.Connection, alerts: Sequence[Alert], at: str) -> i
         "INSERT INTO outbox (alert_id, signal_id, destination, source_id, payload, kind,"
         " update_of, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (alert_id) DO NOTHING",
-        [
-            (
-                alert.alert_id,
-                alert.signal_id,
-                alert.destination,
-                alert.source_id,
-                codec.alert_to_json(alert),
-                alert_kind(alert),
-                alert.update_of if isinstance(alert, StoryUpdateAlert) else None,
-                at,
-                at,
-            )
-            for alert in alerts
-        ],
+        [codec.outbox_values(alert, at) for alert in alerts],
     )
     return cursor.rowcount
 

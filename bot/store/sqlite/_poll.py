@@ -20,6 +20,7 @@ from bot.store.base import (
     StoryWrite,
 )
 from bot.store.leases import Lease
+from bot.store.records import story_rows
 from bot.store.sqlite._base import SQLiteBase, _chunks
 from bot.store.sqlite._outbox import insert_alerts
 from bot.store.sqlite._sources import check_lease
@@ -160,51 +161,20 @@ class PollMixin(SQLiteBase):
 
     @staticmethod
     def _write_stories(db: sqlite3.Connection, writes: Sequence[StoryWrite], at: str) -> None:
-        created: dict[str, int] = {}
-        touched: set[int] = set()
-        copies: list[tuple[object, ...]] = []
-        idents: list[tuple[str, int]] = []
-        announcements: list[tuple[int, str, str, str]] = []
-        for write in writes:
-            story_id = write.story_id
-            if story_id is None:
-                assert write.new_ref is not None  # StoryWrite checks one of the two is set
-                story_id = created.get(write.new_ref)
-                if story_id is None:
-                    if write.fingerprint is None:
-                        raise ValueError(f"new story {write.new_ref!r} needs a fingerprint")
-                    cursor = db.execute(
-                        "INSERT INTO stories (fingerprint, title, first_seen_at, last_seen_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        (write.fingerprint, write.copy.title, at, at),
-                    )
-                    story_id = created[write.new_ref] = int(cursor.lastrowid or 0)
-            elif story_id not in touched:
-                touched.add(story_id)
-                if (
-                    db.execute(
-                        "UPDATE stories SET last_seen_at = ? WHERE id = ?", (at, story_id)
-                    ).rowcount
-                    == 0
-                ):
-                    raise StoreError(f"no story {story_id}")
-            copy = write.copy
-            copies.append(
-                (
-                    story_id,
-                    copy.source_id,
-                    copy.key,
-                    copy.title,
-                    copy.link,
-                    copy.publisher,
-                    at,
-                    story_id,
-                )
+        def create(write: StoryWrite) -> int:
+            cursor = db.execute(
+                "INSERT INTO stories (fingerprint, title, first_seen_at, last_seen_at)"
+                " VALUES (?, ?, ?, ?)",
+                (write.fingerprint, write.copy.title, at, at),
             )
-            idents.extend((ident, story_id) for ident in write.idents)
-            announcements.extend(
-                (story_id, a.signal_id, a.destination, a.alert_id) for a in write.announced
-            )
+            return int(cursor.lastrowid or 0)
+
+        def touch(story_id: int) -> None:
+            updated = db.execute("UPDATE stories SET last_seen_at = ? WHERE id = ?", (at, story_id))
+            if updated.rowcount == 0:
+                raise StoreError(f"no story {story_id}")
+
+        copies, idents, announcements = story_rows(writes, at, create, touch)
         # One statement per table, run row by row in order: a copy's position counts the
         # copies the rows before it added.
         if copies:
