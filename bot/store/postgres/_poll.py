@@ -171,21 +171,28 @@ def _seen_values(db: Conn, source_id: str, column: str, values: Sequence[str]) -
 
 
 def _write_stories(db: Conn, writes: Sequence[StoryWrite], at: datetime) -> None:
-    """File each write's copy under its story. Stories are created or touched one statement
-    each (the UPDATE locks a story's row, so two polls adding copies to one story take
-    turns and each copy gets a position of its own); copies, idents and announcements then
-    go in one pipelined statement per table (psycopg's executemany: one round trip)."""
-    if any(w.story_id is None for w in writes):
+    """File each write's copy under its story. Known stories are touched one statement each
+    (the UPDATE locks a story's row, so two polls adding copies to one story take turns and
+    each copy gets a position of its own); new stories take their ids from the sequence in
+    one query; the new stories, copies, idents and announcements then go in one pipelined
+    statement per table (psycopg's executemany: one round trip)."""
+    fresh_ids: list[int] = []
+    new_refs = {w.new_ref for w in writes if w.story_id is None}
+    if new_refs:
+        # Ids for the new stories in one round trip, under the lock: handed out in commit order.
         db.execute("SELECT pg_advisory_xact_lock(%s)", (STORY_ID_LOCK,))
+        rows = db.execute(
+            "SELECT nextval(pg_get_serial_sequence('stories', 'id')) AS id"
+            " FROM generate_series(1, %s)",
+            (len(new_refs),),
+        ).fetchall()
+        fresh_ids = sorted((int(row["id"]) for row in rows), reverse=True)
+    stories: list[tuple[object, ...]] = []
 
     def create(write: StoryWrite) -> int:
-        row = db.execute(
-            "INSERT INTO stories (fingerprint, title, first_seen_at, last_seen_at)"
-            " VALUES (%s, %s, %s, %s) RETURNING id",
-            (write.fingerprint, write.copy.title, at, at),
-        ).fetchone()
-        assert row is not None  # INSERT ... RETURNING gives its row
-        return int(row["id"])
+        story_id = fresh_ids.pop()
+        stories.append((story_id, write.fingerprint, write.copy.title, at, at))
+        return story_id
 
     def touch(story_id: int) -> None:
         updated = db.execute("UPDATE stories SET last_seen_at = %s WHERE id = %s", (at, story_id))
@@ -194,6 +201,12 @@ def _write_stories(db: Conn, writes: Sequence[StoryWrite], at: datetime) -> None
 
     copies, idents, announcements = story_rows(writes, at, create, touch)
     with db.cursor() as cur:
+        if stories:
+            cur.executemany(
+                "INSERT INTO stories (id, fingerprint, title, first_seen_at, last_seen_at)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                stories,
+            )
         # Row by row in order within the one statement: a copy's position counts the copies
         # the rows before it added.
         if copies:
