@@ -240,7 +240,9 @@ def _insert_articles(db: Conn, articles: Sequence[ArticleRecord]) -> None:
     """
     if not articles:
         return
-    ordered = sorted(articles, key=lambda a: (a.source_id, a.key))  # one lock order for all
+    # In the poll's order, as before and as SQLite does: article ids (the order timelines
+    # list them in) follow it. A poll's articles are its own source's, which one worker
+    # holds at a time, so no two polls insert the same ones at once.
     with db.cursor() as cur:
         cur.executemany(
             "INSERT INTO articles (source_id, key, title, summary, link, published, publisher,"
@@ -250,7 +252,7 @@ def _insert_articles(db: Conn, articles: Sequence[ArticleRecord]) -> None:
                 (a.source_id, a.key, a.title, a.summary, a.link,
                  None if a.published is None else codec.utc(a.published, "published"),
                  a.publisher, codec.utc(a.matched_at, "matched_at"))
-                for a in ordered
+                for a in articles
             ],
         )  # fmt: skip
     # FOR UPDATE: two polls adding signals to one article take turns, so positions stay
@@ -259,7 +261,7 @@ def _insert_articles(db: Conn, articles: Sequence[ArticleRecord]) -> None:
         "SELECT a.id, a.source_id, a.key FROM articles a"
         " JOIN unnest(%s::text[], %s::text[]) AS k(source_id, key) USING (source_id, key)"
         " ORDER BY a.id FOR UPDATE OF a",
-        ([a.source_id for a in ordered], [a.key for a in ordered]),
+        ([a.source_id for a in articles], [a.key for a in articles]),
     ).fetchall()
     ids = {(row["source_id"], row["key"]): int(row["id"]) for row in rows}
     taken: dict[int, set[str]] = {}
