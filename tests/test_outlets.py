@@ -37,3 +37,16 @@ def test_other_outlets_take_the_best_name_any_copy_of_that_outlet_gives() -> Non
         ("Smalltown Gazette", "T2"),
         ("TRT World", "T4"),
     ]
+
+
+def test_outlets_of_huge_links_are_worked_out_but_not_remembered() -> None:
+    """The memo holds ordinary links only: a feed of megabyte links keeps none alive."""
+    from bot.stories import outlets
+
+    outlets._remembered_outlet_key.cache_clear()
+    before = outlets._remembered_outlet_key.cache_info().currsize
+    huge = "https://www.reuters.com/world/" + "a" * 5_000
+    assert outlets.outlet_key(huge, None, "src") == "reuters"
+    assert outlets._remembered_outlet_key.cache_info().currsize == before
+    outlets.outlet_key("https://www.reuters.com/world/short", None, "src")
+    assert outlets._remembered_outlet_key.cache_info().currsize == before + 1

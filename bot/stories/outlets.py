@@ -65,10 +65,20 @@ def _link_host(link: str | None) -> str | None:
     return host
 
 
-# A poll asks for each copy's outlet several times (its seen identity, its story's outlets);
-# the answer depends on three short strings only.
-@functools.lru_cache(maxsize=4096)
+# A poll asks for each copy's outlet several times (its seen identity, its story's outlets),
+# so answers are remembered; only for links and names of ordinary length, so that a feed
+# of huge links cannot keep megabytes alive between polls.
+_MEMO_MAX_CHARS = 2_000
+
+
 def outlet_key(link: str | None, publisher: str | None, source_id: str) -> str:
+    """Who published a copy (see `_outlet_key`), remembered for inputs of ordinary length."""
+    if len(link or "") + len(publisher or "") + len(source_id) > _MEMO_MAX_CHARS:
+        return _outlet_key(link, publisher, source_id)
+    return _remembered_outlet_key(link, publisher, source_id)
+
+
+def _outlet_key(link: str | None, publisher: str | None, source_id: str) -> str:
     """Who published a copy, spelled alike whichever source found it ("reuters.com", "Reuters").
 
     The host of the copy's link decides, so two copies with one canonical link are always one
@@ -86,3 +96,6 @@ def outlet_key(link: str | None, publisher: str | None, source_id: str) -> str:
     if link is not None and host is not None:
         return f"link:{canonical_link(link)}"
     return f"source:{source_id}"
+
+
+_remembered_outlet_key = functools.lru_cache(maxsize=4096)(_outlet_key)
