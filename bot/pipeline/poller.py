@@ -320,7 +320,7 @@ class Poller:
         source: SourceState,
         fresh: list[Entry],
         now: datetime,
-        identities: Identities | None = None,
+        identities: Identities,
     ) -> tuple[list[Entry], PollPlan, int]:
         plan = plan_poll(
             compiled,
